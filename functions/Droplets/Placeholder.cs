@@ -1,0 +1,1 @@
+namespace Droplets; internal static class Placeholder;
