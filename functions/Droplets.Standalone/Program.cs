@@ -1,3 +1,20 @@
-var app = WebApplication.CreateBuilder(args).Build();
+using Droplets;
+using Droplets.Catalog;
+using Droplets.Droplets;
+using Droplets.Http;
+using Droplets.Provisioning;
+using Droplets.Standalone;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.Configuration.AddDropletsCatalog();
+builder.Services.AddDroplets(builder.Configuration);
+builder.AddDurableTaskSidecar();
+builder.Services.AddHostedService<ProvisioningRecoveryService>();
+
+var app = builder.Build();
+app.UseDropletsHttp();
+app.MapDropletEndpoints();
+app.MapDurableTaskSidecar();
 app.Run();
+
 public partial class Program;

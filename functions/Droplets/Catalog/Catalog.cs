@@ -1,0 +1,55 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Configuration.Json;
+
+namespace Droplets.Catalog;
+
+// What a droplet can be built from: plans, images and regions. Defaults ship in catalog.json;
+// any key can be overridden by ordinary settings (e.g. Catalog__Regions__nyc1__Endpoint).
+public sealed class CatalogOptions
+{
+    public Dictionary<string, Plan> Plans { get; init; } = new(StringComparer.Ordinal);
+    public Dictionary<string, Image> Images { get; init; } = new(StringComparer.Ordinal);
+    public Dictionary<string, Region> Regions { get; init; } = new(StringComparer.Ordinal);
+}
+
+public sealed class Plan
+{
+    public int Vcpus { get; init; }
+    public int MemoryMib { get; init; }
+    public int DiskGib { get; init; }
+    public decimal? PriceMonthly { get; init; }
+}
+
+public sealed class Image
+{
+    public string Source { get; init; } = "";
+    public string Distribution { get; init; } = "";
+    public string Version { get; init; } = "";
+}
+
+public sealed class Region
+{
+    public string Name { get; init; } = "";
+
+    // Either the API server URL of the region's cluster, or a kubeconfig context name.
+    public string? Endpoint { get; init; }
+    public string? KubeconfigContext { get; init; }
+
+    // Optional bearer token for Endpoint (a secret setting; Key Vault reference in Azure).
+    public string? Token { get; init; }
+    public bool SkipTlsVerify { get; init; }
+
+    public bool Available => !string.IsNullOrWhiteSpace(Endpoint) || !string.IsNullOrWhiteSpace(KubeconfigContext);
+}
+
+public static class CatalogConfiguration
+{
+    // catalog.json goes first, so every other source (settings, environment) overrides it.
+    public static IConfigurationBuilder AddDropletsCatalog(this IConfigurationBuilder configuration)
+    {
+        var source = new JsonConfigurationSource { Path = Path.Combine(AppContext.BaseDirectory, "catalog.json"), Optional = false };
+        source.ResolveFileProvider();
+        configuration.Sources.Insert(0, source);
+        return configuration;
+    }
+}

@@ -1,0 +1,145 @@
+using System.Text.Json.Serialization;
+using System.Text.RegularExpressions;
+using Droplets.Catalog;
+using Droplets.Http;
+using Droplets.Provisioning;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Droplets.Droplets;
+
+// Unknown fields are refused rather than ignored: a caller who sends `user_data` today must not
+// believe it was applied.
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record CreateDropletRequest(
+    string? Name,
+    string? Image,
+    string? PlanId,
+    string? Region,
+    string? ProjectId,
+    IReadOnlyList<string>? SshKeyIds,
+    IReadOnlyList<string>? Tags,
+    IReadOnlyList<string>? VolumeIds);
+
+public static partial class CreateDroplet
+{
+    public const string DefaultProject = "proj_default";
+    public const int MaxTags = 25;
+
+    public static async Task<Results<Created<Droplet>, ProblemHttpResult>> HandleAsync(
+        HttpRequest request,
+        DropletStore store,
+        DurableTaskClient workflows,
+        IOptions<CatalogOptions> catalog,
+        IOptions<ProvisioningOptions> provisioning,
+        ILoggerFactory loggers,
+        CancellationToken cancellationToken)
+    {
+        var (body, problem) = await JsonBody.ReadAsync<CreateDropletRequest>(request, cancellationToken);
+        if (problem is not null)
+            return problem;
+
+        var errors = Validate(body!, catalog.Value);
+        if (errors.Count > 0)
+            return Problems.Validation(errors);
+
+        var plan = catalog.Value.Plans[body!.PlanId!];
+        var now = DateTimeOffset.UtcNow;
+        Droplet droplet;
+        do
+        {
+            droplet = new Droplet
+            {
+                Id = DropletIds.New(),
+                ProjectId = body.ProjectId ?? DefaultProject,
+                Name = body.Name!,
+                Image = body.Image!,
+                PlanId = body.PlanId!,
+                Region = body.Region!,
+                Status = DropletStatus.Provisioning,
+                Tags = (body.Tags ?? []).Distinct(StringComparer.Ordinal).ToArray(),
+                Vcpus = plan.Vcpus,
+                Memory = plan.MemoryMib,
+                Disk = plan.DiskGib,
+                CreatedAt = now,
+                UpdatedAt = now,
+            };
+        }
+        while (!await store.TryAddAsync(droplet, cancellationToken));
+
+        // The record is durable before we answer. If starting the workflow fails (or the process dies
+        // right here), ProvisioningRecovery finds the droplet still `provisioning` without a workflow
+        // and starts it; the deterministic instance id makes a double start harmless.
+        try
+        {
+            await ProvisionDroplet.StartAsync(workflows, droplet, provisioning.Value, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            loggers.CreateLogger(typeof(CreateDroplet)).LogWarning(e, "Provisioning of {DropletId} not started; recovery will start it", droplet.Id);
+        }
+
+        return TypedResults.Created($"/api/v1/droplets/{droplet.Id}", droplet);
+    }
+
+    public static Dictionary<string, string[]> Validate(CreateDropletRequest body, CatalogOptions catalog)
+    {
+        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        void Add(string field, string message) => errors[field] = [.. errors.GetValueOrDefault(field, []), message];
+
+        if (string.IsNullOrEmpty(body.Name))
+            Add("name", "name is required.");
+        else if (body.Name.Length > 63)
+            Add("name", "name must be at most 63 characters (a hostname label).");
+        else if (!HostnameLabel().IsMatch(body.Name))
+            Add("name", $"name '{body.Name}' is not a valid hostname: use letters, digits and hyphens, starting and ending with a letter or digit.");
+
+        CheckSlug("image", body.Image, catalog.Images.ContainsKey, "image");
+        CheckSlug("plan_id", body.PlanId, catalog.Plans.ContainsKey, "plan");
+        CheckSlug("region", body.Region, catalog.Regions.ContainsKey, "region");
+        if (body.Region is not null && catalog.Regions.TryGetValue(body.Region, out var region) && !region.Available)
+            Add("region", $"region '{body.Region}' is not available.");
+
+        if (body.ProjectId is not null && !ProjectId().IsMatch(body.ProjectId))
+            Add("project_id", $"project_id '{body.ProjectId}' is invalid: use 1-63 lowercase letters, digits and underscores, starting and ending with a letter or digit.");
+
+        if (body.Tags is { } tags)
+        {
+            if (tags.Count > MaxTags)
+                Add("tags", $"at most {MaxTags} tags are allowed; got {tags.Count}.");
+            foreach (var tag in tags)
+            {
+                if (tag is null || !Tag().IsMatch(tag))
+                    Add("tags", $"tag '{tag}' is invalid: use 1-64 letters, digits, '_', ':' or '-'.");
+            }
+        }
+
+        // SSH keys and volumes have no resource yet (a later release). Refuse rather than ignore.
+        if (body.SshKeyIds is { Count: > 0 })
+            Add("ssh_key_ids", "ssh_key_ids is not supported yet: SSH key resources are not available, so keys cannot be injected. Omit the field or send [].");
+        if (body.VolumeIds is { Count: > 0 })
+            Add("volume_ids", "volume_ids is not supported yet: volume resources are not available, so nothing can be attached. Omit the field or send [].");
+
+        return errors;
+
+        void CheckSlug(string field, string? value, Func<string, bool> exists, string what)
+        {
+            if (string.IsNullOrEmpty(value))
+                Add(field, $"{field} is required.");
+            else if (!exists(value))
+                Add(field, $"unknown {what} '{value}'.");
+        }
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")]
+    private static partial Regex HostnameLabel();
+
+    [GeneratedRegex("^[a-z0-9]([a-z0-9_]{0,61}[a-z0-9])?$")]
+    private static partial Regex ProjectId();
+
+    [GeneratedRegex("^[A-Za-z0-9_:-]{1,64}$")]
+    private static partial Regex Tag();
+}

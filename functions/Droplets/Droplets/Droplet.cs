@@ -1,0 +1,55 @@
+using System.Text.Json.Serialization;
+
+namespace Droplets.Droplets;
+
+// The droplet as the API shows it: the seed's fields plus the full object of GET /droplets/{id}.
+public sealed record Droplet
+{
+    public required string Id { get; init; }
+    public required string ProjectId { get; init; }
+    public required string Name { get; init; }
+    public required string Image { get; init; }
+    public required string PlanId { get; init; }
+    public required string Region { get; init; }
+    public required DropletStatus Status { get; init; }
+    public string? PublicIp { get; init; }
+    public string? PrivateIp { get; init; }
+    public IReadOnlyList<string> Tags { get; init; } = [];
+    public IReadOnlyList<string> VolumeIds { get; init; } = [];
+    public int Vcpus { get; init; }
+    public int Memory { get; init; }
+    public int Disk { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public DropletError? Error { get; init; }
+
+    public DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset UpdatedAt { get; init; }
+}
+
+public sealed record DropletError(string Code, string Message);
+
+[JsonConverter(typeof(JsonStringEnumConverter<DropletStatus>))]
+public enum DropletStatus
+{
+    [JsonStringEnumMemberName("provisioning")] Provisioning,
+    [JsonStringEnumMemberName("starting")] Starting,
+    [JsonStringEnumMemberName("running")] Running,
+    [JsonStringEnumMemberName("stopping")] Stopping,
+    [JsonStringEnumMemberName("stopped")] Stopped,
+    [JsonStringEnumMemberName("rebooting")] Rebooting,
+    [JsonStringEnumMemberName("resizing")] Resizing,
+    [JsonStringEnumMemberName("deleting")] Deleting,
+    [JsonStringEnumMemberName("error")] Error,
+}
+
+public static class DropletIds
+{
+    public const string Prefix = "dpl_";
+
+    // 12 hex digits: 48 random bits. A collision is caught by the id index's insert, which retries.
+    public static string New() => Prefix + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6));
+
+    public static bool IsWellFormed(string id) =>
+        id.Length == Prefix.Length + 12 && id.StartsWith(Prefix, StringComparison.Ordinal) && !id.AsSpan(Prefix.Length).ContainsAnyExcept("0123456789abcdef");
+}

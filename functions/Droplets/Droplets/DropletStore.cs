@@ -1,0 +1,239 @@
+using System.Collections.Concurrent;
+using System.Text;
+using System.Text.Json;
+using Azure;
+using Azure.Data.Tables;
+
+namespace Droplets.Droplets;
+
+// Droplet records in Azure Table Storage.
+// - `droplets`: PartitionKey = project id, RowKey = droplet id. Listing a project is a partition query.
+// - `dropletids`: PartitionKey = droplet id, RowKey = "". Get-by-id needs the project; ids stay opaque
+//   (they do not encode the project), so this small immutable index answers it. Its entries never
+//   change, so they are cached in memory and a warm GET is a single point read.
+// Every update is ETag-conditional (read, change, replace if unchanged; retry on 412).
+public sealed class DropletStore(TableServiceClient service, StoreOptions options)
+{
+    readonly TableClient droplets = service.GetTableClient(options.TablePrefix + "droplets");
+    readonly TableClient ids = service.GetTableClient(options.TablePrefix + "dropletids");
+    readonly ConcurrentDictionary<string, string> projectOf = new(StringComparer.Ordinal);
+
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        await droplets.CreateIfNotExistsAsync(cancellationToken);
+        await ids.CreateIfNotExistsAsync(cancellationToken);
+    }
+
+    // Writes the index entry, then the record. A crash in between leaves an index entry pointing at
+    // nothing, which reads as 404: harmless, and the id is never reused.
+    public async Task<bool> TryAddAsync(Droplet droplet, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ids.AddEntityAsync(new TableEntity(droplet.Id, "") { ["ProjectId"] = droplet.ProjectId }, cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status == 409)
+        {
+            return false;
+        }
+        await droplets.AddEntityAsync(DropletEntity.From(droplet), cancellationToken);
+        Remember(droplet.Id, droplet.ProjectId);
+        return true;
+    }
+
+    public async Task<Droplet?> GetAsync(string id, CancellationToken cancellationToken) =>
+        (await GetEntityAsync(id, cancellationToken))?.ToDroplet();
+
+    public async Task<Droplet?> GetAsync(string projectId, string id, CancellationToken cancellationToken)
+    {
+        var response = await droplets.GetEntityIfExistsAsync<DropletEntity>(projectId, id, cancellationToken: cancellationToken);
+        return response.HasValue ? response.Value!.ToDroplet() : null;
+    }
+
+    // Read-modify-write with optimistic concurrency. `change` returns null to leave the record as it is.
+    public async Task<Droplet?> UpdateAsync(string projectId, string id, Func<Droplet, Droplet?> change, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var response = await droplets.GetEntityIfExistsAsync<DropletEntity>(projectId, id, cancellationToken: cancellationToken);
+            if (!response.HasValue)
+                return null;
+            var current = response.Value!;
+            var changed = change(current.ToDroplet());
+            if (changed is null)
+                return current.ToDroplet();
+            var entity = DropletEntity.From(changed with { UpdatedAt = DateTimeOffset.UtcNow });
+            try
+            {
+                await droplets.UpdateEntityAsync(entity, current.ETag, TableUpdateMode.Replace, cancellationToken);
+                return entity.ToDroplet();
+            }
+            catch (RequestFailedException e) when (e.Status == 412)
+            {
+                // Someone else wrote first: re-read and apply the change to their version.
+            }
+        }
+    }
+
+    public async Task<DropletPage> ListAsync(string? projectId, string? tag, int perPage, ListCursor? after, CancellationToken cancellationToken)
+    {
+        var filter = Filter(projectId, after);
+        var items = new List<Droplet>(perPage + 1);
+        // Read one more than asked for: it tells whether a next page exists without a trailing empty page.
+        await foreach (var entity in droplets.QueryAsync<DropletEntity>(filter, maxPerPage: Math.Min(1000, perPage + 1), cancellationToken: cancellationToken))
+        {
+            var droplet = entity.ToDroplet();
+            if (tag is not null && !droplet.Tags.Contains(tag, StringComparer.Ordinal))
+                continue;
+            items.Add(droplet);
+            if (items.Count > perPage)
+                break;
+        }
+        if (items.Count <= perPage)
+            return new DropletPage(items, null);
+        items.RemoveAt(perPage);
+        var last = items[^1];
+        return new DropletPage(items, new ListCursor(last.ProjectId, last.Id));
+    }
+
+    // Droplets whose provisioning workflow may never have started (see ProvisioningRecovery).
+    public IAsyncEnumerable<Droplet> ListProvisioningAsync(DateTimeOffset updatedBefore, CancellationToken cancellationToken) =>
+        droplets.QueryAsync<DropletEntity>(
+                TableClient.CreateQueryFilter($"Status eq {nameof(DropletStatus.Provisioning)} and Timestamp lt {updatedBefore}"),
+                cancellationToken: cancellationToken)
+            .Select(e => e.ToDroplet());
+
+    async Task<DropletEntity?> GetEntityAsync(string id, CancellationToken cancellationToken)
+    {
+        var projectId = await ProjectOfAsync(id, cancellationToken);
+        if (projectId is null)
+            return null;
+        var response = await droplets.GetEntityIfExistsAsync<DropletEntity>(projectId, id, cancellationToken: cancellationToken);
+        return response.HasValue ? response.Value : null;
+    }
+
+    async Task<string?> ProjectOfAsync(string id, CancellationToken cancellationToken)
+    {
+        if (projectOf.TryGetValue(id, out var cached))
+            return cached;
+        var response = await ids.GetEntityIfExistsAsync<TableEntity>(id, "", ["ProjectId"], cancellationToken);
+        if (!response.HasValue)
+            return null;
+        var projectId = response.Value!.GetString("ProjectId");
+        Remember(id, projectId);
+        return projectId;
+    }
+
+    void Remember(string id, string projectId)
+    {
+        // The mapping never changes, so the only concern is memory: start over past a fixed size.
+        if (projectOf.Count > 100_000)
+            projectOf.Clear();
+        projectOf[id] = projectId;
+    }
+
+    static string? Filter(string? projectId, ListCursor? after) => (projectId, after) switch
+    {
+        (null, null) => null,
+        (null, { } c) => TableClient.CreateQueryFilter($"PartitionKey gt {c.ProjectId} or (PartitionKey eq {c.ProjectId} and RowKey gt {c.DropletId})"),
+        ({ } p, null) => TableClient.CreateQueryFilter($"PartitionKey eq {p}"),
+        ({ } p, { } c) => TableClient.CreateQueryFilter($"PartitionKey eq {p} and RowKey gt {c.DropletId}"),
+    };
+
+    sealed class DropletEntity : ITableEntity
+    {
+        public string PartitionKey { get; set; } = "";
+        public string RowKey { get; set; } = "";
+        public DateTimeOffset? Timestamp { get; set; }
+        public ETag ETag { get; set; }
+
+        public string Name { get; set; } = "";
+        public string Image { get; set; } = "";
+        public string PlanId { get; set; } = "";
+        public string Region { get; set; } = "";
+        public string Status { get; set; } = "";
+        public string? PublicIp { get; set; }
+        public string? PrivateIp { get; set; }
+        public string Tags { get; set; } = "[]";
+        public string VolumeIds { get; set; } = "[]";
+        public int Vcpus { get; set; }
+        public int Memory { get; set; }
+        public int Disk { get; set; }
+        public string? ErrorCode { get; set; }
+        public string? ErrorMessage { get; set; }
+        public DateTimeOffset CreatedAt { get; set; }
+        public DateTimeOffset UpdatedAt { get; set; }
+
+        public static DropletEntity From(Droplet d) => new()
+        {
+            PartitionKey = d.ProjectId,
+            RowKey = d.Id,
+            Name = d.Name,
+            Image = d.Image,
+            PlanId = d.PlanId,
+            Region = d.Region,
+            Status = d.Status.ToString(),
+            PublicIp = d.PublicIp,
+            PrivateIp = d.PrivateIp,
+            Tags = JsonSerializer.Serialize(d.Tags),
+            VolumeIds = JsonSerializer.Serialize(d.VolumeIds),
+            Vcpus = d.Vcpus,
+            Memory = d.Memory,
+            Disk = d.Disk,
+            ErrorCode = d.Error?.Code,
+            ErrorMessage = d.Error?.Message,
+            CreatedAt = d.CreatedAt,
+            UpdatedAt = d.UpdatedAt,
+        };
+
+        public Droplet ToDroplet() => new()
+        {
+            Id = RowKey,
+            ProjectId = PartitionKey,
+            Name = Name,
+            Image = Image,
+            PlanId = PlanId,
+            Region = Region,
+            Status = Enum.Parse<DropletStatus>(Status),
+            PublicIp = PublicIp,
+            PrivateIp = PrivateIp,
+            Tags = JsonSerializer.Deserialize<string[]>(Tags) ?? [],
+            VolumeIds = JsonSerializer.Deserialize<string[]>(VolumeIds) ?? [],
+            Vcpus = Vcpus,
+            Memory = Memory,
+            Disk = Disk,
+            Error = ErrorCode is null ? null : new DropletError(ErrorCode, ErrorMessage ?? ""),
+            CreatedAt = CreatedAt,
+            UpdatedAt = UpdatedAt,
+        };
+    }
+}
+
+public sealed class StoreOptions
+{
+    // Lets tests (and side-by-side deployments) keep their tables apart in one storage account.
+    public string TablePrefix { get; init; } = "";
+}
+
+public sealed record DropletPage(IReadOnlyList<Droplet> Items, ListCursor? Next);
+
+// Where the next page starts. Opaque to callers: base64url of "project\nid".
+public sealed record ListCursor(string ProjectId, string DropletId)
+{
+    public string Encode() => Convert.ToBase64String(Encoding.UTF8.GetBytes($"{ProjectId}\n{DropletId}")).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    public static ListCursor? TryDecode(string token)
+    {
+        try
+        {
+            var base64 = token.Replace('-', '+').Replace('_', '/');
+            base64 += new string('=', (4 - base64.Length % 4) % 4);
+            var parts = Encoding.UTF8.GetString(Convert.FromBase64String(base64)).Split('\n');
+            return parts is [{ Length: > 0 } p, { Length: > 0 } d] ? new ListCursor(p, d) : null;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,52 @@
+using Azure.Data.Tables;
+using Droplets.Catalog;
+using Droplets.Droplets;
+using Droplets.Http;
+using Droplets.KubeVirt;
+using Droplets.Provisioning;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace Droplets;
+
+// Everything the product needs in a container, for both hosts. Setting names are the same everywhere:
+// AzureWebJobsStorage, Catalog:*, Provisioning:*, Recovery:*, Droplets:TablePrefix.
+public static class Extensions
+{
+    public static IServiceCollection AddDroplets(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.Configure<CatalogOptions>(configuration.GetSection("Catalog"));
+        services.Configure<ProvisioningOptions>(configuration.GetSection("Provisioning"));
+        services.Configure<RecoveryOptions>(configuration.GetSection("Recovery"));
+        services.AddSingleton(TimeProvider.System);
+
+        services.AddSingleton(_ => new TableServiceClient(StorageConnectionString(configuration)));
+        services.AddSingleton(sp => new DropletStore(
+            sp.GetRequiredService<TableServiceClient>(),
+            new StoreOptions { TablePrefix = configuration["Droplets:TablePrefix"] ?? "" }));
+        services.AddSingleton<KubeVirtClients>();
+        services.AddSingleton<ProvisioningActivities>();
+        services.AddSingleton<ProvisioningRecovery>();
+        services.AddHostedService<StoreInitializer>();
+
+        services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+            o.SerializerOptions.DictionaryKeyPolicy = null;
+        });
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = c =>
+        {
+            c.ProblemDetails.Extensions.TryAdd("code", Problems.CodeFor(c.ProblemDetails.Status ?? c.HttpContext.Response.StatusCode));
+            c.ProblemDetails.Extensions["request_id"] = c.HttpContext.TraceIdentifier;
+            c.ProblemDetails.Extensions.Remove("traceId");
+        });
+        return services;
+    }
+
+    public static string StorageConnectionString(IConfiguration configuration) =>
+        configuration["AzureWebJobsStorage"] is { Length: > 0 } value
+            ? value
+            : throw new InvalidOperationException("Set AzureWebJobsStorage to a storage connection string (UseDevelopmentStorage=true for Azurite).");
+}

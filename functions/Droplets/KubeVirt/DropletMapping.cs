@@ -1,0 +1,137 @@
+using Droplets.Catalog;
+using Droplets.Droplets;
+using k8s.Models;
+
+namespace Droplets.KubeVirt;
+
+// The one place where a Droplet becomes KubeVirt objects and KubeVirt state becomes what we record.
+public static class DropletMapping
+{
+    public const string DropletIdLabel = "droplets.dev/droplet-id";
+    public const string ProjectIdLabel = "droplets.dev/project-id";
+
+    // Project ids are [a-z0-9_] (see DropletRules), so '_' → '-' is a one-to-one DNS-1123 label.
+    public static string NamespaceFor(string projectId) => projectId.Replace('_', '-');
+
+    public static string VmNameFor(string dropletId) => dropletId.Replace('_', '-');
+
+    public static string RootDiskNameFor(string dropletId) => VmNameFor(dropletId) + "-root";
+
+    public static string PublicServiceNameFor(string dropletId) => VmNameFor(dropletId) + "-public";
+
+    public static VirtualMachine VirtualMachine(Droplet droplet, Plan plan, Image image, CatalogOptions catalog)
+    {
+        var name = VmNameFor(droplet.Id);
+        var labels = Labels(droplet);
+        return new VirtualMachine
+        {
+            Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = NamespaceFor(droplet.ProjectId), Labels = labels },
+            Spec = new VirtualMachineSpec
+            {
+                RunStrategy = "Always",
+                DataVolumeTemplates =
+                [
+                    new DataVolumeTemplate
+                    {
+                        Metadata = new V1ObjectMeta { Name = RootDiskNameFor(droplet.Id), Labels = labels },
+                        Spec = new DataVolumeSpec
+                        {
+                            Source = new DataVolumeSource(new RegistrySource("docker://" + image.Source)),
+                            Storage = new StorageSpec(new V1VolumeResourceRequirements
+                            {
+                                Requests = new Dictionary<string, ResourceQuantity> { ["storage"] = new($"{plan.DiskGib}Gi") },
+                            }),
+                        },
+                    },
+                ],
+                Template = new VmiTemplate
+                {
+                    Metadata = new V1ObjectMeta { Labels = labels },
+                    Spec = new VmiSpec
+                    {
+                        Domain = new DomainSpec
+                        {
+                            // Maxima at the top of the catalog, so growing within the plan family is a live
+                            // (LiveUpdate) change rather than a restart.
+                            Cpu = new Cpu { Sockets = plan.Vcpus, MaxSockets = Math.Max(plan.Vcpus, catalog.Plans.Values.Max(p => p.Vcpus)) },
+                            Memory = new Memory
+                            {
+                                Guest = $"{plan.MemoryMib}Mi",
+                                MaxGuest = $"{Math.Max(plan.MemoryMib, catalog.Plans.Values.Max(p => p.MemoryMib))}Mi",
+                            },
+                            Devices = new Devices
+                            {
+                                Disks = [new Disk("rootdisk", new DiskTarget("virtio")), new Disk("cloudinitdisk", new DiskTarget("virtio"))],
+                                Interfaces = [new Interface("default", new { })],
+                            },
+                        },
+                        Networks = [new Network("default", new { })],
+                        Volumes =
+                        [
+                            new Volume { Name = "rootdisk", DataVolume = new DataVolumeRef(RootDiskNameFor(droplet.Id)) },
+                            new Volume { Name = "cloudinitdisk", CloudInitNoCloud = new CloudInitNoCloud(CloudConfig(droplet)) },
+                        ],
+                    },
+                },
+            },
+        };
+    }
+
+    public static V1Service PublicService(Droplet droplet) => new()
+    {
+        ApiVersion = "v1",
+        Kind = "Service",
+        Metadata = new V1ObjectMeta
+        {
+            Name = PublicServiceNameFor(droplet.Id),
+            NamespaceProperty = NamespaceFor(droplet.ProjectId),
+            Labels = Labels(droplet),
+        },
+        Spec = new V1ServiceSpec
+        {
+            Type = "LoadBalancer",
+            Selector = new Dictionary<string, string> { ["vm.kubevirt.io/name"] = VmNameFor(droplet.Id) },
+            Ports = [new V1ServicePort { Name = "ssh", Port = 22, TargetPort = 22, Protocol = "TCP" }],
+        },
+    };
+
+    static string CloudConfig(Droplet droplet) => $"#cloud-config\nhostname: {droplet.Name}\n";
+
+    static Dictionary<string, string> Labels(Droplet droplet) => new()
+    {
+        [DropletIdLabel] = droplet.Id,
+        [ProjectIdLabel] = droplet.ProjectId,
+    };
+
+    // KubeVirt state → what provisioning needs to know. Failure messages are KubeVirt's own words,
+    // taken from where KubeVirt puts them for each state.
+    public static VmObservation Observe(VirtualMachine? vm, VirtualMachineInstance? vmi, IEnumerable<DataVolume> disks, V1Service? service)
+    {
+        if (vm is null)
+            return new VmObservation(null, null, null, null);
+        var printable = vm.Status?.PrintableStatus;
+        var privateIp = vmi?.Status?.Interfaces?.Select(i => i.IpAddress).FirstOrDefault(ip => !string.IsNullOrEmpty(ip));
+        var publicIp = service?.Status?.LoadBalancer?.Ingress?.Select(i => i.Ip).FirstOrDefault(ip => !string.IsNullOrEmpty(ip));
+        return new VmObservation(printable, StripPrefixLength(privateIp), publicIp, FailureMessage(printable, vm, disks));
+    }
+
+    static string? FailureMessage(string? printable, VirtualMachine vm, IEnumerable<DataVolume> disks)
+    {
+        var conditions = vm.Status?.Conditions ?? [];
+        string? From(string type) => conditions.FirstOrDefault(c => c.Type == type && c.Status == "False")?.Message;
+        return printable switch
+        {
+            "ErrorUnschedulable" => From("PodScheduled"),
+            "ErrImagePull" or "ImagePullBackOff" or "ErrorPvcNotFound" => From("Synchronized"),
+            "DataVolumeError" => disks.SelectMany(d => d.Status?.Conditions ?? []).FirstOrDefault(c => c.Type == "Running" && c.Status == "False")?.Message
+                ?? From("DataVolumesReady"),
+            "CrashLoopBackOff" => $"The virtual machine crashed {vm.Status?.StartFailure?.ConsecutiveFailCount ?? 0} times in a row; KubeVirt is backing off before the next start.",
+            _ => null,
+        } ?? conditions.FirstOrDefault(c => c.Type == "Failure" && c.Status == "True")?.Message ?? $"KubeVirt reports {printable}.";
+    }
+
+    // The guest agent reports "10.244.0.23/24"; users want the address.
+    static string? StripPrefixLength(string? ip) => ip?.Split('/')[0];
+}
+
+public sealed record VmObservation(string? PrintableStatus, string? PrivateIp, string? PublicIp, string? Message);

@@ -1,1 +1,0 @@
-namespace Droplets; internal static class Placeholder;

@@ -1,0 +1,164 @@
+using Droplets.Catalog;
+using Droplets.Droplets;
+using Droplets.KubeVirt;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Droplets.Provisioning;
+
+public sealed record DropletRef(string Id, string ProjectId);
+
+public sealed record ProvisionInput(DropletRef Droplet, TimeSpan Deadline);
+
+public sealed record ObserveInput(DropletRef Droplet, TimeSpan Wait);
+
+public sealed record ProvisionResult(DropletRef Droplet, DropletStatus Status, string? PrivateIp, string? PublicIp, DropletError? Error);
+
+public sealed class ProvisioningOptions
+{
+    // How long a droplet may take to reach Running before it is recorded as failed.
+    public TimeSpan Deadline { get; set; } = TimeSpan.FromMinutes(10);
+
+    // How long one observation activity waits on the Kubernetes API for a decisive state. Waiting
+    // inside the activity beats durable timers for latency (Azurite timers have ~1 s resolution).
+    public TimeSpan ObserveWait { get; set; } = TimeSpan.FromSeconds(20);
+
+    // How often the activity re-reads KubeVirt state while it waits.
+    public TimeSpan ObservePollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+}
+
+// The provisioning workflow: create the VirtualMachine and its public Service, then follow KubeVirt
+// until the droplet runs with both IPs, fails, or the deadline passes. Deterministic: only context.*
+// calls here; all I/O is in ProvisioningActivities.
+public static class ProvisionDroplet
+{
+    public const string Name = nameof(ProvisionDroplet);
+    public const string CreateVirtualMachine = nameof(CreateVirtualMachine);
+    public const string ObserveVirtualMachine = nameof(ObserveVirtualMachine);
+    public const string RecordProvisioning = nameof(RecordProvisioning);
+
+    static readonly TaskOptions Retry = TaskOptions.FromRetryPolicy(new RetryPolicy(
+        maxNumberOfAttempts: 6, firstRetryInterval: TimeSpan.FromSeconds(1), backoffCoefficient: 2, maxRetryInterval: TimeSpan.FromSeconds(30)));
+
+    static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(2);
+    static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
+
+    public static string InstanceIdFor(string dropletId) => $"provision-{dropletId}";
+
+    public static Task StartAsync(DurableTaskClient client, Droplet droplet, ProvisioningOptions options, CancellationToken cancellationToken) =>
+        client.ScheduleNewOrchestrationInstanceAsync(
+            Name,
+            new ProvisionInput(new DropletRef(droplet.Id, droplet.ProjectId), options.Deadline),
+            new StartOrchestrationOptions(InstanceIdFor(droplet.Id)),
+            cancellationToken);
+
+    public static async Task<ProvisionResult> RunAsync(TaskOrchestrationContext context, ProvisionInput input)
+    {
+        var log = context.CreateReplaySafeLogger(Name);
+        var deadline = context.CurrentUtcDateTime + input.Deadline;
+        await context.CallActivityAsync(CreateVirtualMachine, input.Droplet, Retry);
+
+        var backoff = FirstBackoff;
+        while (true)
+        {
+            var remaining = deadline - context.CurrentUtcDateTime;
+            var wait = remaining < TimeSpan.Zero ? TimeSpan.Zero : remaining;
+            var seen = await context.CallActivityAsync<VmObservation>(ObserveVirtualMachine, new ObserveInput(input.Droplet, wait), Retry);
+            var result = Decide(input.Droplet, seen, context.CurrentUtcDateTime >= deadline, input.Deadline);
+            if (result is not null)
+            {
+                await context.CallActivityAsync(RecordProvisioning, result, Retry);
+                log.LogInformation("Droplet {DropletId} provisioned: {Status}", input.Droplet.Id, result.Status);
+                return result;
+            }
+            var delay = backoff < deadline - context.CurrentUtcDateTime ? backoff : deadline - context.CurrentUtcDateTime;
+            if (delay > TimeSpan.Zero)
+                await context.CreateTimer(delay, CancellationToken.None);
+            backoff = backoff * 2 < MaxBackoff ? backoff * 2 : MaxBackoff;
+        }
+    }
+
+    // Done when running with both IPs, failed when KubeVirt reports a failure state or time is up.
+    public static ProvisionResult? Decide(DropletRef droplet, VmObservation seen, bool deadlinePassed, TimeSpan deadline)
+    {
+        if (IsProvisioned(seen))
+            return new ProvisionResult(droplet, DropletStatus.Running, seen.PrivateIp, seen.PublicIp, null);
+        if (DropletStatusRules.FailureCode(seen.PrintableStatus) is { } code)
+            return new ProvisionResult(droplet, DropletStatus.Error, seen.PrivateIp, seen.PublicIp, new DropletError(code, seen.Message ?? code));
+        if (deadlinePassed)
+            return new ProvisionResult(droplet, DropletStatus.Error, seen.PrivateIp, seen.PublicIp, new DropletError(
+                "provisioning_timeout",
+                $"The droplet did not reach Running within {deadline.TotalSeconds:0} s; KubeVirt last reported {seen.PrintableStatus ?? "nothing"}."));
+        return null;
+    }
+
+    public static bool IsDecisive(VmObservation seen) =>
+        IsProvisioned(seen) || DropletStatusRules.FailureCode(seen.PrintableStatus) is not null;
+
+    static bool IsProvisioned(VmObservation seen) =>
+        seen.PrintableStatus == "Running" && seen.PrivateIp is not null && seen.PublicIp is not null;
+}
+
+// The workflow's I/O. One instance per process (singleton), shared by both hosts.
+public sealed class ProvisioningActivities(
+    DropletStore store, KubeVirtClients clusters, IOptions<CatalogOptions> catalog, IOptions<ProvisioningOptions> options, TimeProvider time)
+{
+    public async Task CreateVirtualMachineAsync(DropletRef droplet, CancellationToken cancellationToken)
+    {
+        var record = await store.GetAsync(droplet.ProjectId, droplet.Id, cancellationToken)
+            ?? throw new InvalidOperationException($"Droplet {droplet.Id} has no record.");
+        var plan = catalog.Value.Plans[record.PlanId];
+        var image = catalog.Value.Images[record.Image];
+        var cluster = clusters.For(record.Region);
+        await cluster.EnsureNamespaceAsync(DropletMapping.NamespaceFor(record.ProjectId), cancellationToken);
+        await cluster.CreateVirtualMachineAsync(DropletMapping.VirtualMachine(record, plan, image, catalog.Value), cancellationToken);
+        await cluster.CreateServiceAsync(DropletMapping.PublicService(record), cancellationToken);
+    }
+
+    // Polls the cluster until KubeVirt shows a decisive state or the wait is over.
+    public async Task<VmObservation> ObserveVirtualMachineAsync(ObserveInput input, CancellationToken cancellationToken)
+    {
+        var record = await store.GetAsync(input.Droplet.ProjectId, input.Droplet.Id, cancellationToken)
+            ?? throw new InvalidOperationException($"Droplet {input.Droplet.Id} has no record.");
+        var cluster = clusters.For(record.Region);
+        var wait = input.Wait < options.Value.ObserveWait ? input.Wait : options.Value.ObserveWait;
+        var until = time.GetUtcNow() + wait;
+        while (true)
+        {
+            var seen = await ObserveOnceAsync(cluster, record, cancellationToken);
+            if (ProvisionDroplet.IsDecisive(seen) || time.GetUtcNow() >= until)
+                return seen;
+            await Task.Delay(options.Value.ObservePollInterval, time, cancellationToken);
+        }
+    }
+
+    public async Task RecordProvisioningAsync(ProvisionResult result, CancellationToken cancellationToken) =>
+        await store.UpdateAsync(result.Droplet.ProjectId, result.Droplet.Id, current =>
+            // Only a droplet still being provisioned takes the result; anything else moved on.
+            current.Status != DropletStatus.Provisioning ? null : current with
+            {
+                Status = result.Status,
+                PrivateIp = result.PrivateIp ?? current.PrivateIp,
+                PublicIp = result.PublicIp ?? current.PublicIp,
+                Error = result.Error,
+            }, cancellationToken);
+
+    static async Task<VmObservation> ObserveOnceAsync(KubeVirtClient cluster, Droplet record, CancellationToken cancellationToken)
+    {
+        var ns = DropletMapping.NamespaceFor(record.ProjectId);
+        var name = DropletMapping.VmNameFor(record.Id);
+        var vm = cluster.GetVirtualMachineAsync(ns, name, cancellationToken);
+        var vmi = cluster.GetInstanceAsync(ns, name, cancellationToken);
+        var service = cluster.GetServiceAsync(ns, DropletMapping.PublicServiceNameFor(record.Id), cancellationToken);
+        await Task.WhenAll(vm, vmi, service);
+        var disks = new List<DataVolume>();
+        if (vm.Result?.Status?.PrintableStatus == "DataVolumeError")
+        {
+            if (await cluster.GetDataVolumeAsync(ns, DropletMapping.RootDiskNameFor(record.Id), cancellationToken) is { } disk)
+                disks.Add(disk);
+        }
+        return DropletMapping.Observe(vm.Result, vmi.Result, disks, service.Result);
+    }
+}
