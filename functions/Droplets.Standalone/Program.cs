@@ -13,6 +13,7 @@ builder.Services.AddHostedService<ProvisioningRecoveryService>();
 
 var app = builder.Build();
 app.UseDropletsHttp();
+app.MapGet("/healthz", () => "ok");
 app.MapDropletEndpoints();
 app.MapDurableTaskSidecar();
 app.Run();

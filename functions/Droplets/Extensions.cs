@@ -35,6 +35,7 @@ public static class Extensions
         {
             o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
             o.SerializerOptions.DictionaryKeyPolicy = null;
+            o.SerializerOptions.Converters.Add(new UtcTimestampConverter());
         });
         services.AddProblemDetails(o => o.CustomizeProblemDetails = c =>
         {

@@ -1,0 +1,31 @@
+using Droplets.Catalog;
+using Droplets.Droplets;
+using Droplets.Provisioning;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Droplets.Functions;
+
+// Routes are relative to host.json's routePrefix ("api"): the public URLs are /api/v1/droplets...
+sealed class DropletFunctions(
+    DropletStore store, IOptions<CatalogOptions> catalog, IOptions<ProvisioningOptions> provisioning, ILoggerFactory loggers)
+{
+    [Function("ListDroplets")]
+    public async Task<IResult> List(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/droplets")] HttpRequest request, CancellationToken cancellationToken) =>
+        await DropletsApi.ListAsync(request.HttpContext, store, cancellationToken);
+
+    [Function("CreateDroplet")]
+    public async Task<IResult> Create(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/droplets")] HttpRequest request,
+        [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
+        await CreateDroplet.HandleAsync(request, store, workflows, catalog, provisioning, loggers, cancellationToken);
+
+    [Function("GetDroplet")]
+    public async Task<IResult> Get(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/droplets/{id}")] HttpRequest request, string id, CancellationToken cancellationToken) =>
+        await DropletsApi.GetAsync(id, store, cancellationToken);
+}

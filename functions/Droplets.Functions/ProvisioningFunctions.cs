@@ -1,0 +1,34 @@
+using Droplets.KubeVirt;
+using Droplets.Provisioning;
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Droplets.Functions;
+
+// The provisioning workflow under the same names the standalone host registers (Workflows.AddDropletWorkflows).
+sealed class ProvisioningFunctions(ProvisioningActivities activities, IServiceProvider services)
+{
+    [Function(ProvisionDroplet.Name)]
+    public static Task<ProvisionResult> Provision([OrchestrationTrigger] TaskOrchestrationContext context) =>
+        ProvisionDroplet.RunAsync(context, context.GetInput<ProvisionInput>()!);
+
+    [Function(ProvisionDroplet.CreateVirtualMachine)]
+    public Task CreateVirtualMachine([ActivityTrigger] DropletRef droplet, CancellationToken cancellationToken) =>
+        activities.CreateVirtualMachineAsync(droplet, cancellationToken);
+
+    [Function(ProvisionDroplet.ObserveVirtualMachine)]
+    public Task<VmObservation> ObserveVirtualMachine([ActivityTrigger] ObserveInput input, CancellationToken cancellationToken) =>
+        activities.ObserveVirtualMachineAsync(input, cancellationToken);
+
+    [Function(ProvisionDroplet.RecordProvisioning)]
+    public Task RecordProvisioning([ActivityTrigger] ProvisionResult result, CancellationToken cancellationToken) =>
+        activities.RecordProvisioningAsync(result, cancellationToken);
+
+    // Functions has no DurableTaskClient in the container, only the [DurableClient] binding, so the
+    // recovery sweep gets its client from the binding on each tick.
+    [Function("RecoverProvisioning")]
+    public Task RecoverProvisioning([TimerTrigger("*/30 * * * * *")] TimerInfo timer, [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
+        ActivatorUtilities.CreateInstance<ProvisioningRecovery>(services, workflows).RunOnceAsync(cancellationToken);
+}

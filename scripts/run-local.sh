@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs the API locally on http://localhost:7071 with everything it needs: Azurite (tables, queues,
+# durable task hub), two simulated KubeVirt regions (nyc1 on :8001, ams3 on :8002) and the
+# standalone host. Ctrl+C stops all of it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+npm ci --no-audit --no-fund --loglevel=error
+dotnet build Droplets.Functions.sln --nologo -v quiet
+
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+wait_for_port() {
+  for _ in $(seq 1 120); do
+    (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.5
+  done
+  echo "nothing is listening on port $1" >&2
+  exit 1
+}
+
+mkdir -p .azurite
+node node_modules/azurite/dist/src/azurite.js --location .azurite --skipApiVersionCheck --silent &
+pids+=($!)
+dotnet tests/KubeVirt.Simulator/bin/Debug/net10.0/KubeVirt.Simulator.dll --urls http://127.0.0.1:8001 &
+pids+=($!)
+dotnet tests/KubeVirt.Simulator/bin/Debug/net10.0/KubeVirt.Simulator.dll --urls http://127.0.0.1:8002 &
+pids+=($!)
+for port in 10000 10001 10002 8001 8002; do wait_for_port "$port"; done
+
+export AzureWebJobsStorage="UseDevelopmentStorage=true"
+export Catalog__Regions__nyc1__Endpoint="http://127.0.0.1:8001"
+export Catalog__Regions__ams3__Endpoint="http://127.0.0.1:8002"
+export Logging__LogLevel__Default="${Logging__LogLevel__Default:-Warning}"
+export Logging__LogLevel__Droplets="${Logging__LogLevel__Droplets:-Information}"
+dotnet functions/Droplets.Standalone/bin/Debug/net10.0/Droplets.Standalone.dll --urls http://localhost:7071 &
+pids+=($!)
+wait_for_port 7071
+echo "Droplets API on http://localhost:7071 (regions: nyc1 -> http://127.0.0.1:8001, ams3 -> http://127.0.0.1:8002). Ctrl+C stops."
+wait "${pids[-1]}"

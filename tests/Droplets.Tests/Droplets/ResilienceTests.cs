@@ -1,0 +1,58 @@
+using Azure.Data.Tables;
+using Droplets.Droplets;
+using Droplets.Tests.Infrastructure;
+using KubeVirt.Simulator;
+
+namespace Droplets.Tests.Droplets;
+
+// Nothing acknowledged is lost: not when the host is killed mid-workflow, and not when it died
+// between writing a droplet and starting its workflow.
+public class ResilienceTests
+{
+    [Fact]
+    public async Task Killed_host_resumes_provisioning_after_restart_with_one_virtual_machine()
+    {
+        // Booting takes long enough that the kill lands while the workflow is waiting on KubeVirt.
+        await using var region = await KubeVirtSimulator.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(200), BootDelay = TimeSpan.FromSeconds(4) });
+        await using var host = await StandaloneHost.StartAsync(new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress });
+        var project = Repository.UniqueName("p");
+
+        var id = (await host.CreateDropletAsync(new { name = "survivor", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project }))
+            .GetProperty("id").GetString()!;
+        await Eventually.HoldsAsync(() => Task.FromResult(region.List("virtualmachines", project.Replace('_', '-')).Count), n => n == 1,
+            TimeSpan.FromSeconds(30), "the workflow to create the VirtualMachine");
+        Assert.Equal("provisioning", (await host.GetDropletAsync(id)).GetProperty("status").GetString());
+
+        await host.KillAsync();
+        await host.StartAsync();
+
+        var running = await host.WaitForStatusAsync(id, "running");
+        Assert.Equal("running", running.GetProperty("status").GetString());
+        Assert.NotNull(running.GetProperty("public_ip").GetString());
+        var machines = region.List("virtualmachines").Where(vm => vm["metadata"]?["labels"]?["droplets.dev/droplet-id"]?.GetValue<string>() == id);
+        Assert.Single(machines);
+    }
+
+    [Fact]
+    public async Task Droplet_stored_without_a_workflow_is_recovered()
+    {
+        await using var region = await KubeVirtSimulator.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(200), BootDelay = TimeSpan.FromMilliseconds(200) });
+        await using var host = await StandaloneHost.StartAsync(new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress });
+
+        // Exactly what the create handler writes before it starts the workflow; the "crash" is that
+        // nobody starts it.
+        var store = new DropletStore(new TableServiceClient((await Azurite.SharedAsync()).ConnectionString), new StoreOptions { TablePrefix = host.TablePrefix });
+        var now = DateTimeOffset.UtcNow;
+        var orphan = new Droplet
+        {
+            Id = DropletIds.New(), ProjectId = Repository.UniqueName("p"), Name = "orphan", Image = "ubuntu-22-04", PlanId = "s-1vcpu-1gb",
+            Region = "nyc1", Status = DropletStatus.Provisioning, Vcpus = 1, Memory = 1024, Disk = 25, CreatedAt = now, UpdatedAt = now,
+        };
+        Assert.True(await store.TryAddAsync(orphan, CancellationToken.None));
+
+        var running = await host.WaitForStatusAsync(orphan.Id, "running");
+
+        Assert.Equal("running", running.GetProperty("status").GetString());
+        Assert.Single(region.List("virtualmachines", orphan.ProjectId.Replace('_', '-')));
+    }
+}

@@ -1,0 +1,38 @@
+using KubeVirt.Simulator;
+
+namespace Droplets.Tests.Infrastructure;
+
+// A whole world for end-to-end tests: two simulated regions and a standalone host wired to them.
+// nyc1 is healthy; ams3 has small nodes (8 GiB), so a 16 GiB plan cannot be scheduled there.
+// In both, the fedora image cannot be pulled.
+public sealed class DropletsWorld : IAsyncLifetime
+{
+    public const string FailingImage = "quay.io/containerdisks/fedora:latest";
+
+    public KubeVirtSimulator Nyc1 { get; private set; } = null!;
+    public KubeVirtSimulator Ams3 { get; private set; } = null!;
+    public StandaloneHost Host { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        Nyc1 = await KubeVirtSimulator.StartAsync(Options());
+        var small = Options();
+        small.NodeMemoryMi = 8192;
+        Ams3 = await KubeVirtSimulator.StartAsync(small);
+        Host = await StandaloneHost.StartAsync(new Dictionary<string, Uri> { ["nyc1"] = Nyc1.BaseAddress, ["ams3"] = Ams3.BaseAddress });
+    }
+
+    static SimulatorOptions Options()
+    {
+        var options = new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(200), BootDelay = TimeSpan.FromMilliseconds(200) };
+        options.FailingImages.Add(FailingImage);
+        return options;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Host.DisposeAsync();
+        await Nyc1.DisposeAsync();
+        await Ams3.DisposeAsync();
+    }
+}
