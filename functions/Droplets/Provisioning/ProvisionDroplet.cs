@@ -57,6 +57,25 @@ public static class ProvisionDroplet
     public static async Task<ProvisionResult> RunAsync(TaskOrchestrationContext context, ProvisionInput input)
     {
         var log = context.CreateReplaySafeLogger(Name);
+        ProvisionResult result;
+        try
+        {
+            result = await ProvisionAsync(context, input);
+        }
+        catch (TaskFailedException e)
+        {
+            // The cluster stayed unreachable or refused us through every retry. Say so rather than
+            // leave the droplet provisioning forever.
+            result = new ProvisionResult(input.Droplet, DropletStatus.Error, null, null, new DropletError(
+                "provisioning_failed", $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}"));
+        }
+        await context.CallActivityAsync(RecordProvisioning, result, Retry);
+        log.LogInformation("Droplet {DropletId} provisioned: {Status}", input.Droplet.Id, result.Status);
+        return result;
+    }
+
+    static async Task<ProvisionResult> ProvisionAsync(TaskOrchestrationContext context, ProvisionInput input)
+    {
         var deadline = context.CurrentUtcDateTime + input.Deadline;
         await context.CallActivityAsync(CreateVirtualMachine, input.Droplet, Retry);
 
@@ -66,13 +85,8 @@ public static class ProvisionDroplet
             var remaining = deadline - context.CurrentUtcDateTime;
             var wait = remaining < TimeSpan.Zero ? TimeSpan.Zero : remaining;
             var seen = await context.CallActivityAsync<VmObservation>(ObserveVirtualMachine, new ObserveInput(input.Droplet, wait), Retry);
-            var result = Decide(input.Droplet, seen, context.CurrentUtcDateTime >= deadline, input.Deadline);
-            if (result is not null)
-            {
-                await context.CallActivityAsync(RecordProvisioning, result, Retry);
-                log.LogInformation("Droplet {DropletId} provisioned: {Status}", input.Droplet.Id, result.Status);
+            if (Decide(input.Droplet, seen, context.CurrentUtcDateTime >= deadline, input.Deadline) is { } result)
                 return result;
-            }
             var delay = backoff < deadline - context.CurrentUtcDateTime ? backoff : deadline - context.CurrentUtcDateTime;
             if (delay > TimeSpan.Zero)
                 await context.CreateTimer(delay, CancellationToken.None);
