@@ -8,6 +8,6 @@ var builder = FunctionsApplication.CreateBuilder(args);
 builder.ConfigureFunctionsWebApplication();
 builder.Configuration.AddDropletsCatalog();
 builder.Services.AddDroplets(builder.Configuration);
-builder.UseMiddleware<RequestIdMiddleware>();
+builder.UseMiddleware<HttpMiddleware>();
 
 builder.Build().Run();

@@ -3,12 +3,11 @@ using Droplets.Provisioning;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Droplets.Functions;
 
 // The provisioning workflow under the same names the standalone host registers (Workflows.AddDropletWorkflows).
-sealed class ProvisioningFunctions(ProvisioningActivities activities, IServiceProvider services)
+sealed class ProvisioningFunctions(ProvisioningActivities activities, ProvisioningRecovery recovery)
 {
     [Function(ProvisionDroplet.Name)]
     public static Task<ProvisionResult> Provision([OrchestrationTrigger] TaskOrchestrationContext context) =>
@@ -26,9 +25,8 @@ sealed class ProvisioningFunctions(ProvisioningActivities activities, IServicePr
     public Task RecordProvisioning([ActivityTrigger] ProvisionResult result, CancellationToken cancellationToken) =>
         activities.RecordProvisioningAsync(result, cancellationToken);
 
-    // Functions has no DurableTaskClient in the container, only the [DurableClient] binding, so the
-    // recovery sweep gets its client from the binding on each tick.
+    // Functions has no DurableTaskClient in the container, only the [DurableClient] binding.
     [Function("RecoverProvisioning")]
     public Task RecoverProvisioning([TimerTrigger("*/30 * * * * *")] TimerInfo timer, [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
-        ActivatorUtilities.CreateInstance<ProvisioningRecovery>(services, workflows).RunOnceAsync(cancellationToken);
+        recovery.RunOnceAsync(workflows, cancellationToken);
 }

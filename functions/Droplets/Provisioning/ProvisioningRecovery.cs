@@ -19,10 +19,11 @@ public sealed class RecoveryOptions
 // (status provisioning, unchanged for longer than the grace period, no workflow instance) and starts
 // their workflow. The deterministic instance id makes a race with a late start harmless.
 public sealed class ProvisioningRecovery(
-    DropletStore store, DurableTaskClient workflows, IOptions<ProvisioningOptions> provisioning, IOptions<RecoveryOptions> options,
+    DropletStore store, IOptions<ProvisioningOptions> provisioning, IOptions<RecoveryOptions> options,
     TimeProvider time, ILogger<ProvisioningRecovery> log)
 {
-    public async Task<int> RunOnceAsync(CancellationToken cancellationToken)
+    // The client is a parameter because the Functions host hands it out per invocation (binding).
+    public async Task<int> RunOnceAsync(DurableTaskClient workflows, CancellationToken cancellationToken)
     {
         var recovered = 0;
         await foreach (var droplet in store.ListProvisioningAsync(time.GetUtcNow() - options.Value.Grace, cancellationToken))
@@ -46,7 +47,8 @@ public sealed class ProvisioningRecovery(
 }
 
 // Runs the sweep periodically in the standalone host (the Functions app uses a timer trigger instead).
-public sealed class ProvisioningRecoveryService(ProvisioningRecovery recovery, IOptions<RecoveryOptions> options, ILogger<ProvisioningRecoveryService> log)
+public sealed class ProvisioningRecoveryService(
+    ProvisioningRecovery recovery, DurableTaskClient workflows, IOptions<RecoveryOptions> options, ILogger<ProvisioningRecoveryService> log)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -56,7 +58,7 @@ public sealed class ProvisioningRecoveryService(ProvisioningRecovery recovery, I
         {
             try
             {
-                await recovery.RunOnceAsync(stoppingToken);
+                await recovery.RunOnceAsync(workflows, stoppingToken);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
