@@ -41,6 +41,11 @@ public static class DurableTaskSidecar
             WorkerId = configuration["DurableTask:WorkerId"] ?? Environment.MachineName,
             // The default idles up to 30 s between queue polls; API users wait on these workflows.
             MaxQueuePollingInterval = configuration.GetValue("DurableTask:MaxQueuePollingInterval", TimeSpan.FromSeconds(1)),
+            // A message taken by a process that then dies stays invisible this long before another
+            // process picks it up (default 5 min). It must exceed the longest activity
+            // (Provisioning:ObserveWait, 20 s); running an activity twice is harmless, they are idempotent.
+            WorkItemQueueVisibilityTimeout = configuration.GetValue("DurableTask:VisibilityTimeout", TimeSpan.FromSeconds(45)),
+            ControlQueueVisibilityTimeout = configuration.GetValue("DurableTask:VisibilityTimeout", TimeSpan.FromSeconds(45)),
         };
         var service = new AzureStorageOrchestrationService(settings);
         builder.Services.AddSingleton<IOrchestrationService>(service);

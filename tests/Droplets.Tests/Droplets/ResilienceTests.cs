@@ -14,7 +14,11 @@ public class ResilienceTests
     {
         // Booting takes long enough that the kill lands while the workflow is waiting on KubeVirt.
         await using var region = await KubeVirtSimulator.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(200), BootDelay = TimeSpan.FromSeconds(4) });
-        await using var host = await StandaloneHost.StartAsync(new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress });
+        // Work items held by the killed process become visible again after the visibility timeout; a
+        // short one (above the observation wait) keeps the test quick.
+        await using var host = await StandaloneHost.StartAsync(
+            new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress },
+            new Dictionary<string, string> { ["Provisioning__ObserveWait"] = "00:00:03", ["DurableTask__VisibilityTimeout"] = "00:00:08" });
         var project = Repository.UniqueName("p");
 
         var id = (await host.CreateDropletAsync(new { name = "survivor", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project }))
