@@ -109,6 +109,20 @@ public class DropletLifecycleTests(DropletsWorld world) : IClassFixture<Droplets
 
         Assert.Equal(3, pages);
         Assert.Equal(ids.Order(), seen.Order());
+
+        // Across every project, too: the token carries the partition it stopped in.
+        var everywhere = new List<string>();
+        next = "api/v1/droplets?per_page=3";
+        while (next is not null)
+        {
+            var response = await host.Client.GetAsync(next);
+            everywhere.AddRange((await response.Content.ReadFromJsonAsync<JsonElement>()).EnumerateArray().Select(d => d.GetProperty("id").GetString()!));
+            next = response.Headers.TryGetValues("Link", out var links)
+                ? System.Text.RegularExpressions.Regex.Match(links.Single(), "^<([^>]+)>; rel=\"next\"$").Groups[1].Value.TrimStart('/')
+                : null;
+        }
+        Assert.Equal(everywhere.Count, everywhere.Distinct().Count());
+        Assert.Subset(everywhere.ToHashSet(), ids.ToHashSet());
     }
 
     [Fact]
