@@ -1,0 +1,65 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json.Nodes;
+using k8s;
+
+namespace Droplets.Tests.Simulator;
+
+public sealed class AdminTests
+{
+    [Fact]
+    public async Task Options_can_be_read_and_changed_at_runtime()
+    {
+        await using var world = await SimulatorWorld.StartAsync();
+        Assert.Equal("ok", await world.Http.GetStringAsync("healthz"));
+
+        var options = JsonNode.Parse(await world.Http.GetStringAsync("simulator/options"))!;
+        Assert.Equal(3, options["nodeCount"]!.GetValue<int>());
+        Assert.Equal("203.0.113.0/24", options["loadBalancerPool"]!.GetValue<string>());
+
+        var response = await world.Http.PatchAsync("simulator/options", new StringContent(
+            """{"nodeCount":5,"bootDelay":"00:00:02","importDelay":0.25,"failingImages":["quay.io/x:1"],"errorRate":0.5}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(5, world.Simulator.Options.NodeCount);
+        Assert.Equal(TimeSpan.FromSeconds(2), world.Simulator.Options.BootDelay);
+        Assert.Equal(TimeSpan.FromSeconds(0.25), world.Simulator.Options.ImportDelay);
+        Assert.Contains("quay.io/x:1", world.Simulator.Options.FailingImages);
+        Assert.Equal(0.5, world.Simulator.Options.ErrorRate);
+
+        foreach (var bad in new[] { """{"errorRate":2}""", """{"nodeCount":"many"}""", """{"loadBalancerPool":"not-a-cidr"}""", """{"colour":"red"}""", "[1]", "{" })
+        {
+            response = await world.Http.PutAsync("simulator/options", new StringContent(bad, Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        }
+        // A rejected update changes nothing, not even its valid fields.
+        response = await world.Http.PutAsync("simulator/options", new StringContent("""{"nodeCount":7,"errorRate":-1}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal(5, world.Simulator.Options.NodeCount);
+    }
+
+    [Fact]
+    public async Task Error_rate_injects_etcd_timeouts_only_on_the_kubernetes_api()
+    {
+        await using var world = await SimulatorWorld.StartAsync(o => o.ErrorRate = 1);
+        var (code, status) = await SimulatorWorld.FailureOf(() => world.Client.CoreV1.ListNamespaceAsync());
+        Assert.Equal(HttpStatusCode.InternalServerError, code);
+        Assert.Equal("Status", status["kind"]!.GetValue<string>());
+        Assert.Equal("etcdserver: request timed out", status["message"]!.GetValue<string>());
+        Assert.Equal("ok", await world.Http.GetStringAsync("healthz"));
+        Assert.Equal(HttpStatusCode.OK, (await world.Http.GetAsync("simulator/options")).StatusCode);
+
+        var response = await world.Http.PatchAsJsonAsync("simulator/options", new { errorRate = 0 });
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.NotEmpty((await world.Client.CoreV1.ListNamespaceAsync()).Items);
+    }
+
+    [Fact]
+    public async Task Latency_is_added_to_api_requests()
+    {
+        await using var world = await SimulatorWorld.StartAsync(o => o.Latency = TimeSpan.FromMilliseconds(200));
+        var started = DateTime.UtcNow;
+        await world.Client.CoreV1.ListNamespaceAsync();
+        Assert.True(DateTime.UtcNow - started >= TimeSpan.FromMilliseconds(190));
+    }
+}

@@ -1,0 +1,52 @@
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace KubeVirt.Simulator;
+
+// Endpoints outside the Kubernetes API: health, runtime knobs, and the fault injection that only hits /api and /apis.
+internal static class Admin
+{
+    public static void UseFaultInjection(this WebApplication app, SimulatorOptions options) =>
+        app.Use(async (context, next) =>
+        {
+            var path = context.Request.Path;
+            if (path.StartsWithSegments("/api") || path.StartsWithSegments("/apis"))
+            {
+                var latency = options.Latency;
+                if (latency > TimeSpan.Zero)
+                {
+                    await Task.Delay(latency, context.RequestAborted);
+                }
+                var rate = options.ErrorRate;
+                if (rate > 0 && Random.Shared.NextDouble() < rate)
+                {
+                    // What an overloaded etcd looks like through the API server.
+                    var error = new ApiException(500, "", "etcdserver: request timed out");
+                    await KubernetesApi.Write(context, 500, error.ToStatus());
+                    return;
+                }
+            }
+            await next(context);
+        });
+
+    public static void MapAdmin(this WebApplication app, SimulatorOptions options)
+    {
+        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapGet("/simulator/options", () => Results.Text(options.ToJson().ToJsonString(), "application/json"));
+        app.MapMethods("/simulator/options", ["PUT", "PATCH"], async (HttpContext context) =>
+        {
+            JsonObject changes;
+            try
+            {
+                changes = await KubernetesApi.ReadJson(context) as JsonObject ?? throw new FormatException("expected a JSON object");
+                options.Apply(changes);
+            }
+            catch (Exception e) when (e is FormatException or ArgumentException or OverflowException or ApiException or InvalidOperationException)
+            {
+                return Results.Problem(e.Message, statusCode: 400, title: "Invalid simulator options");
+            }
+            return Results.Text(options.ToJson().ToJsonString(), "application/json");
+        });
+    }
+}

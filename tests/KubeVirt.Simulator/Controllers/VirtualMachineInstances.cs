@@ -1,0 +1,516 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace KubeVirt.Simulator.Controllers;
+
+// virt-controller's VMI half plus virt-handler: launcher pod, scheduling, image pulls, boot, shutdown.
+internal sealed class VirtualMachineInstanceController(Store store, SimulatorOptions options, EventRecorder events, Timers timers)
+{
+    readonly Scheduler scheduler = new(options);
+
+    public void Reconcile()
+    {
+        foreach (var vmi in store.List(Resources.VirtualMachineInstances, null).Items)
+        {
+            ControllerLoop.Safe(() => Sync(vmi));
+        }
+    }
+
+    void Sync(JsonObject vmi)
+    {
+        var pods = store.List(Resources.Pods, null).Items;
+        var pod = pods.FirstOrDefault(p => p.ControllerUid() == vmi.Uid());
+        var phase = vmi.Str("status", "phase") ?? "";
+        if (vmi.IsDeleting())
+        {
+            Delete(vmi, pod, phase);
+            return;
+        }
+        if (VmiPhases.IsFinal(phase))
+        {
+            FinishPod(pod, phase);
+            return;
+        }
+        switch (phase)
+        {
+            case "":
+                Update(vmi, status => SetPhase(status, "Pending"));
+                break;
+            case "Pending":
+                Pending(vmi);
+                break;
+            case "Scheduling":
+                Scheduling(vmi, pod, pods);
+                break;
+            case "Scheduled":
+                Scheduled(vmi, pod);
+                break;
+            case "Running":
+                if (pod is null)
+                {
+                    Crash(vmi);
+                }
+                break;
+        }
+    }
+
+    void Pending(JsonObject vmi)
+    {
+        var ns = vmi.Namespace();
+        foreach (var volume in vmi.Objects("spec", "volumes"))
+        {
+            var claim = volume.Str("dataVolume", "name") ?? volume.Str("persistentVolumeClaim", "claimName");
+            if (claim is null)
+            {
+                continue;
+            }
+            var dv = store.Get(Resources.DataVolumes, ns, claim);
+            if (dv is not null && dv.Str("status", "phase") != "Succeeded")
+            {
+                // virt-controller waits for DataVolumes before creating the launcher pod.
+                Update(vmi, status => status.SetCondition("DataVolumesReady", "False", "NotAllDataVolumesReady", "Not all of the VMI's DVs are ready"));
+                return;
+            }
+            if (dv is null && !store.Exists(Resources.Pvcs, ns, claim))
+            {
+                Update(vmi, status => status.SetCondition("Synchronized", "False", "FailedPvcNotFound", $"PVC {ns}/{claim} does not exist, waiting for it to appear"));
+                return;
+            }
+        }
+
+        var pod = LauncherPod(vmi);
+        var created = store.Create(Resources.Pods, pod);
+        events.Normal(vmi, "SuccessfulCreate", $"Created virtual machine pod {created.Name()}", Components.VirtController);
+        Update(vmi, status =>
+        {
+            status.RemoveCondition("Synchronized");
+            if (vmi.Objects("spec", "volumes").Any(v => v["dataVolume"] is not null))
+            {
+                status.SetCondition("DataVolumesReady", "True", "AllDVsReady", "All of the VMI's DVs are bound and ready");
+            }
+            status.SetCondition("Ready", "False", "PodNotExists", "virt-launcher pod has not yet been scheduled");
+            status["guestOSInfo"] = new JsonObject();
+            status["qosClass"] = "Burstable";
+            status["activePods"] = new JsonObject { [created.Uid()] = "" };
+            SetPhase(status, "Scheduling");
+        });
+    }
+
+    void Scheduling(JsonObject vmi, JsonObject? pod, List<JsonObject> pods)
+    {
+        if (pod is null)
+        {
+            Update(vmi, status => SetPhase(status, "Failed"));
+            return;
+        }
+        var nodeName = pod.Str("spec", "nodeName");
+        if (nodeName is null)
+        {
+            var (node, message) = scheduler.Schedule(pod, pods);
+            if (node is null)
+            {
+                if (vmi.HasCondition("PodScheduled", "False") && vmi.Condition("PodScheduled").Str("message") == message)
+                {
+                    return;
+                }
+                events.Warning(pod, "FailedScheduling", message, Components.Scheduler);
+                store.Update(Resources.Pods, pod.Namespace(), pod.Name(), p =>
+                {
+                    p.Child("status").SetCondition("PodScheduled", "False", "Unschedulable", message);
+                    return p;
+                }, UpdateMode.Full);
+                // virt-controller copies the pod's PodScheduled=False condition onto the VMI.
+                Update(vmi, status => status.SetCondition("PodScheduled", "False", "Unschedulable", message));
+                return;
+            }
+            nodeName = node.Name;
+            var ip = scheduler.AllocatePodIp(node.Index, pods) ?? "";
+            pod = store.Update(Resources.Pods, pod.Namespace(), pod.Name(), p =>
+            {
+                p.Child("spec")["nodeName"] = node.Name;
+                var status = p.Child("status");
+                status.SetCondition("PodScheduled", "True");
+                status["hostIP"] = $"192.168.66.{101 + node.Index}";
+                status["podIP"] = ip;
+                status["podIPs"] = new JsonArray(new JsonObject { ["ip"] = ip });
+                return p;
+            }, UpdateMode.Full);
+            events.Normal(pod, "Scheduled", $"Successfully assigned {pod.Namespace()}/{pod.Name()} to {node.Name}", Components.Scheduler);
+            Update(vmi, status => status.RemoveCondition("PodScheduled"));
+        }
+
+        var failing = ContainerDiskImages(vmi).FirstOrDefault(options.FailingImages.Contains);
+        if (failing is not null)
+        {
+            PullFailed(vmi, pod, nodeName, failing);
+            return;
+        }
+        timers.Forget(vmi.Uid(), "pull");
+        var host = nodeName;
+        store.Update(Resources.Pods, pod.Namespace(), pod.Name(), p =>
+        {
+            var status = p.Child("status");
+            status["phase"] = "Running";
+            status["startTime"] ??= Json.Now();
+            status.SetCondition("Ready", "True");
+            status.SetCondition("ContainersReady", "True");
+            status["containerStatuses"] = new JsonArray(new JsonObject
+            {
+                ["name"] = "compute",
+                ["ready"] = true,
+                ["started"] = true,
+                ["restartCount"] = 0,
+                ["image"] = "quay.io/kubevirt/virt-launcher:v1.5.0",
+                ["state"] = new JsonObject { ["running"] = new JsonObject { ["startedAt"] = Json.Now() } },
+            });
+            return p;
+        }, UpdateMode.Full);
+        Update(vmi, status =>
+        {
+            status.RemoveCondition("Synchronized");
+            status["nodeName"] = host;
+            status["activePods"] = new JsonObject { [pod.Uid()] = host };
+            status["launcherContainerImageVersion"] = "quay.io/kubevirt/virt-launcher:v1.5.0";
+            SetPhase(status, "Scheduled");
+        }, labels => labels["kubevirt.io/nodeName"] = host);
+        timers.Forget(vmi.Uid(), "boot");
+        timers.Start(vmi.Uid(), "boot");
+        events.Normal(vmi, "Created", "VirtualMachineInstance defined.", Components.VirtHandler, host);
+    }
+
+    // Kubelet reports ErrImagePull first, then ImagePullBackOff while it backs off; the VMI mirrors it as Synchronized=False.
+    void PullFailed(JsonObject vmi, JsonObject pod, string node, string image)
+    {
+        var backingOff = timers.Elapsed(vmi.Uid(), "pull", options.BootDelay) && vmi.HasCondition("Synchronized", "False", "ErrImagePull");
+        var reason = backingOff ? "ImagePullBackOff" : "ErrImagePull";
+        var message = backingOff
+            ? $"Back-off pulling image \"{image}\""
+            : $"rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": failed to resolve reference \"{image}\": {image}: not found";
+        if (vmi.HasCondition("Synchronized", "False", reason))
+        {
+            return;
+        }
+        if (backingOff)
+        {
+            events.Normal(pod, "BackOff", message, Components.Kubelet, node);
+        }
+        else
+        {
+            events.Warning(pod, "Failed", $"Failed to pull image \"{image}\": {message}", Components.Kubelet, node);
+        }
+        store.Update(Resources.Pods, pod.Namespace(), pod.Name(), p =>
+        {
+            p.Child("status")["phase"] = "Pending";
+            p.Child("status")["containerStatuses"] = new JsonArray(new JsonObject
+            {
+                ["name"] = "volumecontainerdisk",
+                ["ready"] = false,
+                ["restartCount"] = 0,
+                ["image"] = image,
+                ["state"] = new JsonObject { ["waiting"] = new JsonObject { ["reason"] = reason, ["message"] = message } },
+            });
+            return p;
+        }, UpdateMode.Full);
+        Update(vmi, status => status.SetCondition("Synchronized", "False", reason, message));
+    }
+
+    void Scheduled(JsonObject vmi, JsonObject? pod)
+    {
+        if (pod is null)
+        {
+            Crash(vmi);
+            return;
+        }
+        if (!timers.Elapsed(vmi.Uid(), "boot", options.BootDelay))
+        {
+            return;
+        }
+        var node = vmi.Str("status", "nodeName") ?? "";
+        var ip = pod.Str("status", "podIP") ?? "";
+        var (cores, sockets, threads) = Topology(vmi);
+        var memory = Quantity.Mi(MemoryBytes(vmi));
+        var (migratable, why) = LiveMigratable(vmi);
+        var image = BootImage(vmi);
+        Update(vmi, status =>
+        {
+            status.SetCondition("Ready", "True");
+            status.SetCondition("LiveMigratable", migratable ? "True" : "False", migratable ? null : "DisksNotLiveMigratable", why);
+            status.SetCondition("AgentConnected", "True");
+            status["interfaces"] = Interfaces(vmi, ip);
+            status["guestOSInfo"] = GuestOs(image);
+            status["currentCPUTopology"] = new JsonObject { ["cores"] = cores, ["sockets"] = sockets, ["threads"] = threads };
+            status["memory"] = new JsonObject { ["guestAtBoot"] = memory, ["guestCurrent"] = memory, ["guestRequested"] = memory };
+            status["machine"] = new JsonObject { ["type"] = "pc-q35-rhel9.4.0" };
+            status["migrationMethod"] = migratable ? "LiveMigration" : "BlockMigration";
+            status["migrationTransport"] = "Unix";
+            status["runtimeUser"] = 107;
+            status["selinuxContext"] = "none";
+            status["volumeStatus"] = Json.Array(vmi.Objects("spec", "volumes").Select((v, i) => (JsonNode?)new JsonObject
+            {
+                ["name"] = v.Str("name"),
+                ["target"] = $"vd{(char)('a' + i)}",
+            }));
+            SetPhase(status, "Running");
+        });
+        events.Normal(vmi, "Started", "VirtualMachineInstance started.", Components.VirtHandler, node);
+    }
+
+    // The launcher pod vanished under a running VMI: virt-handler reports a crash.
+    void Crash(JsonObject vmi)
+    {
+        Update(vmi, status =>
+        {
+            status.SetCondition("Ready", "False", "PodTerminating", "virt-launcher pod is terminating");
+            SetPhase(status, "Failed");
+        });
+        events.Warning(vmi, "Stopped", "The VirtualMachineInstance crashed.", Components.VirtHandler, vmi.Str("status", "nodeName"));
+    }
+
+    void Delete(JsonObject vmi, JsonObject? pod, string phase)
+    {
+        var node = vmi.Str("status", "nodeName");
+        if (!VmiPhases.IsFinal(phase))
+        {
+            if (phase is "Running" or "Scheduled")
+            {
+                if (timers.Start(vmi.Uid(), "shutdown"))
+                {
+                    events.Normal(vmi, "ShuttingDown", "Signaled Graceful Shutdown", Components.VirtHandler, node);
+                }
+                if (!timers.Elapsed(vmi.Uid(), "shutdown", options.StopDelay))
+                {
+                    return;
+                }
+                Update(vmi, status =>
+                {
+                    status.SetCondition("Ready", "False", "PodTerminating", "virt-launcher pod is terminating");
+                    SetPhase(status, "Succeeded");
+                });
+                events.Normal(vmi, "Stopped", "The VirtualMachineInstance was shut down.", Components.VirtHandler, node);
+            }
+            else
+            {
+                Update(vmi, status => SetPhase(status, "Failed"));
+            }
+            return;
+        }
+        if (pod is not null)
+        {
+            store.Delete(Resources.Pods, pod.Namespace(), pod.Name());
+            events.Normal(vmi, "SuccessfulDelete", $"Deleted virtual machine pod {pod.Name()}", Components.VirtController);
+        }
+        store.Update(Resources.VirtualMachineInstances, vmi.Namespace(), vmi.Name(), v =>
+        {
+            v.SetFinalizers(v.Finalizers().Where(f => f is not (Finalizers.VmiForeground or Finalizers.VmController)));
+            return v;
+        }, UpdateMode.Full);
+    }
+
+    void FinishPod(JsonObject? pod, string phase)
+    {
+        if (pod is null || pod.Str("status", "phase") == phase)
+        {
+            return;
+        }
+        store.Update(Resources.Pods, pod.Namespace(), pod.Name(), p =>
+        {
+            p.Child("status")["phase"] = phase;
+            p.Child("status").SetCondition("Ready", "False", "PodCompleted");
+            return p;
+        }, UpdateMode.Full);
+    }
+
+    void Update(JsonObject vmi, Action<JsonObject> changeStatus, Action<JsonObject>? changeLabels = null) =>
+        store.Update(Resources.VirtualMachineInstances, vmi.Namespace(), vmi.Name(), v =>
+        {
+            if (v.Uid() != vmi.Uid())
+            {
+                return null;
+            }
+            changeStatus(v.Child("status"));
+            if (changeLabels is not null)
+            {
+                changeLabels(v.Meta().Child("labels"));
+            }
+            return v;
+        }, UpdateMode.Full);
+
+    static void SetPhase(JsonObject status, string phase)
+    {
+        if (status.Str("phase") == phase)
+        {
+            return;
+        }
+        status["phase"] = phase;
+        if (status["phaseTransitionTimestamps"] is not JsonArray transitions)
+        {
+            transitions = [];
+            status["phaseTransitionTimestamps"] = transitions;
+        }
+        transitions.Add(new JsonObject { ["phase"] = phase, ["phaseTransitionTimestamp"] = Json.Now() });
+    }
+
+    // virt-launcher-<vmi>-xxxxx, owned by the VMI, requesting the VMI's vCPUs and memory.
+    JsonObject LauncherPod(JsonObject vmi)
+    {
+        var labels = vmi.Object("metadata", "labels")?.Clone() ?? [];
+        labels["kubevirt.io"] = "virt-launcher";
+        labels["kubevirt.io/created-by"] = vmi.Uid();
+        labels["vm.kubevirt.io/name"] = vmi.Name();
+        var (cores, sockets, threads) = Topology(vmi);
+        var requests = new JsonObject
+        {
+            ["cpu"] = (cores * sockets * threads).ToString(CultureInfo.InvariantCulture),
+            ["memory"] = Quantity.Mi(MemoryBytes(vmi)),
+        };
+        return new JsonObject
+        {
+            ["apiVersion"] = "v1",
+            ["kind"] = "Pod",
+            ["metadata"] = new JsonObject
+            {
+                ["generateName"] = $"virt-launcher-{vmi.Name()}-",
+                ["namespace"] = vmi.Namespace(),
+                ["labels"] = labels,
+                ["annotations"] = new JsonObject { ["kubevirt.io/domain"] = vmi.Name() },
+                ["ownerReferences"] = new JsonArray(Json.OwnerReference(vmi)),
+            },
+            ["spec"] = new JsonObject
+            {
+                ["containers"] = new JsonArray(new JsonObject
+                {
+                    ["name"] = "compute",
+                    ["image"] = "quay.io/kubevirt/virt-launcher:v1.5.0",
+                    ["resources"] = new JsonObject { ["requests"] = requests, ["limits"] = new JsonObject() },
+                }),
+                ["restartPolicy"] = "Never",
+                ["schedulerName"] = "default-scheduler",
+                ["hostname"] = vmi.Name().Split('.')[0],
+            },
+            ["status"] = new JsonObject { ["phase"] = "Pending", ["qosClass"] = "Burstable" },
+        };
+    }
+
+    internal static (int Cores, int Sockets, int Threads) Topology(JsonObject vmi)
+    {
+        var cpu = vmi.Object("spec", "domain", "cpu");
+        return ((int)(cpu.Long("cores") ?? 1), (int)(cpu.Long("sockets") ?? 1), (int)(cpu.Long("threads") ?? 1));
+    }
+
+    // The pod requests resources.requests.memory when given, else the guest memory.
+    internal static decimal MemoryBytes(JsonObject vmi)
+    {
+        var requested = Quantity.Parse(vmi.At("spec", "domain", "resources", "requests", "memory"));
+        return requested > 0 ? requested : Quantity.Parse(vmi.At("spec", "domain", "memory", "guest"));
+    }
+
+    static IEnumerable<string> ContainerDiskImages(JsonObject vmi) =>
+        vmi.Objects("spec", "volumes").Select(v => v.Str("containerDisk", "image")).OfType<string>();
+
+    // The image the guest boots from: a containerDisk, or the registry source of the DataVolume behind a disk.
+    string BootImage(JsonObject vmi)
+    {
+        foreach (var volume in vmi.Objects("spec", "volumes"))
+        {
+            if (volume.Str("containerDisk", "image") is { } image)
+            {
+                return image;
+            }
+            if (volume.Str("dataVolume", "name") is { } dv && store.Get(Resources.DataVolumes, vmi.Namespace(), dv).Str("spec", "source", "registry", "url") is { } url)
+            {
+                return url.Replace("docker://", "", StringComparison.Ordinal);
+            }
+        }
+        return "";
+    }
+
+    // Shared (ReadWriteMany) claims can be live-migrated; anything else makes the VMI BlockMigration-only.
+    (bool Migratable, string? Message) LiveMigratable(JsonObject vmi)
+    {
+        foreach (var volume in vmi.Objects("spec", "volumes"))
+        {
+            var claim = volume.Str("dataVolume", "name") ?? volume.Str("persistentVolumeClaim", "claimName");
+            if (claim is null)
+            {
+                continue;
+            }
+            var pvc = store.Get(Resources.Pvcs, vmi.Namespace(), claim);
+            var modes = pvc.At("spec", "accessModes") as JsonArray;
+            if (modes is not null && !modes.Any(m => m?.GetValue<string>() == "ReadWriteMany"))
+            {
+                return (false, $"cannot migrate VMI: PVC {claim} is not shared, live migration requires that all PVCs must be shared (using ReadWriteMany access mode)");
+            }
+        }
+        return (true, null);
+    }
+
+    static JsonArray Interfaces(JsonObject vmi, string ip)
+    {
+        var networks = vmi.Objects("spec", "networks").ToList();
+        if (networks.Count == 0)
+        {
+            networks = [new JsonObject { ["name"] = "default", ["pod"] = new JsonObject() }];
+        }
+        var result = new JsonArray();
+        var index = 0;
+        foreach (var network in networks)
+        {
+            var name = network.Str("name") ?? "default";
+            var entry = new JsonObject
+            {
+                ["name"] = name,
+                ["interfaceName"] = $"enp{index + 1}s0",
+                ["mac"] = Mac(vmi.Uid() + name),
+                ["infoSource"] = network["pod"] is not null ? "domain, guest-agent" : "domain, guest-agent, multus-status",
+                ["queueCount"] = 1,
+                ["linkState"] = "up",
+                ["podInterfaceName"] = network["pod"] is not null ? "eth0" : $"pod{index}",
+            };
+            if (network["pod"] is not null && ip.Length > 0)
+            {
+                entry["ipAddress"] = ip;
+                entry["ipAddresses"] = new JsonArray(ip);
+            }
+            result.Add(entry);
+            index++;
+        }
+        return result;
+    }
+
+    // A stable, locally administered MAC derived from the VMI uid.
+    static string Mac(string seed)
+    {
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(seed));
+        return "02:" + string.Join(':', hash.Take(5).Select(b => b.ToString("x2", CultureInfo.InvariantCulture)));
+    }
+
+    // What the guest agent would report for the well-known containerdisks images.
+    static JsonObject GuestOs(string image)
+    {
+        var repo = image.Split('/')[^1];
+        var tag = repo.Contains(':', StringComparison.Ordinal) ? repo[(repo.IndexOf(':', StringComparison.Ordinal) + 1)..] : "latest";
+        var (id, name) = repo.Split(':')[0] switch
+        {
+            "ubuntu" => ("ubuntu", "Ubuntu"),
+            "fedora" => ("fedora", "Fedora Linux"),
+            "debian" => ("debian", "Debian GNU/Linux"),
+            "centos-stream" => ("centos", "CentOS Stream"),
+            "almalinux" => ("almalinux", "AlmaLinux"),
+            "opensuse-leap" or "opensuse-tumbleweed" => ("opensuse", "openSUSE"),
+            _ => ("linux", "Linux"),
+        };
+        return new JsonObject
+        {
+            ["id"] = id,
+            ["name"] = name,
+            ["prettyName"] = $"{name} {tag}",
+            ["version"] = tag,
+            ["versionId"] = tag,
+            ["kernelRelease"] = "6.8.0-simulated",
+            ["kernelVersion"] = "#1 SMP PREEMPT_DYNAMIC",
+            ["machine"] = "x86_64",
+        };
+    }
+}
