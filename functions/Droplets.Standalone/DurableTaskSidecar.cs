@@ -28,7 +28,7 @@ public static class DurableTaskSidecar
             configuration[$"Kestrel:Endpoints:Api{i}:Url"] = urls[i];
             configuration[$"Kestrel:Endpoints:Api{i}:Protocols"] = "Http1";
         }
-        configuration["urls"] = null;
+        // Kestrel still logs that it is "overriding" --urls: harmless, every URL above is bound.
         configuration["Kestrel:Endpoints:DurableTask:Url"] = $"http://127.0.0.1:{grpcPort}";
         configuration["Kestrel:Endpoints:DurableTask:Protocols"] = "Http2";
 
