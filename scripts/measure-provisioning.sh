@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Measures time from POST /api/v1/droplets to `running` (both IPs) against a running local API
-# (scripts/run-local.sh), with the simulator's import and boot delays set to zero.
+# Measures provisioning overhead against a running local API (scripts/run-local.sh), with the simulator's
+# import and boot delays set to zero:
+#   api    POST /api/v1/droplets → GET shows `running` with both IPs
+#   direct the same VirtualMachine + Service created straight on the simulator → Running with both IPs
+# The difference is what Droplets adds (HTTP, Table writes, the durable workflow, polling).
 # Usage: scripts/measure-provisioning.sh [count=20] [api=http://localhost:7071] [simulator=http://127.0.0.1:8001]
 set -euo pipefail
 count=${1:-20}
@@ -8,20 +11,41 @@ api=${2:-http://localhost:7071}
 sim=${3:-http://127.0.0.1:8001}
 curl -sf -X PATCH "$sim/simulator/options" -H 'content-type: application/json' \
   -d '{"importDelay":"00:00:00","bootDelay":"00:00:00"}' >/dev/null
-project="bench_$(date +%s)"
-times=()
+run=$(date +%s)
+project="bench_$run"
+ns="bench-direct-$run"
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+field() { sed -E "s/.*\"$1\":\"?([^\",}]*)\"?.*/\1/"; }
+summary() { sort -n | awk '{a[NR]=$1} END {printf "min %d, median %d, max %d", a[1], a[int((NR+1)/2)], a[NR]}'; }
+
+api_times=()
 for i in $(seq 1 "$count"); do
-  start=$(date +%s%N)
+  start=$(now_ms)
   id=$(curl -sf -X POST "$api/api/v1/droplets" -H 'content-type: application/json' \
-    -d "{\"name\":\"bench-$i\",\"image\":\"ubuntu-22-04\",\"plan_id\":\"s-1vcpu-1gb\",\"region\":\"nyc1\",\"project_id\":\"$project\"}" \
-    | sed -E 's/.*"id":"([^"]+)".*/\1/')
-  while :; do
-    status=$(curl -sf "$api/api/v1/droplets/$id" | sed -E 's/.*"status":"([^"]+)".*/\1/')
-    [ "$status" = running ] && break
-    [ "$status" = error ] && { echo "$id failed" >&2; exit 1; }
-    sleep 0.02
-  done
-  times+=($(( ($(date +%s%N) - start) / 1000000 )))
+    -d "{\"name\":\"bench-$i\",\"image\":\"ubuntu-22-04\",\"plan_id\":\"s-1vcpu-1gb\",\"region\":\"nyc1\",\"project_id\":\"$project\"}" | field id)
+  until [ "$(curl -sf "$api/api/v1/droplets/$id" | field status)" = running ]; do sleep 0.01; done
+  api_times+=($(( $(now_ms) - start )))
 done
-sorted=($(printf '%s\n' "${times[@]}" | sort -n))
-echo "POST -> running over $count droplets (ms): min ${sorted[0]}, median ${sorted[$((count / 2))]}, max ${sorted[$((count - 1))]}"
+
+curl -sf -X POST "$sim/api/v1/namespaces" -H 'content-type: application/json' -d "{\"metadata\":{\"name\":\"$ns\"}}" >/dev/null
+direct_times=()
+for i in $(seq 1 "$count"); do
+  name="direct-$i"
+  start=$(now_ms)
+  curl -sf -X POST "$sim/apis/kubevirt.io/v1/namespaces/$ns/virtualmachines" -H 'content-type: application/json' -d "{
+    \"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\",\"metadata\":{\"name\":\"$name\"},
+    \"spec\":{\"runStrategy\":\"Always\",
+      \"dataVolumeTemplates\":[{\"metadata\":{\"name\":\"$name-root\"},\"spec\":{\"source\":{\"registry\":{\"url\":\"docker://quay.io/containerdisks/ubuntu:22.04\"}},\"storage\":{\"resources\":{\"requests\":{\"storage\":\"25Gi\"}}}}}],
+      \"template\":{\"spec\":{\"domain\":{\"cpu\":{\"sockets\":1},\"memory\":{\"guest\":\"1024Mi\"},\"devices\":{}},
+        \"volumes\":[{\"name\":\"rootdisk\",\"dataVolume\":{\"name\":\"$name-root\"}}]}}}}" >/dev/null
+  curl -sf -X POST "$sim/api/v1/namespaces/$ns/services" -H 'content-type: application/json' -d "{
+    \"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"$name-public\"},
+    \"spec\":{\"type\":\"LoadBalancer\",\"selector\":{\"vm.kubevirt.io/name\":\"$name\"},\"ports\":[{\"port\":22}]}}" >/dev/null
+  until [ "$(curl -sf "$sim/apis/kubevirt.io/v1/namespaces/$ns/virtualmachines/$name" | field printableStatus)" = Running ] \
+    && curl -sf "$sim/apis/kubevirt.io/v1/namespaces/$ns/virtualmachineinstances/$name" | grep -q '"ipAddress"' \
+    && curl -sf "$sim/api/v1/namespaces/$ns/services/$name-public" | grep -q '"ingress"'; do sleep 0.01; done
+  direct_times+=($(( $(now_ms) - start )))
+done
+
+echo "POST -> running through the API, $count droplets (ms): $(printf '%s\n' "${api_times[@]}" | summary)"
+echo "same objects straight on the simulator, $count VMs (ms):  $(printf '%s\n' "${direct_times[@]}" | summary)"
