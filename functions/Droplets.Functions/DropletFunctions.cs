@@ -27,5 +27,5 @@ sealed class DropletFunctions(
     [Function("GetDroplet")]
     public async Task<IResult> Get(
         [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/droplets/{id}")] HttpRequest request, string id, CancellationToken cancellationToken) =>
-        await DropletsApi.GetAsync(id, store, cancellationToken);
+        await DropletsApi.GetAsync(id, request.HttpContext, store, cancellationToken);
 }

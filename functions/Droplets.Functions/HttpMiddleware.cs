@@ -1,3 +1,4 @@
+using Droplets.Auth;
 using Droplets.Http;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Azure.Functions.Worker;
@@ -6,9 +7,10 @@ using Microsoft.Extensions.Logging;
 
 namespace Droplets.Functions;
 
-// The Functions counterpart of UseDropletsHttp: request ids, and a problem+json 500 for an unhandled
-// error instead of the host's bare one. Non-HTTP invocations have no HttpContext.
-sealed class HttpMiddleware(ILogger<HttpMiddleware> log) : IFunctionsWorkerMiddleware
+// The Functions counterpart of UseDropletsHttp: request ids, ApiGate (functions are Anonymous at the
+// host so that this one mechanism decides), and a problem+json 500 for an unhandled error instead of
+// the host's bare one. Non-HTTP invocations have no HttpContext.
+sealed class HttpMiddleware(ApiGate gate, ILogger<HttpMiddleware> log) : IFunctionsWorkerMiddleware
 {
     public async Task Invoke(FunctionContext context, FunctionExecutionDelegate next)
     {
@@ -20,7 +22,8 @@ sealed class HttpMiddleware(ILogger<HttpMiddleware> log) : IFunctionsWorkerMiddl
         RequestId.Apply(http);
         try
         {
-            await next(context);
+            if (await gate.AllowAsync(http))
+                await next(context);
         }
         catch (Exception e) when (!http.Response.HasStarted)
         {

@@ -14,7 +14,7 @@ builder.Services.AddHostedService<ProvisioningRecoveryService>();
 var app = builder.Build();
 app.UseDropletsHttp();
 app.MapGet("/healthz", () => "ok");
-app.MapDropletEndpoints();
+app.MapDropletsApi();
 app.MapDurableTaskSidecar();
 app.Run();
 

@@ -1,10 +1,12 @@
 using Azure.Data.Tables;
+using Droplets.Auth;
 using Droplets.Catalog;
 using Droplets.Droplets;
 using Droplets.Http;
 using Droplets.KubeVirt;
 using Droplets.Provisioning;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -20,12 +22,16 @@ public static class Extensions
         services.Configure<CatalogOptions>(configuration.GetSection("Catalog"));
         services.Configure<ProvisioningOptions>(configuration.GetSection("Provisioning"));
         services.Configure<RecoveryOptions>(configuration.GetSection("Recovery"));
+        services.Configure<AuthOptions>(configuration.GetSection("Auth"));
         services.AddSingleton(TimeProvider.System);
 
         services.AddSingleton(_ => new TableServiceClient(StorageConnectionString(configuration)));
-        services.AddSingleton(sp => new DropletStore(
-            sp.GetRequiredService<TableServiceClient>(),
-            new StoreOptions { TablePrefix = configuration["Droplets:TablePrefix"] ?? "" }));
+        services.AddSingleton(new StoreOptions { TablePrefix = configuration["Droplets:TablePrefix"] ?? "" });
+        services.AddSingleton<DropletStore>();
+        services.AddSingleton<TokenStore>();
+        services.AddSingleton<Authenticator>();
+        services.AddSingleton<RateLimiter>();
+        services.AddSingleton<ApiGate>();
         services.AddSingleton<KubeVirtClients>();
         services.AddSingleton<ProvisioningActivities>();
         services.AddSingleton<ProvisioningRecovery>();
@@ -45,6 +51,11 @@ public static class Extensions
         });
         return services;
     }
+
+    // Every /api/v1 route, for hosts with ASP.NET Core routing.
+    public static IEndpointRouteBuilder MapDropletsApi(this IEndpointRouteBuilder app) => app
+        .MapDropletEndpoints()
+        .MapTokenEndpoints();
 
     public static string StorageConnectionString(IConfiguration configuration) =>
         configuration["AzureWebJobsStorage"] is { Length: > 0 } value

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
+using Droplets.Auth;
 using Droplets.Catalog;
 using Droplets.Http;
 using Droplets.Provisioning;
@@ -26,7 +27,6 @@ public sealed record CreateDropletRequest(
 
 public static partial class CreateDroplet
 {
-    public const string DefaultProject = "proj_default";
     public const int MaxTags = 25;
 
     public static async Task<Results<Created<Droplet>, ProblemHttpResult>> HandleAsync(
@@ -45,6 +45,10 @@ public static partial class CreateDroplet
         var errors = Validate(body!, catalog.Value);
         if (errors.Count > 0)
             return Problems.Validation(errors);
+        var caller = request.HttpContext.Caller();
+        var projectId = body!.ProjectId ?? Projects.Default;
+        if (!caller.CanSee(projectId))
+            return Problems.Create(StatusCodes.Status403Forbidden, "forbidden", "Forbidden", $"This token may not act on project '{projectId}'.");
 
         var plan = catalog.Value.Plans[body!.PlanId!];
         var now = DateTimeOffset.UtcNow;
@@ -54,7 +58,7 @@ public static partial class CreateDroplet
             droplet = new Droplet
             {
                 Id = DropletIds.New(),
-                ProjectId = body.ProjectId ?? DefaultProject,
+                ProjectId = projectId,
                 Name = body.Name!,
                 Image = body.Image!,
                 PlanId = body.PlanId!,
@@ -66,6 +70,7 @@ public static partial class CreateDroplet
                 Disk = plan.DiskGib,
                 CreatedAt = now,
                 UpdatedAt = now,
+                CreatedBy = caller.TokenId,
             };
         }
         while (!await store.TryAddAsync(droplet, cancellationToken));
@@ -103,8 +108,8 @@ public static partial class CreateDroplet
         if (body.Region is not null && catalog.Regions.TryGetValue(body.Region, out var region) && !region.Available)
             Add("region", $"region '{body.Region}' is not available.");
 
-        if (body.ProjectId is not null && !ProjectId().IsMatch(body.ProjectId))
-            Add("project_id", $"project_id '{body.ProjectId}' is invalid: use 1-63 lowercase letters, digits and underscores, starting and ending with a letter or digit.");
+        if (body.ProjectId is not null && !Projects.IsValid(body.ProjectId))
+            Add("project_id", $"project_id '{body.ProjectId}' is invalid: {Projects.Rule}.");
 
         if (body.Tags is { } tags)
         {
@@ -136,9 +141,6 @@ public static partial class CreateDroplet
 
     [GeneratedRegex("^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")]
     private static partial Regex HostnameLabel();
-
-    [GeneratedRegex("^[a-z0-9]([a-z0-9_]{0,61}[a-z0-9])?$")]
-    private static partial Regex ProjectId();
 
     [GeneratedRegex("^[A-Za-z0-9_:-]{1,64}$")]
     private static partial Regex Tag();

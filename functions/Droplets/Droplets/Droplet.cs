@@ -25,6 +25,10 @@ public sealed record Droplet
 
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset UpdatedAt { get; init; }
+
+    // The id of the token that created it (never the secret). Kept for the audit trail, not shown.
+    [JsonIgnore]
+    public string? CreatedBy { get; init; }
 }
 
 public sealed record DropletError(string Code, string Message);

@@ -75,9 +75,12 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
         }
     }
 
-    public async Task<DropletPage> ListAsync(string? projectId, string? tag, int perPage, ListCursor? after, CancellationToken cancellationToken)
+    // `projects` null means every project. Several projects are read in key order as one listing.
+    public async Task<DropletPage> ListAsync(IReadOnlyCollection<string>? projects, string? tag, int perPage, ListCursor? after, CancellationToken cancellationToken)
     {
-        var filter = Filter(projectId, after);
+        if (projects is { Count: 0 })
+            return new DropletPage([], null);
+        var filter = Filter(projects, after);
         var items = new List<Droplet>(perPage + 1);
         // Read one more than asked for: it tells whether a next page exists without a trailing empty page.
         await foreach (var entity in droplets.QueryAsync<DropletEntity>(filter, maxPerPage: Math.Min(1000, perPage + 1), cancellationToken: cancellationToken))
@@ -132,13 +135,20 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
         projectOf[id] = projectId;
     }
 
-    static string? Filter(string? projectId, ListCursor? after) => (projectId, after) switch
+    static string? Filter(IReadOnlyCollection<string>? projects, ListCursor? after)
     {
-        (null, null) => null,
-        (null, { } c) => TableClient.CreateQueryFilter($"PartitionKey gt {c.ProjectId} or (PartitionKey eq {c.ProjectId} and RowKey gt {c.DropletId})"),
-        ({ } p, null) => TableClient.CreateQueryFilter($"PartitionKey eq {p}"),
-        ({ } p, { } c) => TableClient.CreateQueryFilter($"PartitionKey eq {p} and RowKey gt {c.DropletId}"),
-    };
+        var inProjects = projects is null ? null : "(" + string.Join(" or ", projects.Select(p => TableClient.CreateQueryFilter($"PartitionKey eq {p}"))) + ")";
+        var afterCursor = after is null ? null : projects is { Count: 1 }
+            ? TableClient.CreateQueryFilter($"RowKey gt {after.DropletId}")
+            : TableClient.CreateQueryFilter($"(PartitionKey gt {after.ProjectId} or (PartitionKey eq {after.ProjectId} and RowKey gt {after.DropletId}))");
+        return (inProjects, afterCursor) switch
+        {
+            (null, null) => null,
+            ({ } p, null) => p,
+            (null, { } c) => c,
+            ({ } p, { } c) => $"{p} and {c}",
+        };
+    }
 
     sealed class DropletEntity : ITableEntity
     {
@@ -163,6 +173,7 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
         public string? ErrorMessage { get; set; }
         public DateTimeOffset CreatedAt { get; set; }
         public DateTimeOffset UpdatedAt { get; set; }
+        public string? CreatedBy { get; set; }
 
         public static DropletEntity From(Droplet d) => new()
         {
@@ -184,6 +195,7 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
             ErrorMessage = d.Error?.Message,
             CreatedAt = d.CreatedAt,
             UpdatedAt = d.UpdatedAt,
+            CreatedBy = d.CreatedBy,
         };
 
         public Droplet ToDroplet() => new()
@@ -205,6 +217,7 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
             Error = ErrorCode is null ? null : new DropletError(ErrorCode, ErrorMessage ?? ""),
             CreatedAt = CreatedAt,
             UpdatedAt = UpdatedAt,
+            CreatedBy = CreatedBy,
         };
     }
 }

@@ -1,3 +1,4 @@
+using Droplets.Auth;
 using Droplets.Http;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -39,7 +40,12 @@ public static class DropletsApi
                 return Problems.BadRequest("invalid_query", "page_token is not valid for this listing; use the Link header of the previous page.");
         }
 
-        var page = await store.ListAsync(projectId, tag, perPage, after, cancellationToken);
+        // A token sees only its projects: a foreign project lists as empty, exactly like one with no droplets.
+        var caller = context.Caller();
+        IReadOnlyCollection<string>? projects = projectId is not null
+            ? caller.CanSee(projectId) ? [projectId] : []
+            : caller.AllProjects ? null : caller.ProjectIds;
+        var page = await store.ListAsync(projects, tag, perPage, after, cancellationToken);
         if (page.Next is not null)
         {
             var next = QueryString.Create(query
@@ -51,9 +57,13 @@ public static class DropletsApi
         return TypedResults.Ok(page.Items);
     }
 
-    public static async Task<Results<Ok<Droplet>, ProblemHttpResult>> GetAsync(string id, DropletStore store, CancellationToken cancellationToken)
+    public static async Task<Results<Ok<Droplet>, ProblemHttpResult>> GetAsync(
+        string id, HttpContext context, DropletStore store, CancellationToken cancellationToken)
     {
         var droplet = DropletIds.IsWellFormed(id) ? await store.GetAsync(id, cancellationToken) : null;
-        return droplet is null ? Problems.NotFound($"Droplet '{id}' does not exist.") : TypedResults.Ok(droplet);
+        // Another project's droplet is answered exactly as a missing one.
+        return droplet is null || !context.Caller().CanSee(droplet.ProjectId)
+            ? Problems.NotFound($"Droplet '{id}' does not exist.")
+            : TypedResults.Ok(droplet);
     }
 }

@@ -1,11 +1,16 @@
+using Droplets.Auth;
 using Microsoft.Extensions.Hosting;
 
 namespace Droplets.Droplets;
 
 // Creates the tables once at startup, so that no request pays for it.
-public sealed class StoreInitializer(DropletStore store) : IHostedService
+public sealed class StoreInitializer(DropletStore droplets, TokenStore tokens) : IHostedService
 {
-    public Task StartAsync(CancellationToken cancellationToken) => store.InitializeAsync(cancellationToken);
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await droplets.InitializeAsync(cancellationToken);
+        await tokens.InitializeAsync(cancellationToken);
+    }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -1,11 +1,13 @@
+using Droplets.Auth;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Droplets.Http;
 
 public static class HttpPipeline
 {
     // For ASP.NET Core hosts: request ids on every response, problem details for unhandled errors and
-    // for the framework's own empty answers (unknown route 404, wrong method 405).
+    // for the framework's own empty answers (unknown route 404, wrong method 405), then ApiGate.
     public static IApplicationBuilder UseDropletsHttp(this IApplicationBuilder app)
     {
         app.Use((context, next) =>
@@ -15,6 +17,11 @@ public static class HttpPipeline
         });
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.Use(async (context, next) =>
+        {
+            if (await context.RequestServices.GetRequiredService<ApiGate>().AllowAsync(context))
+                await next(context);
+        });
         return app;
     }
 }

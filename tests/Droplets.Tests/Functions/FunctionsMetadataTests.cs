@@ -56,7 +56,7 @@ public class FunctionsMetadataTests
         builder.Services.AddDroplets(builder.Configuration);
         builder.AddDurableTaskSidecar();
         using var app = builder.Build();
-        app.MapDropletEndpoints();
+        app.MapDropletsApi();
 
         return ((IEndpointRouteBuilder)app).DataSources
             .SelectMany(source => source.Endpoints)

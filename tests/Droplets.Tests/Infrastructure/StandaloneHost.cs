@@ -18,7 +18,18 @@ public sealed class StandaloneHost : IAsyncDisposable
     {
         this.settings = settings;
         BaseAddress = new Uri($"http://127.0.0.1:{port}/");
-        Client = new HttpClient { BaseAddress = BaseAddress };
+        Client = ClientWith(AdminToken);
+    }
+
+    // A fresh admin token per host; Client uses it, so tests see every project unless they choose a token.
+    public string AdminToken => settings["Auth__AdminToken"];
+
+    public HttpClient ClientWith(string? token)
+    {
+        var client = new HttpClient { BaseAddress = BaseAddress };
+        if (token is not null)
+            client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        return client;
     }
 
     public Uri BaseAddress { get; }
@@ -38,6 +49,7 @@ public sealed class StandaloneHost : IAsyncDisposable
             ["DurableTask__WorkerId"] = Repository.UniqueName("worker"),
             ["Logging__LogLevel__Default"] = "Warning",
             ["Recovery__Interval"] = "00:00:01",
+            ["Auth__AdminToken"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
             ["Recovery__Grace"] = "00:00:02",
             ["urls"] = $"http://127.0.0.1:{port}",
         };
@@ -109,7 +121,7 @@ public sealed class StandaloneHost : IAsyncDisposable
         if (line is null)
             return;
         output.Enqueue(line);
-        while (output.Count > 500)
+        while (output.Count > 50_000)
             output.TryDequeue(out _);
     }
 

@@ -1,0 +1,76 @@
+using System.Text.Json.Serialization;
+using Droplets.Droplets;
+using Droplets.Http;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Routing;
+
+namespace Droplets.Auth;
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record CreateTokenRequest(string? Name, IReadOnlyList<string>? ProjectIds, TokenScope? Scope, DateTimeOffset? ExpiresAt);
+
+// The token as shown once, at creation: the only time the secret leaves the service.
+public sealed record CreatedToken(
+    string Id, string Name, IReadOnlyList<string> ProjectIds, TokenScope Scope, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt, string Token);
+
+public static class TokensApi
+{
+    public static IEndpointRouteBuilder MapTokenEndpoints(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1/tokens");
+        api.MapPost("", CreateAsync);
+        api.MapGet("", ListAsync);
+        api.MapDelete("{id}", DeleteAsync);
+        return app;
+    }
+
+    public static async Task<Results<Created<CreatedToken>, ProblemHttpResult>> CreateAsync(
+        HttpRequest request, TokenStore store, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var (body, problem) = await JsonBody.ReadAsync<CreateTokenRequest>(request, cancellationToken);
+        if (problem is not null)
+            return problem;
+
+        var now = time.GetUtcNow();
+        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        if (string.IsNullOrWhiteSpace(body!.Name) || body.Name.Length > 100)
+            errors["name"] = ["name is required, at most 100 characters."];
+        if (body.ProjectIds is not { Count: > 0 } projects)
+            errors["project_ids"] = ["project_ids is required: the projects the token may act on, or [\"*\"] for all."];
+        else if (projects.Where(p => p != ApiToken.AllProjects && !Projects.IsValid(p)).ToArray() is { Length: > 0 } invalid)
+            errors["project_ids"] = [.. invalid.Select(p => $"project id '{p}' is invalid: {Projects.Rule}.")];
+        if (body.Scope is null)
+            errors["scope"] = ["scope is required: \"read\" or \"write\"."];
+        if (body.ExpiresAt is { } expires && expires <= now)
+            errors["expires_at"] = ["expires_at must be in the future."];
+        if (errors.Count > 0)
+            return Problems.Validation(errors);
+
+        var (id, secret) = TokenFormat.New();
+        var token = new ApiToken
+        {
+            Id = id,
+            Name = body.Name!,
+            ProjectIds = body.ProjectIds!.Contains(ApiToken.AllProjects) ? [ApiToken.AllProjects] : body.ProjectIds!.Distinct(StringComparer.Ordinal).ToArray(),
+            Scope = body.Scope!.Value,
+            CreatedAt = now,
+            ExpiresAt = body.ExpiresAt,
+        };
+        await store.AddAsync(token, TokenFormat.Hash(secret), cancellationToken);
+        return TypedResults.Created($"/api/v1/tokens/{id}",
+            new CreatedToken(token.Id, token.Name, token.ProjectIds, token.Scope, token.CreatedAt, token.ExpiresAt, secret));
+    }
+
+    public static async Task<Ok<IReadOnlyList<ApiToken>>> ListAsync(TokenStore store, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await store.ListAsync(cancellationToken));
+
+    public static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(
+        string id, TokenStore store, Authenticator authenticator, CancellationToken cancellationToken)
+    {
+        var deleted = await store.DeleteAsync(id, cancellationToken);
+        authenticator.Forget(id);
+        return deleted ? TypedResults.NoContent() : Problems.NotFound($"Token '{id}' does not exist.");
+    }
+}
