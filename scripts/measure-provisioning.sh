@@ -4,8 +4,9 @@
 #   api    POST /api/v1/droplets → GET shows `running` with both IPs
 #   direct the same VirtualMachine + Service created straight on the simulator → Running with both IPs
 # The difference is what Droplets adds (HTTP, Table writes, the durable workflow, polling).
-# Usage: scripts/measure-provisioning.sh [count=20] [api=http://localhost:7071] [simulator=http://127.0.0.1:8001]
+# Usage: DROPLETS_TOKEN=<token printed by run-local.sh> scripts/measure-provisioning.sh [count=20] [api=http://localhost:7071] [simulator=http://127.0.0.1:8001]
 set -euo pipefail
+auth="Authorization: Bearer ${DROPLETS_TOKEN:?set DROPLETS_TOKEN to the token run-local.sh printed}"
 count=${1:-20}
 api=${2:-http://localhost:7071}
 sim=${3:-http://127.0.0.1:8001}
@@ -16,14 +17,27 @@ project="bench_$run"
 ns="bench-direct-$run"
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 field() { sed -E "s/.*\"$1\":\"?([^\",}]*)\"?.*/\1/"; }
+# A rate-limited poll would silently inflate the figures: stop instead.
+status_of() {
+  local body code
+  body=$(curl -s -w '\n%{http_code}' -H "$auth" "$api/api/v1/droplets/$1")
+  code=${body##*$'\n'}
+  [ "$code" = 200 ] || { echo "GET droplet answered $code (429: this token's rate limit; use a fresh token or wait)" >&2; return 1; }
+  printf '%s' "${body%$'\n'*}" | field status
+}
 summary() { sort -n | awk '{a[NR]=$1} END {printf "min %d, median %d, max %d", a[1], a[int((NR+1)/2)], a[NR]}'; }
 
 api_times=()
 for i in $(seq 1 "$count"); do
   start=$(now_ms)
-  id=$(curl -sf -X POST "$api/api/v1/droplets" -H 'content-type: application/json' \
+  id=$(curl -sf -X POST "$api/api/v1/droplets" -H "$auth" -H 'content-type: application/json' \
     -d "{\"name\":\"bench-$i\",\"image\":\"ubuntu-22-04\",\"plan_id\":\"s-1vcpu-1gb\",\"region\":\"nyc1\",\"project_id\":\"$project\"}" | field id)
-  until [ "$(curl -sf "$api/api/v1/droplets/$id" | field status)" = running ]; do sleep 0.01; done
+  # Polls every 50 ms: fine-grained enough, and 20 droplets stay within the 250 requests/minute limit.
+  while :; do
+    status=$(status_of "$id") || exit 1
+    [ "$status" = running ] && break
+    sleep 0.05
+  done
   api_times+=($(( $(now_ms) - start )))
 done
 

@@ -2,6 +2,10 @@
 # Runs the API locally on http://localhost:7071 with everything it needs: Azurite (tables, queues,
 # durable task hub), two simulated KubeVirt regions (nyc1 on :8001, ams3 on :8002) and the
 # standalone host. Ctrl+C stops all of it.
+#
+# It prints a development API token as DROPLETS_TOKEN=<token> (write scope, every project). Set
+# DROPLETS_DEV_TOKEN to reuse one from an earlier run (Azurite keeps its data in .azurite/), and
+# DROPLETS_ADMIN_TOKEN to choose the admin token that manages tokens (otherwise a random one is used).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npm ci --no-audit --no-fund --loglevel=error
@@ -34,8 +38,21 @@ export Catalog__Regions__nyc1__Endpoint="http://127.0.0.1:8001"
 export Catalog__Regions__ams3__Endpoint="http://127.0.0.1:8002"
 export Logging__LogLevel__Default="${Logging__LogLevel__Default:-Warning}"
 export Logging__LogLevel__Droplets="${Logging__LogLevel__Droplets:-Information}"
+export Auth__AdminToken="${DROPLETS_ADMIN_TOKEN:-$(head -c 32 /dev/urandom | base64 | tr -d '/+=')}"
 dotnet functions/Droplets.Standalone/bin/Debug/net10.0/Droplets.Standalone.dll --urls http://localhost:7071 &
 pids+=($!)
 wait_for_port 7071
+
+api=http://localhost:7071/api/v1
+token="${DROPLETS_DEV_TOKEN:-}"
+if [ -n "$token" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$api/droplets?per_page=1")" != 200 ]; then
+  echo "DROPLETS_DEV_TOKEN is not a valid token here (new storage?); creating a new one." >&2
+  token=""
+fi
+if [ -z "$token" ]; then
+  token=$(curl -sf -X POST "$api/tokens" -H "Authorization: Bearer $Auth__AdminToken" -H 'content-type: application/json' \
+    -d '{"name":"development","project_ids":["*"],"scope":"write"}' | sed -E 's/.*"token":"([^"]+)".*/\1/')
+fi
 echo "Droplets API on http://localhost:7071 (regions: nyc1 -> http://127.0.0.1:8001, ams3 -> http://127.0.0.1:8002). Ctrl+C stops."
+echo "DROPLETS_TOKEN=$token"
 wait "${pids[-1]}"
