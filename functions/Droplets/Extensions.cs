@@ -22,7 +22,9 @@ public static class Extensions
         services.Configure<CatalogOptions>(configuration.GetSection("Catalog"));
         services.Configure<ProvisioningOptions>(configuration.GetSection("Provisioning"));
         services.Configure<RecoveryOptions>(configuration.GetSection("Recovery"));
-        services.Configure<AuthOptions>(configuration.GetSection("Auth"));
+        services.AddOptions<AuthOptions>().Bind(configuration.GetSection("Auth"))
+            .Validate(o => string.IsNullOrEmpty(o.AdminToken) || o.AdminToken.Length >= 32, "Auth:AdminToken must be at least 32 characters.")
+            .ValidateOnStart();
         services.AddSingleton(TimeProvider.System);
 
         services.AddSingleton(_ => new TableServiceClient(StorageConnectionString(configuration)));
