@@ -1,3 +1,4 @@
+using Droplets.Actions;
 using Droplets.Catalog;
 using Droplets.Droplets;
 using Droplets.Provisioning;
@@ -11,7 +12,8 @@ namespace Droplets.Functions;
 
 // Routes are relative to host.json's routePrefix ("api"): the public URLs are /api/v1/droplets...
 sealed class DropletFunctions(
-    DropletStore store, IOptions<CatalogOptions> catalog, IOptions<ProvisioningOptions> provisioning, ILoggerFactory loggers)
+    DropletStore store, ActionStore actions, IOptions<CatalogOptions> catalog, IOptions<ProvisioningOptions> provisioning,
+    IOptions<ActionOptions> actionOptions, ILoggerFactory loggers)
 {
     [Function("ListDroplets")]
     public async Task<IResult> List(
@@ -22,10 +24,34 @@ sealed class DropletFunctions(
     public async Task<IResult> Create(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/droplets")] HttpRequest request,
         [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
-        await CreateDroplet.HandleAsync(request, store, workflows, catalog, provisioning, loggers, cancellationToken);
+        await CreateDroplet.HandleAsync(request, store, actions, workflows, catalog, provisioning, loggers, cancellationToken);
 
     [Function("GetDroplet")]
     public async Task<IResult> Get(
         [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/droplets/{id}")] HttpRequest request, string id, CancellationToken cancellationToken) =>
         await DropletsApi.GetAsync(id, request.HttpContext, store, cancellationToken);
+
+    [Function("DestroyDroplet")]
+    public async Task<IResult> Delete(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "v1/droplets/{id}")] HttpRequest request, string id,
+        [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
+        await ActionsApi.DeleteAsync(id, request.HttpContext, store, actions, workflows, actionOptions, loggers, cancellationToken);
+
+    [Function("PostDropletAction")]
+    public async Task<IResult> PostAction(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/droplets/{id}/actions")] HttpRequest request, string id,
+        [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
+        await ActionsApi.PostAsync(id, request, store, actions, workflows, actionOptions, loggers, cancellationToken);
+
+    [Function("ListDropletActions")]
+    public async Task<IResult> ListActions(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/droplets/{id}/actions")] HttpRequest request, string id,
+        [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
+        await ActionsApi.ListAsync(id, request.HttpContext, actions, workflows, cancellationToken);
+
+    [Function("GetAction")]
+    public async Task<IResult> GetAction(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/actions/{id}")] HttpRequest request, string id,
+        [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
+        await ActionsApi.GetAsync(id, request.HttpContext, actions, workflows, cancellationToken);
 }

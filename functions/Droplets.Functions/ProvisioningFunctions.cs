@@ -1,3 +1,4 @@
+using Droplets.Actions;
 using Droplets.KubeVirt;
 using Droplets.Provisioning;
 using Microsoft.Azure.Functions.Worker;
@@ -7,7 +8,7 @@ using Microsoft.DurableTask.Client;
 namespace Droplets.Functions;
 
 // The provisioning workflow under the same names the standalone host registers (Workflows.AddDropletWorkflows).
-sealed class ProvisioningFunctions(ProvisioningActivities activities, ProvisioningRecovery recovery)
+sealed class ProvisioningFunctions(ProvisioningActivities activities, ActionRecovery recovery)
 {
     [Function(ProvisionDroplet.Name)]
     public static Task<ProvisionResult> Provision([OrchestrationTrigger] TaskOrchestrationContext context) =>
@@ -26,7 +27,7 @@ sealed class ProvisioningFunctions(ProvisioningActivities activities, Provisioni
         activities.RecordProvisioningAsync(result, cancellationToken);
 
     // Functions has no DurableTaskClient in the container, only the [DurableClient] binding.
-    [Function("RecoverProvisioning")]
+    [Function("RecoverActions")]
     public Task RecoverProvisioning([TimerTrigger("*/30 * * * * *")] TimerInfo timer, [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
         recovery.RunOnceAsync(workflows, cancellationToken);
 }

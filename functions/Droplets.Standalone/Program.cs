@@ -2,14 +2,14 @@ using Droplets;
 using Droplets.Catalog;
 using Droplets.Droplets;
 using Droplets.Http;
-using Droplets.Provisioning;
+using Droplets.Actions;
 using Droplets.Standalone;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.Configuration.AddDropletsCatalog();
 builder.Services.AddDroplets(builder.Configuration);
 builder.AddDurableTaskSidecar();
-builder.Services.AddHostedService<ProvisioningRecoveryService>();
+builder.Services.AddHostedService<ActionRecoveryService>();
 
 var app = builder.Build();
 app.UseDropletsHttp();

@@ -1,4 +1,5 @@
 using Azure.Data.Tables;
+using Droplets.Actions;
 using Droplets.Auth;
 using Droplets.Catalog;
 using Droplets.Droplets;
@@ -22,12 +23,13 @@ public static class Extensions
         services.Configure<CatalogOptions>(configuration.GetSection("Catalog"));
         services.Configure<ProvisioningOptions>(configuration.GetSection("Provisioning"));
         services.Configure<RecoveryOptions>(configuration.GetSection("Recovery"));
+        services.Configure<ActionOptions>(configuration.GetSection("Actions"));
         services.AddOptions<AuthOptions>().Bind(configuration.GetSection("Auth"))
             .Validate(o => string.IsNullOrEmpty(o.AdminToken) || o.AdminToken.Length >= 32, "Auth:AdminToken must be at least 32 characters.")
             .ValidateOnStart();
         services.AddSingleton(TimeProvider.System);
 
-        services.AddSingleton(_ => new TableServiceClient(StorageConnectionString(configuration)));
+        services.AddSingleton(_ => Storage.Tables(configuration));
         services.AddSingleton(new StoreOptions { TablePrefix = configuration["Droplets:TablePrefix"] ?? "" });
         services.AddSingleton<DropletStore>();
         services.AddSingleton<TokenStore>();
@@ -36,7 +38,9 @@ public static class Extensions
         services.AddSingleton<ApiGate>();
         services.AddSingleton<KubeVirtClients>();
         services.AddSingleton<ProvisioningActivities>();
-        services.AddSingleton<ProvisioningRecovery>();
+        services.AddSingleton<ActionStore>();
+        services.AddSingleton<ActionActivities>();
+        services.AddSingleton<ActionRecovery>();
         services.AddHostedService<StoreInitializer>();
 
         services.ConfigureHttpJsonOptions(o =>
@@ -57,6 +61,7 @@ public static class Extensions
     // Every /api/v1 route, for hosts with ASP.NET Core routing.
     public static IEndpointRouteBuilder MapDropletsApi(this IEndpointRouteBuilder app) => app
         .MapDropletEndpoints()
+        .MapActionEndpoints()
         .MapTokenEndpoints();
 
     public static string StorageConnectionString(IConfiguration configuration) =>

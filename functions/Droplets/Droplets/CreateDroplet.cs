@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
+using Droplets.Actions;
 using Droplets.Auth;
 using Droplets.Catalog;
 using Droplets.Http;
@@ -32,6 +33,7 @@ public static partial class CreateDroplet
     public static async Task<Results<Created<Droplet>, ProblemHttpResult>> HandleAsync(
         HttpRequest request,
         DropletStore store,
+        ActionStore actions,
         DurableTaskClient workflows,
         IOptions<CatalogOptions> catalog,
         IOptions<ProvisioningOptions> provisioning,
@@ -52,6 +54,7 @@ public static partial class CreateDroplet
 
         var plan = catalog.Value.Plans[body!.PlanId!];
         var now = DateTimeOffset.UtcNow;
+        var actionId = DropletAction.NewId();
         Droplet droplet;
         do
         {
@@ -71,12 +74,20 @@ public static partial class CreateDroplet
                 CreatedAt = now,
                 UpdatedAt = now,
                 CreatedBy = caller.TokenId,
+                // The create action holds the droplet until provisioning ends.
+                LockedBy = actionId,
+                LockedFor = ActionType.Create,
             };
         }
         while (!await store.TryAddAsync(droplet, cancellationToken));
+        await actions.AddAsync(new DropletAction
+        {
+            Id = actionId, Type = ActionType.Create, Status = ActionStatus.InProgress, StartedAt = now,
+            ResourceId = droplet.Id, Region = droplet.Region, ProjectId = droplet.ProjectId, CreatedBy = caller.TokenId,
+        }, cancellationToken);
 
         // The record is durable before we answer. If starting the workflow fails (or the process dies
-        // right here), ProvisioningRecovery finds the droplet still `provisioning` without a workflow
+        // right here), ActionRecovery finds the droplet held by its create action without a workflow
         // and starts it; the deterministic instance id makes a double start harmless.
         try
         {
@@ -87,6 +98,7 @@ public static partial class CreateDroplet
             loggers.CreateLogger(typeof(CreateDroplet)).LogWarning(e, "Provisioning of {DropletId} not started; recovery will start it", droplet.Id);
         }
 
+        request.HttpContext.Response.Headers[ActionsApi.OperationLocation] = DropletAction.Location(actionId);
         return TypedResults.Created($"/api/v1/droplets/{droplet.Id}", droplet);
     }
 

@@ -29,6 +29,15 @@ public sealed record Droplet
     // The id of the token that created it (never the secret). Kept for the audit trail, not shown.
     [JsonIgnore]
     public string? CreatedBy { get; init; }
+
+    // One action at a time: the running action holds the droplet. `locked` shows that it is held.
+    [JsonIgnore]
+    public string? LockedBy { get; init; }
+
+    [JsonIgnore]
+    public Actions.ActionType? LockedFor { get; init; }
+
+    public bool Locked => LockedBy is not null;
 }
 
 public sealed record DropletError(string Code, string Message);

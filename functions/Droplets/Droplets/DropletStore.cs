@@ -99,12 +99,20 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
         return new DropletPage(items, new ListCursor(last.ProjectId, last.Id));
     }
 
-    // Droplets whose provisioning workflow may never have started (see ProvisioningRecovery).
-    public IAsyncEnumerable<Droplet> ListProvisioningAsync(DateTimeOffset updatedBefore, CancellationToken cancellationToken) =>
+    // Droplets held by an action whose workflow may never have started (see ActionRecovery).
+    public IAsyncEnumerable<Droplet> ListLockedAsync(DateTimeOffset updatedBefore, CancellationToken cancellationToken) =>
         droplets.QueryAsync<DropletEntity>(
-                TableClient.CreateQueryFilter($"Status eq {nameof(DropletStatus.Provisioning)} and Timestamp lt {updatedBefore}"),
+                TableClient.CreateQueryFilter($"LockedBy ne {""} and Timestamp lt {updatedBefore}"),
                 cancellationToken: cancellationToken)
             .Select(e => e.ToDroplet());
+
+    // Removes the record, then its index entry; the id is never reused.
+    public async Task DeleteAsync(string projectId, string id, CancellationToken cancellationToken)
+    {
+        await droplets.DeleteEntityAsync(projectId, id, ETag.All, cancellationToken);
+        await ids.DeleteEntityAsync(id, "", ETag.All, cancellationToken);
+        projectOf.TryRemove(id, out _);
+    }
 
     async Task<DropletEntity?> GetEntityAsync(string id, CancellationToken cancellationToken)
     {
@@ -174,6 +182,8 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
         public DateTimeOffset CreatedAt { get; set; }
         public DateTimeOffset UpdatedAt { get; set; }
         public string? CreatedBy { get; set; }
+        public string? LockedBy { get; set; }
+        public string? LockedFor { get; set; }
 
         public static DropletEntity From(Droplet d) => new()
         {
@@ -196,6 +206,8 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
             CreatedAt = d.CreatedAt,
             UpdatedAt = d.UpdatedAt,
             CreatedBy = d.CreatedBy,
+            LockedBy = d.LockedBy,
+            LockedFor = d.LockedFor?.ToString(),
         };
 
         public Droplet ToDroplet() => new()
@@ -218,6 +230,8 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
             CreatedAt = CreatedAt,
             UpdatedAt = UpdatedAt,
             CreatedBy = CreatedBy,
+            LockedBy = LockedBy,
+            LockedFor = LockedFor is null ? null : Enum.Parse<Actions.ActionType>(LockedFor),
         };
     }
 }

@@ -1,14 +1,16 @@
+using Droplets.Actions;
 using Droplets.Auth;
 using Microsoft.Extensions.Hosting;
 
 namespace Droplets.Droplets;
 
 // Creates the tables once at startup, so that no request pays for it.
-public sealed class StoreInitializer(DropletStore droplets, TokenStore tokens) : IHostedService
+public sealed class StoreInitializer(DropletStore droplets, ActionStore actions, TokenStore tokens) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await droplets.InitializeAsync(cancellationToken);
+        await actions.InitializeAsync(cancellationToken);
         await tokens.InitializeAsync(cancellationToken);
     }
 

@@ -108,11 +108,15 @@ public static class DropletMapping
     public static VmObservation Observe(VirtualMachine? vm, VirtualMachineInstance? vmi, IEnumerable<DataVolume> disks, V1Service? service)
     {
         if (vm is null)
-            return new VmObservation(null, null, null, null);
+            return new VmObservation(null, null, null, null) { Exists = false };
         var printable = vm.Status?.PrintableStatus;
         var privateIp = vmi?.Status?.Interfaces?.Select(i => i.IpAddress).FirstOrDefault(ip => !string.IsNullOrEmpty(ip));
         var publicIp = service?.Status?.LoadBalancer?.Ingress?.Select(i => i.Ip).FirstOrDefault(ip => !string.IsNullOrEmpty(ip));
-        return new VmObservation(printable, StripPrefixLength(privateIp), publicIp, FailureMessage(printable, vm, disks));
+        return new VmObservation(printable, StripPrefixLength(privateIp), publicIp, FailureMessage(printable, vm, disks))
+        {
+            InstanceUid = vmi?.Metadata?.Uid,
+            InstancePhase = vmi?.Status?.Phase,
+        };
     }
 
     static string? FailureMessage(string? printable, VirtualMachine vm, IEnumerable<DataVolume> disks)
@@ -134,4 +138,11 @@ public static class DropletMapping
     static string? StripPrefixLength(string? ip) => ip?.Split('/')[0];
 }
 
-public sealed record VmObservation(string? PrintableStatus, string? PrivateIp, string? PublicIp, string? Message);
+public sealed record VmObservation(string? PrintableStatus, string? PrivateIp, string? PublicIp, string? Message)
+{
+    public bool Exists { get; init; } = true;
+
+    // Which VMI this is: a reboot is over when a different one is running.
+    public string? InstanceUid { get; init; }
+    public string? InstancePhase { get; init; }
+}

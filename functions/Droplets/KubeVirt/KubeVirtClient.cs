@@ -10,7 +10,7 @@ namespace Droplets.KubeVirt;
 
 // One region's cluster, through the real Kubernetes client. Creates are idempotent (AlreadyExists is
 // success) because activities are retried and workflows replayed.
-public sealed class KubeVirtClient(IKubernetes kubernetes)
+public sealed class KubeVirtClient(Kubernetes kubernetes)
 {
     readonly GenericClient virtualMachines = new(kubernetes, "kubevirt.io", "v1", "virtualmachines", disposeClient: false);
     readonly GenericClient instances = new(kubernetes, "kubevirt.io", "v1", "virtualmachineinstances", disposeClient: false);
@@ -40,6 +40,71 @@ public sealed class KubeVirtClient(IKubernetes kubernetes)
     public Task<V1Service?> GetServiceAsync(string ns, string name, CancellationToken cancellationToken) =>
         OrNull(() => kubernetes.CoreV1.ReadNamespacedServiceAsync(name, ns, cancellationToken: cancellationToken));
 
+    // One read of everything that tells a droplet's state: VM, VMI, public Service (and the root disk
+    // when KubeVirt blames it), read in parallel.
+    public async Task<VmObservation> ObserveDropletAsync(string projectId, string dropletId, CancellationToken cancellationToken)
+    {
+        var ns = DropletMapping.NamespaceFor(projectId);
+        var name = DropletMapping.VmNameFor(dropletId);
+        var vm = GetVirtualMachineAsync(ns, name, cancellationToken);
+        var vmi = GetInstanceAsync(ns, name, cancellationToken);
+        var service = GetServiceAsync(ns, DropletMapping.PublicServiceNameFor(dropletId), cancellationToken);
+        await Task.WhenAll(vm, vmi, service);
+        var disks = new List<DataVolume>();
+        if (vm.Result?.Status?.PrintableStatus == "DataVolumeError"
+            && await GetDataVolumeAsync(ns, DropletMapping.RootDiskNameFor(dropletId), cancellationToken) is { } disk)
+            disks.Add(disk);
+        return DropletMapping.Observe(vm.Result, vmi.Result, disks, service.Result);
+    }
+
+    public Task DeleteVirtualMachineAsync(string ns, string name, CancellationToken cancellationToken) =>
+        IgnoreNotFound(() => virtualMachines.DeleteNamespacedAsync<VirtualMachine>(ns, name, cancellationToken));
+
+    public Task DeleteServiceAsync(string ns, string name, CancellationToken cancellationToken) =>
+        IgnoreNotFound(() => kubernetes.CoreV1.DeleteNamespacedServiceAsync(name, ns, cancellationToken: cancellationToken));
+
+    // start / stop / restart live in the aggregated subresources.kubevirt.io API, which the generated
+    // client does not cover: a PUT on the client's own HttpClient, authenticated like its other calls.
+    // KubeVirt's 409s ("VM is already running", "VM is not running") come back as a result to act on.
+    public async Task<SubresourceAnswer> PutSubresourceAsync(string ns, string name, string subresource, CancellationToken cancellationToken)
+    {
+        var uri = new Uri(kubernetes.BaseUri, $"apis/subresources.kubevirt.io/v1/namespaces/{ns}/virtualmachines/{name}/{subresource}");
+        using var request = new HttpRequestMessage(HttpMethod.Put, uri) { Content = new StringContent("{}", System.Text.Encoding.UTF8, "application/json") };
+        if (kubernetes.Credentials is { } credentials)
+            await credentials.ProcessHttpRequestAsync(request, cancellationToken);
+        using var response = await kubernetes.HttpClient.SendAsync(request, cancellationToken);
+        if (response.IsSuccessStatusCode)
+            return new SubresourceAnswer(true, null);
+        var body = await response.Content.ReadAsStringAsync(cancellationToken);
+        if (response.StatusCode is HttpStatusCode.Conflict or HttpStatusCode.NotFound)
+            return new SubresourceAnswer(false, StatusMessage(body) ?? response.ReasonPhrase);
+        // Anything else (5xx, throttling) is transient from our side: the activity's retry policy handles it.
+        throw new HttpRequestException($"KubeVirt {subresource} answered {(int)response.StatusCode}: {StatusMessage(body)}", null, response.StatusCode);
+    }
+
+    static string? StatusMessage(string body)
+    {
+        try
+        {
+            return System.Text.Json.JsonDocument.Parse(body).RootElement.TryGetProperty("message", out var m) ? m.GetString() : null;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
+    static async Task IgnoreNotFound<T>(Func<Task<T>> delete)
+    {
+        try
+        {
+            await delete();
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+        }
+    }
+
     static async Task IgnoreConflict<T>(Func<Task<T>> create)
     {
         try
@@ -64,14 +129,16 @@ public sealed class KubeVirtClient(IKubernetes kubernetes)
     }
 }
 
+public sealed record SubresourceAnswer(bool Accepted, string? Refusal);
+
 // A client per region, built once from the catalog and kept for the life of the process.
 public sealed class KubeVirtClients(IOptions<CatalogOptions> catalog) : IDisposable
 {
-    readonly ConcurrentDictionary<string, (IKubernetes Kubernetes, KubeVirtClient Client)> clients = new(StringComparer.Ordinal);
+    readonly ConcurrentDictionary<string, (Kubernetes Kubernetes, KubeVirtClient Client)> clients = new(StringComparer.Ordinal);
 
     public KubeVirtClient For(string region) => clients.GetOrAdd(region, Create).Client;
 
-    (IKubernetes, KubeVirtClient) Create(string region)
+    (Kubernetes, KubeVirtClient) Create(string region)
     {
         if (!catalog.Value.Regions.TryGetValue(region, out var settings) || !settings.Available)
             throw new InvalidOperationException($"Region '{region}' has no cluster configured.");

@@ -1,3 +1,4 @@
+using Droplets.Actions;
 using Droplets.Catalog;
 using Droplets.Droplets;
 using Droplets.KubeVirt;
@@ -117,7 +118,7 @@ public static class ProvisionDroplet
 
 // The workflow's I/O. One instance per process (singleton), shared by both hosts.
 public sealed class ProvisioningActivities(
-    DropletStore store, KubeVirtClients clusters, IOptions<CatalogOptions> catalog, IOptions<ProvisioningOptions> options, TimeProvider time)
+    DropletStore store, ActionStore actions, KubeVirtClients clusters, IOptions<CatalogOptions> catalog, IOptions<ProvisioningOptions> options, TimeProvider time)
 {
     public async Task CreateVirtualMachineAsync(DropletRef droplet, CancellationToken cancellationToken)
     {
@@ -141,38 +142,35 @@ public sealed class ProvisioningActivities(
         var until = time.GetUtcNow() + wait;
         while (true)
         {
-            var seen = await ObserveOnceAsync(cluster, record, cancellationToken);
+            var seen = await cluster.ObserveDropletAsync(record.ProjectId, record.Id, cancellationToken);
             if (ProvisionDroplet.IsDecisive(seen) || time.GetUtcNow() >= until)
                 return seen;
             await Task.Delay(options.Value.ObservePollInterval, time, cancellationToken);
         }
     }
 
-    public async Task RecordProvisioningAsync(ProvisionResult result, CancellationToken cancellationToken) =>
+    // Records the outcome and ends the create action, which held the droplet while it was provisioned.
+    public async Task RecordProvisioningAsync(ProvisionResult result, CancellationToken cancellationToken)
+    {
+        string? createAction = null;
         await store.UpdateAsync(result.Droplet.ProjectId, result.Droplet.Id, current =>
+        {
+            createAction = current.LockedFor == ActionType.Create ? current.LockedBy : null;
             // Only a droplet still being provisioned takes the result; anything else moved on.
-            current.Status != DropletStatus.Provisioning ? null : current with
+            return current.Status != DropletStatus.Provisioning ? null : current with
             {
                 Status = result.Status,
                 PrivateIp = result.PrivateIp ?? current.PrivateIp,
                 PublicIp = result.PublicIp ?? current.PublicIp,
                 Error = result.Error,
-            }, cancellationToken);
-
-    static async Task<VmObservation> ObserveOnceAsync(KubeVirtClient cluster, Droplet record, CancellationToken cancellationToken)
-    {
-        var ns = DropletMapping.NamespaceFor(record.ProjectId);
-        var name = DropletMapping.VmNameFor(record.Id);
-        var vm = cluster.GetVirtualMachineAsync(ns, name, cancellationToken);
-        var vmi = cluster.GetInstanceAsync(ns, name, cancellationToken);
-        var service = cluster.GetServiceAsync(ns, DropletMapping.PublicServiceNameFor(record.Id), cancellationToken);
-        await Task.WhenAll(vm, vmi, service);
-        var disks = new List<DataVolume>();
-        if (vm.Result?.Status?.PrintableStatus == "DataVolumeError")
+                LockedBy = createAction is null ? current.LockedBy : null,
+                LockedFor = createAction is null ? current.LockedFor : null,
+            };
+        }, cancellationToken);
+        if (createAction is not null)
         {
-            if (await cluster.GetDataVolumeAsync(ns, DropletMapping.RootDiskNameFor(record.Id), cancellationToken) is { } disk)
-                disks.Add(disk);
+            var status = result.Status == DropletStatus.Running ? ActionStatus.Completed : ActionStatus.Errored;
+            await actions.CompleteAsync(result.Droplet.Id, createAction, status, result.Error, time.GetUtcNow(), cancellationToken);
         }
-        return DropletMapping.Observe(vm.Result, vmi.Result, disks, service.Result);
     }
 }

@@ -1,3 +1,4 @@
+using Droplets.Actions;
 using Microsoft.DurableTask;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -18,6 +19,26 @@ public static class Workflows
         .AddActivity<ProvisioningActivities, ProvisionResult, bool>(ProvisionDroplet.RecordProvisioning, async (a, input, ct) =>
         {
             await a.RecordProvisioningAsync(input, ct);
+            return true;
+        })
+        .AddOrchestratorFunc<ActionInput, ActionOutcome>(ActionWorkflows.PowerDroplet, ActionWorkflows.RunPowerAsync)
+        .AddOrchestratorFunc<ActionInput, ActionOutcome>(ActionWorkflows.DeleteDroplet, ActionWorkflows.RunDeleteAsync)
+        .AddActivity<ActionActivities, ActionInput, PowerRequestResult>(ActionWorkflows.RequestPower, (a, input, ct) => a.RequestPowerAsync(input, ct))
+        .AddActivity<ActionActivities, PowerObserveInput, KubeVirt.VmObservation>(ActionWorkflows.ObservePower, (a, input, ct) => a.ObservePowerAsync(input, ct))
+        .AddActivity<ActionActivities, DropletRef, bool>(ActionWorkflows.DeleteVirtualMachine, async (a, input, ct) =>
+        {
+            await a.DeleteVirtualMachineAsync(input, ct);
+            return true;
+        })
+        .AddActivity<ActionActivities, PowerObserveInput, bool>(ActionWorkflows.ObserveDeletion, (a, input, ct) => a.ObserveDeletionAsync(input, ct))
+        .AddActivity<ActionActivities, ActionOutcome, bool>(ActionWorkflows.FinishAction, async (a, input, ct) =>
+        {
+            await a.FinishActionAsync(input, ct);
+            return true;
+        })
+        .AddActivity<ActionActivities, ActionOutcome, bool>(ActionWorkflows.RemoveDroplet, async (a, input, ct) =>
+        {
+            await a.RemoveDropletAsync(input, ct);
             return true;
         });
 

@@ -1,3 +1,5 @@
+using System.Net.Http.Json;
+using System.Text.Json;
 using Azure.Data.Tables;
 using Droplets.Droplets;
 using Droplets.Tests.Infrastructure;
@@ -43,20 +45,25 @@ public class ResilienceTests
         await using var region = await KubeVirtSimulator.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(200), BootDelay = TimeSpan.FromMilliseconds(200) });
         await using var host = await StandaloneHost.StartAsync(new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress });
 
-        // Exactly what the create handler writes before it starts the workflow; the "crash" is that
-        // nobody starts it.
+        // What the create handler writes first (the droplet, held by its create action); the "crash"
+        // is that neither the action record nor the workflow follow.
         var store = new DropletStore(new TableServiceClient((await Azurite.SharedAsync()).ConnectionString), new StoreOptions { TablePrefix = host.TablePrefix });
         var now = DateTimeOffset.UtcNow;
         var orphan = new Droplet
         {
             Id = DropletIds.New(), ProjectId = Repository.UniqueName("p"), Name = "orphan", Image = "ubuntu-22-04", PlanId = "s-1vcpu-1gb",
             Region = "nyc1", Status = DropletStatus.Provisioning, Vcpus = 1, Memory = 1024, Disk = 25, CreatedAt = now, UpdatedAt = now,
+            LockedBy = "act_0123456789ab", LockedFor = global::Droplets.Actions.ActionType.Create,
         };
         Assert.True(await store.TryAddAsync(orphan, CancellationToken.None));
 
         var running = await host.WaitForStatusAsync(orphan.Id, "running");
 
         Assert.Equal("running", running.GetProperty("status").GetString());
+        Assert.False(running.GetProperty("locked").GetBoolean());
         Assert.Single(region.List("virtualmachines", orphan.ProjectId.Replace('_', '-')));
+        var action = await host.Client.GetFromJsonAsync<JsonElement>("api/v1/actions/act_0123456789ab");
+        Assert.Equal("completed", action.GetProperty("status").GetString());
+        Assert.Equal("create", action.GetProperty("type").GetString());
     }
 }

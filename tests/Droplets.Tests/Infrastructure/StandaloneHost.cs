@@ -49,6 +49,9 @@ public sealed class StandaloneHost : IAsyncDisposable
             ["DurableTask__WorkerId"] = Repository.UniqueName("worker"),
             ["Logging__LogLevel__Default"] = "Warning",
             ["Recovery__Interval"] = "00:00:01",
+            // Tests poll fast; the rate limit has its own test with small limits.
+            ["Auth__RateLimit__PerMinute"] = "1000000",
+            ["Auth__RateLimit__PerHour"] = "1000000",
             ["Auth__AdminToken"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
             ["Recovery__Grace"] = "00:00:02",
             ["urls"] = $"http://127.0.0.1:{port}",

@@ -1,0 +1,109 @@
+using Droplets.Droplets;
+using Droplets.KubeVirt;
+using Droplets.Provisioning;
+using Microsoft.Extensions.Options;
+
+namespace Droplets.Actions;
+
+public sealed class ActionOptions
+{
+    // How long a power action or a delete may take before it is recorded as errored.
+    public TimeSpan Deadline { get; set; } = TimeSpan.FromMinutes(5);
+}
+
+// The I/O of the action workflows. Every step is idempotent: a step re-run after a crash or a retry
+// leaves the same state as running it once.
+public sealed class ActionActivities(
+    DropletStore droplets, ActionStore actions, KubeVirtClients clusters, IOptions<ProvisioningOptions> polling, TimeProvider time)
+{
+    // Asks KubeVirt to restart, stop or start the VM. Starting a running VM or stopping a stopped one
+    // is already done, not a failure; restarting a VM that is not running is refused, in KubeVirt's words.
+    public async Task<PowerRequestResult> RequestPowerAsync(ActionInput input, CancellationToken cancellationToken)
+    {
+        var (record, cluster) = await ClusterOfAsync(input.Droplet, cancellationToken);
+        var before = await cluster.ObserveDropletAsync(record.ProjectId, record.Id, cancellationToken);
+        var subresource = input.Type switch
+        {
+            ActionType.Reboot => "restart",
+            ActionType.PowerOff => "stop",
+            _ => "start",
+        };
+        var answer = await cluster.PutSubresourceAsync(DropletMapping.NamespaceFor(record.ProjectId), DropletMapping.VmNameFor(record.Id), subresource, cancellationToken);
+        var alreadyThere = (input.Type, answer.Refusal) switch
+        {
+            (ActionType.PowerOn, { } r) when r.Contains("already running", StringComparison.OrdinalIgnoreCase) => true,
+            (ActionType.PowerOff, { } r) when r.Contains("not running", StringComparison.OrdinalIgnoreCase) => true,
+            _ => false,
+        };
+        return new PowerRequestResult(before.InstanceUid, answer.Accepted || alreadyThere ? null : answer.Refusal,
+            DropletStatusRules.Map(before.PrintableStatus, DropletStatus.Running));
+    }
+
+    public async Task<VmObservation> ObservePowerAsync(PowerObserveInput input, CancellationToken cancellationToken)
+    {
+        var (record, cluster) = await ClusterOfAsync(input.Action.Droplet, cancellationToken);
+        return await PollAsync(() => cluster.ObserveDropletAsync(record.ProjectId, record.Id, cancellationToken),
+            seen => ActionRules.Reached(input.Action.Type, seen, input.PreviousInstanceUid) || DropletStatusRules.FailureCode(seen.PrintableStatus) is not null,
+            input.Wait, cancellationToken);
+    }
+
+    public async Task DeleteVirtualMachineAsync(DropletRef droplet, CancellationToken cancellationToken)
+    {
+        var (record, cluster) = await ClusterOfAsync(droplet, cancellationToken);
+        var ns = DropletMapping.NamespaceFor(record.ProjectId);
+        // The VM's VMI, launcher pod and DataVolume-template disks go with it (owner references).
+        await cluster.DeleteVirtualMachineAsync(ns, DropletMapping.VmNameFor(record.Id), cancellationToken);
+        await cluster.DeleteServiceAsync(ns, DropletMapping.PublicServiceNameFor(record.Id), cancellationToken);
+    }
+
+    public async Task<bool> ObserveDeletionAsync(PowerObserveInput input, CancellationToken cancellationToken)
+    {
+        var (record, cluster) = await ClusterOfAsync(input.Action.Droplet, cancellationToken);
+        var ns = DropletMapping.NamespaceFor(record.ProjectId);
+        async Task<bool> GoneAsync() =>
+            await cluster.GetVirtualMachineAsync(ns, DropletMapping.VmNameFor(record.Id), cancellationToken) is null
+            && await cluster.GetServiceAsync(ns, DropletMapping.PublicServiceNameFor(record.Id), cancellationToken) is null;
+        return await PollAsync(GoneAsync, gone => gone, input.Wait, cancellationToken);
+    }
+
+    // Ends an action: the droplet takes its end state and is released; the action record is closed.
+    public async Task FinishActionAsync(ActionOutcome outcome, CancellationToken cancellationToken)
+    {
+        await droplets.UpdateAsync(outcome.Droplet.ProjectId, outcome.Droplet.Id, current => current.LockedBy != outcome.ActionId ? null : current with
+        {
+            Status = outcome.DropletStatus,
+            PrivateIp = outcome.PrivateIp ?? current.PrivateIp,
+            Error = outcome.DropletStatus == DropletStatus.Error ? outcome.Error : null,
+            LockedBy = null,
+            LockedFor = null,
+        }, cancellationToken);
+        await actions.CompleteAsync(outcome.Droplet.Id, outcome.ActionId, outcome.Status, outcome.Error, time.GetUtcNow(), cancellationToken);
+    }
+
+    // The end of a delete: the action is closed (and stays readable), the droplet record goes.
+    public async Task RemoveDropletAsync(ActionOutcome outcome, CancellationToken cancellationToken)
+    {
+        await actions.CompleteAsync(outcome.Droplet.Id, outcome.ActionId, ActionStatus.Completed, null, time.GetUtcNow(), cancellationToken);
+        await droplets.DeleteAsync(outcome.Droplet.ProjectId, outcome.Droplet.Id, cancellationToken);
+    }
+
+    async Task<(Droplet Record, KubeVirtClient Cluster)> ClusterOfAsync(DropletRef droplet, CancellationToken cancellationToken)
+    {
+        var record = await droplets.GetAsync(droplet.ProjectId, droplet.Id, cancellationToken)
+            ?? throw new InvalidOperationException($"Droplet {droplet.Id} has no record.");
+        return (record, clusters.For(record.Region));
+    }
+
+    async Task<T> PollAsync<T>(Func<Task<T>> read, Func<T, bool> done, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        var limit = wait < polling.Value.ObserveWait ? wait : polling.Value.ObserveWait;
+        var until = time.GetUtcNow() + limit;
+        while (true)
+        {
+            var value = await read();
+            if (done(value) || time.GetUtcNow() >= until)
+                return value;
+            await Task.Delay(polling.Value.ObservePollInterval, time, cancellationToken);
+        }
+    }
+}

@@ -1,0 +1,169 @@
+using Droplets.Droplets;
+using Droplets.KubeVirt;
+using Droplets.Provisioning;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Client;
+
+namespace Droplets.Actions;
+
+public sealed record ActionInput(DropletRef Droplet, string ActionId, ActionType Type, TimeSpan Deadline);
+
+public sealed record PowerObserveInput(ActionInput Action, string? PreviousInstanceUid, TimeSpan Wait);
+
+// How an action ends: the action's status, and what the droplet record becomes.
+public sealed record ActionOutcome(
+    DropletRef Droplet, string ActionId, ActionStatus Status, DropletStatus DropletStatus, string? PrivateIp, DropletError? Error);
+
+public sealed record ActionProgress(int Progress);
+
+// Power actions (reboot, power_off, power_on) and delete. Deterministic: only context.* calls; the
+// cluster and the tables are reached through ActionActivities. Both end by releasing the droplet.
+public static class ActionWorkflows
+{
+    public const string PowerDroplet = nameof(PowerDroplet);
+    public const string DeleteDroplet = nameof(DeleteDroplet);
+    public const string RequestPower = nameof(RequestPower);
+    public const string ObservePower = nameof(ObservePower);
+    public const string DeleteVirtualMachine = nameof(DeleteVirtualMachine);
+    public const string ObserveDeletion = nameof(ObserveDeletion);
+    public const string FinishAction = nameof(FinishAction);
+    public const string RemoveDroplet = nameof(RemoveDroplet);
+
+    static readonly TaskOptions Retry = TaskOptions.FromRetryPolicy(new RetryPolicy(
+        maxNumberOfAttempts: 6, firstRetryInterval: TimeSpan.FromSeconds(1), backoffCoefficient: 2, maxRetryInterval: TimeSpan.FromSeconds(30)));
+
+    static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(2);
+    static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
+
+    public static Task StartAsync(DurableTaskClient client, ActionInput input, CancellationToken cancellationToken) =>
+        client.ScheduleNewOrchestrationInstanceAsync(
+            input.Type == ActionType.Delete ? DeleteDroplet : PowerDroplet,
+            input,
+            new StartOrchestrationOptions(DropletAction.InstanceIdFor(input.ActionId)),
+            cancellationToken);
+
+    public static async Task<ActionOutcome> RunPowerAsync(TaskOrchestrationContext context, ActionInput input)
+    {
+        ActionOutcome outcome;
+        try
+        {
+            outcome = await PowerAsync(context, input);
+        }
+        catch (TaskFailedException e)
+        {
+            outcome = Errored(input, DropletStatus.Error, "action_failed", $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}");
+        }
+        await context.CallActivityAsync(FinishAction, outcome, Retry);
+        return outcome;
+    }
+
+    static async Task<ActionOutcome> PowerAsync(TaskOrchestrationContext context, ActionInput input)
+    {
+        var deadline = context.CurrentUtcDateTime + input.Deadline;
+        context.SetCustomStatus(new ActionProgress(10));
+        var request = await context.CallActivityAsync<PowerRequestResult>(RequestPower, input, Retry);
+        if (request.Refusal is not null)
+            return Errored(input, request.StatusNow, "kubevirt_refused", request.Refusal);
+        context.SetCustomStatus(new ActionProgress(50));
+
+        var backoff = FirstBackoff;
+        while (true)
+        {
+            var remaining = deadline - context.CurrentUtcDateTime;
+            var seen = await context.CallActivityAsync<VmObservation>(ObservePower,
+                new PowerObserveInput(input, request.PreviousInstanceUid, remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero), Retry);
+            if (ActionRules.Reached(input.Type, seen, request.PreviousInstanceUid))
+                return new ActionOutcome(input.Droplet, input.ActionId, ActionStatus.Completed, ActionRules.EndStatus(input.Type), seen.PrivateIp, null);
+            if (DropletStatusRules.FailureCode(seen.PrintableStatus) is { } code)
+                return Errored(input, DropletStatus.Error, code, seen.Message ?? code);
+            if (context.CurrentUtcDateTime >= deadline)
+                return Errored(input, DropletStatusRules.Map(seen.PrintableStatus, DropletStatus.Running), "action_timeout",
+                    $"KubeVirt did not reach the end state within {input.Deadline.TotalSeconds:0} s; it last reported {seen.PrintableStatus ?? "nothing"}.");
+            context.SetCustomStatus(new ActionProgress(75));
+            var delay = backoff < deadline - context.CurrentUtcDateTime ? backoff : deadline - context.CurrentUtcDateTime;
+            if (delay > TimeSpan.Zero)
+                await context.CreateTimer(delay, CancellationToken.None);
+            backoff = backoff * 2 < MaxBackoff ? backoff * 2 : MaxBackoff;
+        }
+    }
+
+    public static async Task<ActionOutcome> RunDeleteAsync(TaskOrchestrationContext context, ActionInput input)
+    {
+        var deadline = context.CurrentUtcDateTime + input.Deadline;
+        try
+        {
+            context.SetCustomStatus(new ActionProgress(10));
+            await context.CallActivityAsync(DeleteVirtualMachine, input.Droplet, Retry);
+            context.SetCustomStatus(new ActionProgress(50));
+            var backoff = FirstBackoff;
+            while (!await context.CallActivityAsync<bool>(ObserveDeletion, new PowerObserveInput(input, null, deadline - context.CurrentUtcDateTime), Retry))
+            {
+                if (context.CurrentUtcDateTime >= deadline)
+                {
+                    var timeout = Errored(input, DropletStatus.Error, "action_timeout",
+                        $"The VirtualMachine was not gone within {input.Deadline.TotalSeconds:0} s; delete the droplet again to retry.");
+                    await context.CallActivityAsync(FinishAction, timeout, Retry);
+                    return timeout;
+                }
+                await context.CreateTimer(backoff, CancellationToken.None);
+                backoff = backoff * 2 < MaxBackoff ? backoff * 2 : MaxBackoff;
+            }
+        }
+        catch (TaskFailedException e)
+        {
+            var failed = Errored(input, DropletStatus.Error, "action_failed", $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}");
+            await context.CallActivityAsync(FinishAction, failed, Retry);
+            return failed;
+        }
+        var done = new ActionOutcome(input.Droplet, input.ActionId, ActionStatus.Completed, DropletStatus.Deleting, null, null);
+        await context.CallActivityAsync(RemoveDroplet, done, Retry);
+        return done;
+    }
+
+    static ActionOutcome Errored(ActionInput input, DropletStatus status, string code, string message) =>
+        new(input.Droplet, input.ActionId, ActionStatus.Errored, status, null, new DropletError(code, message));
+}
+
+public sealed record PowerRequestResult(string? PreviousInstanceUid, string? Refusal, DropletStatus StatusNow);
+
+// Which droplet states each action needs, what it passes through and ends in, and when KubeVirt has
+// reached that end. Pure functions: the handler and the workflow share them.
+public static class ActionRules
+{
+    public static bool Allowed(ActionType type, DropletStatus status) => type switch
+    {
+        ActionType.Reboot or ActionType.PowerOff => status == DropletStatus.Running,
+        ActionType.PowerOn => status == DropletStatus.Stopped,
+        ActionType.Resize => status is DropletStatus.Running or DropletStatus.Stopped,
+        ActionType.Delete => status != DropletStatus.Deleting,
+        _ => false,
+    };
+
+    public static string Needs(ActionType type) => type switch
+    {
+        ActionType.Reboot or ActionType.PowerOff => "running",
+        ActionType.PowerOn => "stopped",
+        ActionType.Resize => "running or stopped",
+        _ => "not being deleted",
+    };
+
+    public static DropletStatus Transitional(ActionType type) => type switch
+    {
+        ActionType.Reboot => DropletStatus.Rebooting,
+        ActionType.PowerOff => DropletStatus.Stopping,
+        ActionType.PowerOn => DropletStatus.Starting,
+        ActionType.Resize => DropletStatus.Resizing,
+        ActionType.Delete => DropletStatus.Deleting,
+        _ => DropletStatus.Provisioning,
+    };
+
+    public static DropletStatus EndStatus(ActionType type) => type == ActionType.PowerOff ? DropletStatus.Stopped : DropletStatus.Running;
+
+    public static bool Reached(ActionType type, VmObservation seen, string? previousInstanceUid) => type switch
+    {
+        ActionType.PowerOff => seen.PrintableStatus == "Stopped",
+        ActionType.PowerOn => seen.PrintableStatus == "Running" && seen.PrivateIp is not null,
+        ActionType.Reboot => seen.PrintableStatus == "Running" && seen.PrivateIp is not null && seen.InstanceUid is not null && seen.InstanceUid != previousInstanceUid,
+        _ => false,
+    };
+}

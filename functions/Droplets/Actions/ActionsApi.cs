@@ -1,0 +1,149 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Droplets.Auth;
+using Droplets.Droplets;
+using Droplets.Http;
+using Droplets.Provisioning;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Droplets.Actions;
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record ActionRequest(string? Type);
+
+public static class ActionsApi
+{
+    public const string OperationLocation = "Operation-Location";
+
+    static readonly Dictionary<string, ActionType> PowerTypes = new(StringComparer.Ordinal)
+    {
+        ["reboot"] = ActionType.Reboot,
+        ["power_off"] = ActionType.PowerOff,
+        ["power_on"] = ActionType.PowerOn,
+    };
+
+    public static IEndpointRouteBuilder MapActionEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/api/v1/droplets/{id}/actions", PostAsync);
+        app.MapGet("/api/v1/droplets/{id}/actions", ListAsync);
+        app.MapDelete("/api/v1/droplets/{id}", DeleteAsync);
+        app.MapGet("/api/v1/actions/{id}", GetAsync);
+        return app;
+    }
+
+    public static async Task<Results<Accepted<DropletAction>, ProblemHttpResult>> PostAsync(
+        string id, HttpRequest request, DropletStore droplets, ActionStore actions, DurableTaskClient workflows,
+        IOptions<ActionOptions> options, ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        var (body, problem) = await JsonBody.ReadAsync<ActionRequest>(request, cancellationToken);
+        if (problem is not null)
+            return problem;
+        if (body!.Type is null || !PowerTypes.TryGetValue(body.Type, out var type))
+            return Problems.Validation(new Dictionary<string, string[]>
+            {
+                ["type"] = [$"type {(body.Type is null ? "is required" : $"'{body.Type}' is not an action")}: use one of {string.Join(", ", PowerTypes.Keys)}."],
+            });
+        return await StartAsync(id, type, request.HttpContext, droplets, actions, workflows, options.Value, loggers, cancellationToken);
+    }
+
+    public static Task<Results<Accepted<DropletAction>, ProblemHttpResult>> DeleteAsync(
+        string id, HttpContext context, DropletStore droplets, ActionStore actions, DurableTaskClient workflows,
+        IOptions<ActionOptions> options, ILoggerFactory loggers, CancellationToken cancellationToken) =>
+        StartAsync(id, ActionType.Delete, context, droplets, actions, workflows, options.Value, loggers, cancellationToken);
+
+    // Takes the droplet for one action (ETag-guarded, so of concurrent requests exactly one wins),
+    // records the action, then starts its workflow. If the process dies after taking the droplet,
+    // ActionRecovery finds it held by an action without a workflow and starts it.
+    static async Task<Results<Accepted<DropletAction>, ProblemHttpResult>> StartAsync(
+        string id, ActionType type, HttpContext context, DropletStore droplets, ActionStore actions, DurableTaskClient workflows,
+        ActionOptions options, ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        var caller = context.Caller();
+        var found = DropletIds.IsWellFormed(id) ? await droplets.GetAsync(id, cancellationToken) : null;
+        if (found is null || !caller.CanSee(found.ProjectId))
+            return Problems.NotFound($"Droplet '{id}' does not exist.");
+
+        var actionId = DropletAction.NewId();
+        ProblemHttpResult? refused = null;
+        var taken = await droplets.UpdateAsync(found.ProjectId, found.Id, current =>
+        {
+            refused = current switch
+            {
+                { LockedBy: { } running } => Problems.Create(StatusCodes.Status409Conflict, "locked", "Droplet is locked",
+                    $"Droplet '{id}' is busy with action {running} ({current.LockedFor?.ToString().ToLowerInvariant()}); wait for it: {DropletAction.Location(running)}."),
+                _ when !ActionRules.Allowed(type, current.Status) => Problems.Create(StatusCodes.Status409Conflict, "conflict", "Not possible now",
+                    $"Droplet '{id}' is {JsonSerializer.Serialize(current.Status).Trim('"')}; {Name(type)} needs it {ActionRules.Needs(type)}."),
+                _ => null,
+            };
+            return refused is not null ? null : current with { Status = ActionRules.Transitional(type), LockedBy = actionId, LockedFor = type, Error = null };
+        }, cancellationToken);
+        if (taken is null)
+            return Problems.NotFound($"Droplet '{id}' does not exist.");
+        if (refused is not null)
+            return refused;
+
+        var action = new DropletAction
+        {
+            Id = actionId,
+            Type = type,
+            Status = ActionStatus.InProgress,
+            StartedAt = DateTimeOffset.UtcNow,
+            ResourceId = taken.Id,
+            Region = taken.Region,
+            ProjectId = taken.ProjectId,
+            CreatedBy = caller.TokenId,
+        };
+        await actions.AddAsync(action, cancellationToken);
+        try
+        {
+            await ActionWorkflows.StartAsync(workflows, new ActionInput(new DropletRef(taken.Id, taken.ProjectId), actionId, type, options.Deadline), cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            loggers.CreateLogger(typeof(ActionsApi)).LogWarning(e, "Action {ActionId} not started; recovery will start it", actionId);
+        }
+        context.Response.Headers[OperationLocation] = DropletAction.Location(actionId);
+        return TypedResults.Accepted(DropletAction.Location(actionId), action);
+    }
+
+    public static async Task<Results<Ok<DropletAction>, ProblemHttpResult>> GetAsync(
+        string id, HttpContext context, ActionStore actions, DurableTaskClient workflows, CancellationToken cancellationToken)
+    {
+        var action = DropletAction.IsWellFormedId(id) ? await actions.GetAsync(id, cancellationToken) : null;
+        if (action is null || !context.Caller().CanSee(action.ProjectId))
+            return Problems.NotFound($"Action '{id}' does not exist.");
+        return TypedResults.Ok(await LiveAsync(action, workflows, cancellationToken));
+    }
+
+    public static async Task<Results<Ok<IReadOnlyList<DropletAction>>, ProblemHttpResult>> ListAsync(
+        string id, HttpContext context, ActionStore actions, DurableTaskClient workflows, CancellationToken cancellationToken)
+    {
+        // Works after the droplet is deleted too: its history stays.
+        var list = DropletIds.IsWellFormed(id) ? await actions.ListAsync(id, cancellationToken) : [];
+        if (list.Count == 0 || !context.Caller().CanSee(list[0].ProjectId))
+            return Problems.NotFound($"Droplet '{id}' does not exist.");
+        var live = new List<DropletAction>(list.Count);
+        foreach (var action in list)
+            live.Add(await LiveAsync(action, workflows, cancellationToken));
+        return TypedResults.Ok<IReadOnlyList<DropletAction>>(live);
+    }
+
+    // An action in progress takes its progress from the durable instance's custom status.
+    static async Task<DropletAction> LiveAsync(DropletAction action, DurableTaskClient workflows, CancellationToken cancellationToken)
+    {
+        if (action.Status != ActionStatus.InProgress)
+            return action;
+        var instanceId = action.Type == ActionType.Create ? ProvisionDroplet.InstanceIdFor(action.ResourceId) : DropletAction.InstanceIdFor(action.Id);
+        var instance = await workflows.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken);
+        var progress = instance?.SerializedCustomStatus is { } status ? JsonSerializer.Deserialize<ActionProgress>(status)?.Progress ?? 0 : 0;
+        return action with { Progress = Math.Max(action.Progress, progress) };
+    }
+
+    static string Name(ActionType type) => JsonSerializer.Serialize(type).Trim('"');
+}
