@@ -66,4 +66,52 @@ public class ResilienceTests
         Assert.Equal("completed", action.GetProperty("status").GetString());
         Assert.Equal("create", action.GetProperty("type").GetString());
     }
+
+    [Fact]
+    public async Task Killed_host_finishes_reboot_and_delete_after_restart()
+    {
+        // Slow stops and boots keep both actions waiting on KubeVirt when the host dies.
+        await using var region = await KubeVirtSimulator.StartAsync(new SimulatorOptions
+        {
+            ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromSeconds(3), StopDelay = TimeSpan.FromSeconds(3),
+        });
+        await using var host = await StandaloneHost.StartAsync(
+            new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress },
+            new Dictionary<string, string> { ["Provisioning__ObserveWait"] = "00:00:03", ["DurableTask__VisibilityTimeout"] = "00:00:08" });
+        var project = Repository.UniqueName("p");
+        var ns = project.Replace('_', '-');
+        async Task<string> CreateAsync(string name) =>
+            (await host.CreateDropletAsync(new { name, image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project })).GetProperty("id").GetString()!;
+        var rebooted = await CreateAsync("rebooted");
+        var deleted = await CreateAsync("deleted");
+        await host.WaitForStatusAsync(rebooted, "running");
+        await host.WaitForStatusAsync(deleted, "running");
+        var vmiBefore = region.Get("virtualmachineinstances", ns, rebooted.Replace('_', '-'))!["metadata"]!["uid"]!.GetValue<string>();
+
+        var reboot = await (await host.Client.PostAsJsonAsync($"api/v1/droplets/{rebooted}/actions", new { type = "reboot" })).Content.ReadFromJsonAsync<JsonElement>();
+        var delete = await (await host.Client.DeleteAsync($"api/v1/droplets/{deleted}")).Content.ReadFromJsonAsync<JsonElement>();
+        // Both workflows have reached KubeVirt: the old VMI is going away, the VM is terminating.
+        await Eventually.HoldsAsync(() => Task.FromResult(
+                region.Get("virtualmachineinstances", ns, rebooted.Replace('_', '-'))?["metadata"]?["deletionTimestamp"] is not null
+                && region.Get("virtualmachines", ns, deleted.Replace('_', '-'))?["metadata"]?["deletionTimestamp"] is not null),
+            done => done, TimeSpan.FromSeconds(30), "the reboot and the delete to reach KubeVirt");
+
+        await host.KillAsync();
+        await host.StartAsync();
+
+        foreach (var action in new[] { reboot, delete })
+        {
+            var id = action.GetProperty("id").GetString()!;
+            var done = await Eventually.HoldsAsync(() => host.Client.GetFromJsonAsync<JsonElement>($"api/v1/actions/{id}"),
+                a => a.GetProperty("status").GetString() != "in-progress", TimeSpan.FromSeconds(90), $"action {id} to finish");
+            Assert.Equal("completed", done.GetProperty("status").GetString());
+        }
+        var after = await host.GetDropletAsync(rebooted);
+        Assert.Equal("running", after.GetProperty("status").GetString());
+        Assert.False(after.GetProperty("locked").GetBoolean());
+        Assert.NotEqual(vmiBefore, region.Get("virtualmachineinstances", ns, rebooted.Replace('_', '-'))!["metadata"]!["uid"]!.GetValue<string>());
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, (await host.Client.GetAsync($"api/v1/droplets/{deleted}")).StatusCode);
+        var machines = region.List("virtualmachines", ns);
+        Assert.Equal([rebooted.Replace('_', '-')], machines.Select(vm => vm["metadata"]!["name"]!.GetValue<string>()));
+    }
 }
