@@ -7,10 +7,11 @@ using Microsoft.Extensions.Logging;
 
 namespace Droplets.Functions;
 
-// The Functions counterpart of UseDropletsHttp: request ids, ApiGate (functions are Anonymous at the
-// host so that this one mechanism decides), and a problem+json 500 for an unhandled error instead of
-// the host's bare one. Non-HTTP invocations have no HttpContext.
-sealed class HttpMiddleware(ApiGate gate, ILogger<HttpMiddleware> log) : IFunctionsWorkerMiddleware
+// The Functions counterpart of UseDropletsHttp and the idempotency filter: request ids, ApiGate
+// (functions are Anonymous at the host so that this one mechanism decides), Idempotency-Key, and a
+// problem+json 500 for an unhandled error instead of the host's bare one. Non-HTTP invocations have
+// no HttpContext.
+sealed class HttpMiddleware(ApiGate gate, Idempotency idempotency, ILogger<HttpMiddleware> log) : IFunctionsWorkerMiddleware
 {
     public async Task Invoke(FunctionContext context, FunctionExecutionDelegate next)
     {
@@ -23,7 +24,7 @@ sealed class HttpMiddleware(ApiGate gate, ILogger<HttpMiddleware> log) : IFuncti
         try
         {
             if (await gate.AllowAsync(http))
-                await next(context);
+                await RunAsync(context, http, next);
         }
         catch (Exception e) when (!http.Response.HasStarted)
         {
@@ -32,5 +33,20 @@ sealed class HttpMiddleware(ApiGate gate, ILogger<HttpMiddleware> log) : IFuncti
             problem.ProblemDetails.Extensions["request_id"] = http.TraceIdentifier;
             await problem.ExecuteAsync(http);
         }
+    }
+
+    // The function's IResult is executed by the ASP.NET Core integration after this middleware returns,
+    // so the answer can be recorded (or replaced by a replay) here.
+    async Task RunAsync(FunctionContext context, HttpContext http, FunctionExecutionDelegate next)
+    {
+        var (ticket, answer) = await idempotency.BeginAsync(http);
+        if (answer is not null)
+        {
+            await answer.ExecuteAsync(http);
+            return;
+        }
+        await next(context);
+        if (ticket is not null && context.GetInvocationResult().Value is IResult result)
+            await idempotency.CompleteAsync(ticket, http, result);
     }
 }

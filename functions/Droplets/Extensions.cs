@@ -39,6 +39,8 @@ public static class Extensions
         services.AddSingleton<KubeVirtClients>();
         services.AddSingleton<ProvisioningActivities>();
         services.AddSingleton<ActionStore>();
+        services.AddSingleton<Idempotency>();
+        services.AddSingleton<Idempotency.Filter>();
         services.AddSingleton<ActionActivities>();
         services.AddSingleton<ActionRecovery>();
         services.AddHostedService<StoreInitializer>();

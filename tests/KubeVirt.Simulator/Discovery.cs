@@ -33,9 +33,10 @@ internal static class Resources
     public static readonly ResourceType Pvcs = new("", "v1", "persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim", true, ["pvc"], true, false);
     public static readonly ResourceType VirtualMachines = new("kubevirt.io", "v1", "virtualmachines", "virtualmachine", "VirtualMachine", true, ["vm", "vms"], true, true);
     public static readonly ResourceType VirtualMachineInstances = new("kubevirt.io", "v1", "virtualmachineinstances", "virtualmachineinstance", "VirtualMachineInstance", true, ["vmi", "vmis"], true, true);
+    public static readonly ResourceType Migrations = new("kubevirt.io", "v1", "virtualmachineinstancemigrations", "virtualmachineinstancemigration", "VirtualMachineInstanceMigration", true, ["vmim", "vmims"], true, true);
     public static readonly ResourceType DataVolumes = new("cdi.kubevirt.io", "v1beta1", "datavolumes", "datavolume", "DataVolume", true, ["dv", "dvs"], true, true);
 
-    public static readonly IReadOnlyList<ResourceType> All = [Namespaces, Services, Events, Pods, Pvcs, VirtualMachines, VirtualMachineInstances, DataVolumes];
+    public static readonly IReadOnlyList<ResourceType> All = [Namespaces, Services, Events, Pods, Pvcs, VirtualMachines, VirtualMachineInstances, Migrations, DataVolumes];
 
     public static ResourceType? Find(string group, string version, string plural) =>
         All.FirstOrDefault(r => r.Group == group && r.Version == version && r.Plural == plural);

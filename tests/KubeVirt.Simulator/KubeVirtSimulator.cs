@@ -16,8 +16,9 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
     readonly Store store;
     readonly ControllerLoop controllers;
 
-    KubeVirtSimulator(WebApplication app, Store store, ControllerLoop controllers, SimulatorOptions options, Uri baseAddress)
+    KubeVirtSimulator(WebApplication app, Store store, ControllerLoop controllers, SimulatorOptions options, Uri baseAddress, AuditLog audit)
     {
+        Audit = audit;
         this.app = app;
         this.store = store;
         this.controllers = controllers;
@@ -27,6 +28,7 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
 
     public Uri BaseAddress { get; }
     public SimulatorOptions Options { get; }
+    public AuditLog Audit { get; }
 
     public static async Task<KubeVirtSimulator> StartAsync(SimulatorOptions? options = null, string url = "http://127.0.0.1:0", CancellationToken cancellationToken = default)
     {
@@ -45,6 +47,8 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
         var events = new EventRecorder(store);
         var subresources = new Subresources(store);
 
+        var audit = new AuditLog();
+        app.UseAudit(audit);
         app.UseWebSockets();
         app.UseFaultInjection(options);
         app.MapAdmin(options);
@@ -56,7 +60,7 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
         controllers.Start();
 
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new KubeVirtSimulator(app, store, controllers, options, new Uri(address.TrimEnd('/') + "/"));
+        return new KubeVirtSimulator(app, store, controllers, options, new Uri(address.TrimEnd('/') + "/"), audit);
     }
 
     public IReadOnlyList<JsonObject> List(string resource, string? @namespace = null) =>

@@ -15,6 +15,8 @@ public sealed class SimulatorOptions
     TimeSpan importDelay = TimeSpan.FromSeconds(0.5);
     TimeSpan bootDelay = TimeSpan.FromSeconds(1);
     TimeSpan stopDelay = TimeSpan.FromSeconds(0.2);
+    TimeSpan hotplugDelay = TimeSpan.FromSeconds(0.5);
+    TimeSpan expandDelay = TimeSpan.FromSeconds(0.5);
     int nodeCount = 3;
     int nodeCpu = 16;
     long nodeMemoryMi = 65536;
@@ -27,6 +29,10 @@ public sealed class SimulatorOptions
     public TimeSpan BootDelay { get => Read(() => bootDelay); set => Write(() => bootDelay = NonNegative(value)); }
     // How long a running VMI takes to shut down once deleted (so "Stopping" is observable).
     public TimeSpan StopDelay { get => Read(() => stopDelay); set => Write(() => stopDelay = NonNegative(value)); }
+    // How long the live migration behind a CPU/memory hotplug runs (so "Migrating" is observable).
+    public TimeSpan HotplugDelay { get => Read(() => hotplugDelay); set => Write(() => hotplugDelay = NonNegative(value)); }
+    // How long the simulated CSI resizer takes to grow a PVC once its request is raised.
+    public TimeSpan ExpandDelay { get => Read(() => expandDelay); set => Write(() => expandDelay = NonNegative(value)); }
     public ISet<string> FailingImages { get; } = new ConcurrentStringSet();
     public int NodeCount { get => Read(() => nodeCount); set => Write(() => nodeCount = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value))); }
     public int NodeCpu { get => Read(() => nodeCpu); set => Write(() => nodeCpu = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value))); }
@@ -60,6 +66,8 @@ public sealed class SimulatorOptions
         ["importDelay"] = ImportDelay.ToString("c", CultureInfo.InvariantCulture),
         ["bootDelay"] = BootDelay.ToString("c", CultureInfo.InvariantCulture),
         ["stopDelay"] = StopDelay.ToString("c", CultureInfo.InvariantCulture),
+        ["hotplugDelay"] = HotplugDelay.ToString("c", CultureInfo.InvariantCulture),
+        ["expandDelay"] = ExpandDelay.ToString("c", CultureInfo.InvariantCulture),
         ["failingImages"] = new JsonArray(FailingImages.Order(StringComparer.Ordinal).Select(i => (JsonNode)i).ToArray()),
         ["nodeCount"] = NodeCount,
         ["nodeCpu"] = NodeCpu,
@@ -91,6 +99,8 @@ public sealed class SimulatorOptions
         "IMPORTDELAY" => With(TimeSpanOf(value), (o, v) => o.ImportDelay = v),
         "BOOTDELAY" => With(TimeSpanOf(value), (o, v) => o.BootDelay = v),
         "STOPDELAY" => With(TimeSpanOf(value), (o, v) => o.StopDelay = v),
+        "HOTPLUGDELAY" => With(TimeSpanOf(value), (o, v) => o.HotplugDelay = v),
+        "EXPANDDELAY" => With(TimeSpanOf(value), (o, v) => o.ExpandDelay = v),
         "LATENCY" => With(TimeSpanOf(value), (o, v) => o.Latency = v),
         "NODECOUNT" => With(checked((int)NumberOf(value)), (o, v) => o.NodeCount = v),
         "NODECPU" => With(checked((int)NumberOf(value)), (o, v) => o.NodeCpu = v),

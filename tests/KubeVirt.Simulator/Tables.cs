@@ -79,6 +79,10 @@ internal static class Tables
                 new("Ready", "string", o => o.Condition("Ready").Str("status")),
             ];
         }
+        if (type == Resources.Migrations)
+        {
+            return [new("Phase", "string", o => o.Str("status", "phase")), new("VMI", "string", o => o.Str("spec", "vmiName"))];
+        }
         if (type == Resources.DataVolumes)
         {
             return [new("Phase", "string", o => o.Str("status", "phase")), new("Progress", "string", o => o.Str("status", "progress")), new("Restarts", "integer", o => o.Long("status", "restartCount") ?? 0)];

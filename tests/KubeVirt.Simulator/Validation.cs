@@ -63,6 +63,7 @@ internal static partial class Validation
             // Added by KubeVirt's mutating webhook; the VMI controller removes it once the VMI is final.
             obj.SetFinalizers(obj.Finalizers().Append(Finalizers.VmiForeground));
             obj.Remove("status");
+            HotplugDefaults(obj);
         }
         else if (type == Resources.DataVolumes)
         {
@@ -83,6 +84,70 @@ internal static partial class Validation
         if (type == Resources.Services)
         {
             AdmitService(desired, current, store);
+        }
+        else if (type == Resources.Pvcs)
+        {
+            AdmitClaimUpdate(current, desired);
+        }
+        else if (type == Resources.DataVolumes && !JsonNode.DeepEquals(current["spec"], desired["spec"]))
+        {
+            // CDI's datavolume-validate webhook: a DataVolume spec is frozen once created (grow the PVC instead).
+            throw new ApiException(422, "",
+                "admission webhook \"datavolume-validate.cdi.kubevirt.io\" denied the request:  Cannot update DataVolume Spec",
+                new JsonObject
+                {
+                    ["causes"] = new JsonArray(new JsonObject { ["reason"] = "FieldValueDuplicate", ["message"] = "Cannot update DataVolume Spec", ["field"] = "DataVolume.Spec" }),
+                });
+        }
+    }
+
+    // The API server's PVC update validation (k8s 1.31, RecoverVolumeExpansionFailure off): only a bound claim's
+    // resources.requests (and volumeAttributesClassName) may change, and the storage request may only grow.
+    static void AdmitClaimUpdate(JsonObject current, JsonObject desired)
+    {
+        var bound = current.Str("status", "phase") == "Bound";
+        var oldSpec = current.Object("spec")?.Clone() ?? [];
+        var newSpec = desired.Object("spec")?.Clone() ?? [];
+        if (bound)
+        {
+            foreach (var spec in new[] { oldSpec, newSpec })
+            {
+                spec.Child("resources").Remove("requests");
+                spec.Remove("volumeAttributesClassName");
+            }
+        }
+        if (!JsonNode.DeepEquals(oldSpec, newSpec))
+        {
+            throw Errors.Invalid("PersistentVolumeClaim", current.Name(), "spec", "FieldValueForbidden",
+                "Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims");
+        }
+        var before = Controllers.Quantity.Parse(current.At("spec", "resources", "requests", "storage"));
+        var after = Controllers.Quantity.Parse(desired.At("spec", "resources", "requests", "storage"));
+        if (bound && after < before)
+        {
+            throw Errors.Invalid("PersistentVolumeClaim", current.Name(), "spec.resources.requests.storage", "FieldValueForbidden",
+                "Forbidden: field can not be less than previous value");
+        }
+    }
+
+    // KubeVirt's defaults for the LiveUpdate rollout strategy (pkg/defaults): a VMI gets cpu.maxSockets of
+    // sockets × maxHotplugRatio (4, at most 512 vCPUs) and memory.maxGuest of guest × 4 when guest is at least 1Gi.
+    static void HotplugDefaults(JsonObject vmi)
+    {
+        const int ratio = 4;
+        if (vmi.At("spec", "domain", "cpu") is JsonObject cpu && cpu["maxSockets"] is null)
+        {
+            var sockets = cpu.Long("sockets") ?? 1;
+            var perSocket = Math.Max(1, (cpu.Long("cores") ?? 1) * (cpu.Long("threads") ?? 1));
+            cpu["maxSockets"] = Math.Max(sockets, Math.Min(sockets * ratio, 512 / perSocket));
+        }
+        if (vmi.At("spec", "domain", "memory") is JsonObject memory && memory["guest"] is not null && memory["maxGuest"] is null)
+        {
+            var guest = Controllers.Quantity.Parse(memory["guest"]);
+            if (guest >= 1024m * 1024 * 1024)
+            {
+                memory["maxGuest"] = Controllers.Quantity.Binary(guest * ratio);
+            }
         }
     }
 

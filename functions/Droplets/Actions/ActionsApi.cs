@@ -30,10 +30,11 @@ public static class ActionsApi
 
     public static IEndpointRouteBuilder MapActionEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/api/v1/droplets/{id}/actions", PostAsync);
-        app.MapGet("/api/v1/droplets/{id}/actions", ListAsync);
-        app.MapDelete("/api/v1/droplets/{id}", DeleteAsync);
-        app.MapGet("/api/v1/actions/{id}", GetAsync);
+        var api = app.MapGroup("/api/v1").AddEndpointFilter<Idempotency.Filter>();
+        api.MapPost("droplets/{id}/actions", PostAsync);
+        api.MapGet("droplets/{id}/actions", ListAsync);
+        api.MapDelete("droplets/{id}", DeleteAsync);
+        api.MapGet("actions/{id}", GetAsync);
         return app;
     }
 

@@ -55,12 +55,14 @@ public static partial class CreateDroplet
         var plan = catalog.Value.Plans[body!.PlanId!];
         var now = DateTimeOffset.UtcNow;
         var actionId = DropletAction.NewId();
+        var key = request.Headers[Idempotency.Header].ToString();
+        var id = key.Length > 0 ? DropletIds.FromKey(caller.TokenId, key) : DropletIds.New();
         Droplet droplet;
-        do
+        while (true)
         {
             droplet = new Droplet
             {
-                Id = DropletIds.New(),
+                Id = id,
                 ProjectId = projectId,
                 Name = body.Name!,
                 Image = body.Image!,
@@ -78,8 +80,18 @@ public static partial class CreateDroplet
                 LockedBy = actionId,
                 LockedFor = ActionType.Create,
             };
+            if (await store.TryAddAsync(droplet, cancellationToken))
+                break;
+            // Taken: by this caller's own earlier attempt with the same key (answer what it made), or by
+            // chance (draw again).
+            if (key.Length > 0 && await store.GetAsync(id, cancellationToken) is { } earlier && earlier.CreatedBy == caller.TokenId)
+            {
+                if (earlier.LockedFor == ActionType.Create && earlier.LockedBy is { } earlierAction)
+                    request.HttpContext.Response.Headers[ActionsApi.OperationLocation] = DropletAction.Location(earlierAction);
+                return TypedResults.Created($"/api/v1/droplets/{earlier.Id}", earlier);
+            }
+            id = DropletIds.New();
         }
-        while (!await store.TryAddAsync(droplet, cancellationToken));
         await actions.AddAsync(new DropletAction
         {
             Id = actionId, Type = ActionType.Create, Status = ActionStatus.InProgress, StartedAt = now,

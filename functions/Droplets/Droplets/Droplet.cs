@@ -63,6 +63,11 @@ public static class DropletIds
     // 12 hex digits: 48 random bits. A collision is caught by the id index's insert, which retries.
     public static string New() => Prefix + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6));
 
+    // With an Idempotency-Key the id is derived from the token and the key, so that a create re-run after
+    // a crash finds the droplet its first attempt wrote instead of making a second one.
+    public static string FromKey(string tokenId, string key) =>
+        Prefix + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{tokenId}\n{key}")))[..12];
+
     public static bool IsWellFormed(string id) =>
         id.Length == Prefix.Length + 12 && id.StartsWith(Prefix, StringComparison.Ordinal) && !id.AsSpan(Prefix.Length).ContainsAnyExcept("0123456789abcdef");
 }

@@ -14,7 +14,7 @@ public static class DropletsApi
 
     public static IEndpointRouteBuilder MapDropletEndpoints(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/v1/droplets");
+        var api = app.MapGroup("/api/v1/droplets").AddEndpointFilter<Idempotency.Filter>();
         api.MapGet("", ListAsync);
         api.MapPost("", CreateDroplet.HandleAsync);
         api.MapGet("{id}", GetAsync);

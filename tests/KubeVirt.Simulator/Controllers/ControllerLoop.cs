@@ -16,6 +16,7 @@ internal sealed class ControllerLoop : IAsyncDisposable
     readonly VirtualMachineController virtualMachines;
     readonly VirtualMachineInstanceController instances;
     readonly ServiceController services;
+    readonly VolumeExpansionController expansion;
     readonly GarbageCollector garbage;
     Task? running;
 
@@ -27,6 +28,7 @@ internal sealed class ControllerLoop : IAsyncDisposable
         virtualMachines = new VirtualMachineController(store, events);
         instances = new VirtualMachineInstanceController(store, options, events, timers);
         services = new ServiceController(store, options, events);
+        expansion = new VolumeExpansionController(store, options, events, timers);
         garbage = new GarbageCollector(store);
     }
 
@@ -40,6 +42,7 @@ internal sealed class ControllerLoop : IAsyncDisposable
             Pass(virtualMachines.Reconcile);
             Pass(instances.Reconcile);
             Pass(services.Reconcile);
+            Pass(expansion.Reconcile);
             Pass(garbage.Reconcile);
             timers.Prune(store.AllUids());
             await store.WaitForChangeAsync(Tick, stop.Token);

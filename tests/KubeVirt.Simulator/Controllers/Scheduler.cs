@@ -30,7 +30,8 @@ internal sealed class Scheduler(SimulatorOptions options)
     static JsonObject? Requests(JsonObject pod) => pod.Objects("spec", "containers").FirstOrDefault()?.Object("resources", "requests");
 
     // Returns the chosen node, or the scheduler's "0/N nodes are available: ..." message.
-    public (Node? Node, string Message) Schedule(JsonObject pod, IEnumerable<JsonObject> pods)
+    // excludeNode models the anti-affinity of a migration target pod to the source node.
+    public (Node? Node, string Message) Schedule(JsonObject pod, IEnumerable<JsonObject> pods, string? excludeNode = null)
     {
         var cpu = Quantity.Parse(Requests(pod).Str("cpu"));
         var memory = Quantity.Parse(Requests(pod).Str("memory"));
@@ -39,7 +40,7 @@ internal sealed class Scheduler(SimulatorOptions options)
         {
             return (null, "no nodes available to schedule pods");
         }
-        var fits = nodes.Where(n => n.FreeCpu >= cpu && n.FreeMemory >= memory).OrderByDescending(n => n.FreeMemory).ThenBy(n => n.Index).FirstOrDefault();
+        var fits = nodes.Where(n => n.Name != excludeNode && n.FreeCpu >= cpu && n.FreeMemory >= memory).OrderByDescending(n => n.FreeMemory).ThenBy(n => n.Index).FirstOrDefault();
         if (fits is not null)
         {
             return (fits, "");
@@ -47,6 +48,11 @@ internal sealed class Scheduler(SimulatorOptions options)
         var reasons = new SortedDictionary<string, int>(StringComparer.Ordinal);
         foreach (var node in nodes)
         {
+            if (node.Name == excludeNode)
+            {
+                reasons["node(s) didn't match pod anti-affinity rules"] = reasons.GetValueOrDefault("node(s) didn't match pod anti-affinity rules") + 1;
+                continue;
+            }
             if (node.FreeCpu < cpu)
             {
                 reasons["Insufficient cpu"] = reasons.GetValueOrDefault("Insufficient cpu") + 1;
@@ -128,6 +134,20 @@ internal static partial class Quantity
         JsonValue v when Json.Number(v) is { } d => d,
         _ => 0,
     };
+
+    // The canonical binary form the API server prints for a byte count: "2Gi", "1536Mi", "1000".
+    public static string Binary(decimal bytes)
+    {
+        foreach (var suffix in new[] { "Ei", "Pi", "Ti", "Gi", "Mi", "Ki" })
+        {
+            var factor = Suffixes[suffix];
+            if (bytes >= factor && bytes % factor == 0)
+            {
+                return $"{(bytes / factor).ToString(CultureInfo.InvariantCulture)}{suffix}";
+            }
+        }
+        return Math.Ceiling(bytes).ToString(CultureInfo.InvariantCulture);
+    }
 
     public static string Mi(decimal bytes) => $"{Math.Ceiling(bytes / (1024m * 1024m)).ToString(CultureInfo.InvariantCulture)}Mi";
 

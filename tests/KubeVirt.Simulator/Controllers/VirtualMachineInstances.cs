@@ -10,18 +10,34 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
 {
     readonly Scheduler scheduler = new(options);
 
+    const string MigrationJobLabel = "kubevirt.io/migrationJobUID";
+
     public void Reconcile()
     {
         foreach (var vmi in store.List(Resources.VirtualMachineInstances, null).Items)
         {
             ControllerLoop.Safe(() => Sync(vmi));
         }
+        foreach (var migration in store.List(Resources.Migrations, null).Items.Where(m => !m.IsDeleting()))
+        {
+            ControllerLoop.Safe(() => SyncMigration(migration));
+        }
+    }
+
+    // The VMI's active launcher pod: the one on the VMI's node, else the first that is not a migration target.
+    static JsonObject? ActivePod(JsonObject vmi, List<JsonObject> pods)
+    {
+        var owned = pods.Where(p => p.ControllerUid() == vmi.Uid()).ToList();
+        var node = vmi.Str("status", "nodeName");
+        return owned.FirstOrDefault(p => node is not null && p.Str("spec", "nodeName") == node && p.Str("status", "phase") is not ("Succeeded" or "Failed"))
+            ?? owned.FirstOrDefault(p => p.At("metadata", "labels", MigrationJobLabel) is null)
+            ?? owned.FirstOrDefault();
     }
 
     void Sync(JsonObject vmi)
     {
         var pods = store.List(Resources.Pods, null).Items;
-        var pod = pods.FirstOrDefault(p => p.ControllerUid() == vmi.Uid());
+        var pod = ActivePod(vmi, pods);
         var phase = vmi.Str("status", "phase") ?? "";
         if (vmi.IsDeleting())
         {
@@ -51,6 +67,10 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
                 if (pod is null)
                 {
                     Crash(vmi);
+                }
+                else
+                {
+                    Hotplug(vmi);
                 }
                 break;
         }
@@ -230,7 +250,8 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
         var node = vmi.Str("status", "nodeName") ?? "";
         var ip = pod.Str("status", "podIP") ?? "";
         var (cores, sockets, threads) = Topology(vmi);
-        var memory = Quantity.Mi(MemoryBytes(vmi));
+        var guest = Quantity.Parse(vmi.At("spec", "domain", "memory", "guest"));
+        var memory = Quantity.Binary(guest > 0 ? guest : MemoryBytes(vmi));
         var (migratable, why) = LiveMigratable(vmi);
         var image = BootImage(vmi);
         Update(vmi, status =>
@@ -275,11 +296,22 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
         {
             if (phase is "Running" or "Scheduled")
             {
+                // virt-handler signals an ACPI shutdown and kills the domain once terminationGracePeriodSeconds
+                // runs out; a grace period of 0 kills it at once.
+                var grace = vmi.Long("spec", "terminationGracePeriodSeconds");
+                var delay = grace is { } seconds && TimeSpan.FromSeconds(seconds) < options.StopDelay ? TimeSpan.FromSeconds(seconds) : options.StopDelay;
                 if (timers.Start(vmi.Uid(), "shutdown"))
                 {
-                    events.Normal(vmi, "ShuttingDown", "Signaled Graceful Shutdown", Components.VirtHandler, node);
+                    if (grace == 0)
+                    {
+                        events.Normal(vmi, "Deleted", "Signaled Deletion", Components.VirtHandler, node);
+                    }
+                    else
+                    {
+                        events.Normal(vmi, "ShuttingDown", "Signaled Graceful Shutdown", Components.VirtHandler, node);
+                    }
                 }
-                if (!timers.Elapsed(vmi.Uid(), "shutdown", options.StopDelay))
+                if (!timers.Elapsed(vmi.Uid(), "shutdown", delay))
                 {
                     return;
                 }
@@ -308,6 +340,229 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
         }, UpdateMode.Full);
     }
 
+
+    // virt-controller's half of CPU/memory hotplug: once the VM controller has patched the VMI spec, flag the change
+    // (HotVCPUChange / HotMemoryChange, memory.guestRequested) and let the workload updater migrate the VMI.
+    void Hotplug(JsonObject vmi)
+    {
+        var wantSockets = vmi.Long("spec", "domain", "cpu", "sockets") ?? 1;
+        var haveSockets = vmi.Long("status", "currentCPUTopology", "sockets") ?? wantSockets;
+        var cpuChange = wantSockets != haveSockets;
+        var guest = vmi.Str("spec", "domain", "memory", "guest");
+        var requested = vmi.Str("status", "memory", "guestRequested");
+        var memoryChange = guest is not null && requested is not null && Quantity.Parse(guest) != Quantity.Parse(requested);
+        if ((cpuChange && !vmi.HasCondition("HotVCPUChange", "True")) || memoryChange)
+        {
+            vmi = Update(vmi, status =>
+            {
+                if (cpuChange)
+                {
+                    status.SetCondition("HotVCPUChange", "True");
+                }
+                if (memoryChange)
+                {
+                    status.Child("memory")["guestRequested"] = guest;
+                    status.SetCondition("HotMemoryChange", "True");
+                }
+            });
+        }
+        var pending = vmi.HasCondition("HotVCPUChange", "True") || vmi.HasCondition("HotMemoryChange", "True");
+        if (!pending || !vmi.HasCondition("LiveMigratable", "True") || IsMigrating(vmi) ||
+            store.List(Resources.Migrations, vmi.Namespace()).Items.Any(m => m.Str("spec", "vmiName") == vmi.Name() && !IsFinished(m)))
+        {
+            return;
+        }
+        // The workload updater's migration.
+        store.Create(Resources.Migrations, new JsonObject
+        {
+            ["metadata"] = new JsonObject
+            {
+                ["generateName"] = "kubevirt-workload-update-",
+                ["namespace"] = vmi.Namespace(),
+                ["labels"] = new JsonObject { ["kubevirt.io/vmi-name"] = vmi.Name() },
+                ["annotations"] = new JsonObject { ["kubevirt.io/workloadUpdateMigration"] = "" },
+            },
+            ["spec"] = new JsonObject { ["vmiName"] = vmi.Name() },
+        }, m => m["status"] = new JsonObject { ["phase"] = "Pending", ["phaseTransitionTimestamps"] = new JsonArray(new JsonObject { ["phase"] = "Pending", ["phaseTransitionTimestamp"] = Json.Now() }) });
+    }
+
+    static bool IsFinished(JsonObject migration) => migration.Str("status", "phase") is "Succeeded" or "Failed";
+
+    static bool IsMigrating(JsonObject vmi) =>
+        vmi.Object("status", "migrationState") is { } state && state["startTimestamp"] is not null && state["endTimestamp"] is null;
+
+    // A live migration: a target launcher pod sized from the current VMI spec is scheduled away from the source
+    // node (it waits, Unschedulable, while no node has room), the guest moves for HotplugDelay, and the target
+    // takes over. Hotplug changes take effect then.
+    void SyncMigration(JsonObject migration)
+    {
+        var phase = migration.Str("status", "phase") ?? "";
+        if (IsFinished(migration))
+        {
+            return;
+        }
+        var vmi = store.Get(Resources.VirtualMachineInstances, migration.Namespace(), migration.Str("spec", "vmiName") ?? "");
+        var pods = store.List(Resources.Pods, migration.Namespace()).Items;
+        var target = pods.FirstOrDefault(p => p.Str("metadata", "labels", MigrationJobLabel) == migration.Uid());
+        if (vmi is null || vmi.IsDeleting() || vmi.Str("status", "phase") != "Running" || !vmi.HasCondition("LiveMigratable", "True"))
+        {
+            if (target is not null && target.Str("spec", "nodeName") != vmi?.Str("status", "nodeName"))
+            {
+                store.Delete(Resources.Pods, target.Namespace(), target.Name());
+            }
+            if (vmi is not null && IsMigrating(vmi))
+            {
+                Update(vmi, status =>
+                {
+                    var state = status.Child("migrationState");
+                    state["endTimestamp"] = Json.Now();
+                    state["failed"] = true;
+                });
+            }
+            SetMigrationPhase(migration, "Failed");
+            return;
+        }
+        var source = ActivePod(vmi, pods);
+        switch (phase)
+        {
+            case "" or "Pending":
+                {
+                    var pod = LauncherPod(vmi);
+                    pod.Meta().Child("labels")[MigrationJobLabel] = migration.Uid();
+                    var created = store.Create(Resources.Pods, pod);
+                    events.Normal(migration, "SuccessfulCreate", $"Created migration target pod {migration.Namespace()}/{created.Name()} with uuid {created.Uid()} for migration {migration.Uid()}", Components.VirtController);
+                    SetMigrationPhase(migration, "Scheduling", state => state["targetPod"] = created.Name());
+                    break;
+                }
+            case "Scheduling":
+                ScheduleTarget(migration, vmi, target, source, pods);
+                break;
+            case "Running":
+                if (timers.Elapsed(migration.Uid(), "migrate", options.HotplugDelay) && target is not null)
+                {
+                    CompleteMigration(migration, vmi, target, source);
+                }
+                break;
+        }
+    }
+
+    void ScheduleTarget(JsonObject migration, JsonObject vmi, JsonObject? target, JsonObject? source, List<JsonObject> pods)
+    {
+        if (target is null)
+        {
+            SetMigrationPhase(migration, "Failed");
+            return;
+        }
+        var sourceNode = vmi.Str("status", "nodeName");
+        var (node, message) = scheduler.Schedule(target, store.List(Resources.Pods, null).Items, sourceNode);
+        if (node is null)
+        {
+            if (!target.HasCondition("PodScheduled", "False") || target.Condition("PodScheduled").Str("message") != message)
+            {
+                events.Warning(target, "FailedScheduling", message, Components.Scheduler);
+                store.Update(Resources.Pods, target.Namespace(), target.Name(), p =>
+                {
+                    p.Child("status").SetCondition("PodScheduled", "False", "Unschedulable", message);
+                    return p;
+                }, UpdateMode.Full);
+            }
+            return;
+        }
+        var ip = scheduler.AllocatePodIp(node.Index, store.List(Resources.Pods, null).Items) ?? "";
+        target = store.Update(Resources.Pods, target.Namespace(), target.Name(), p =>
+        {
+            p.Child("spec")["nodeName"] = node.Name;
+            var status = p.Child("status");
+            status.SetCondition("PodScheduled", "True");
+            status.SetCondition("Ready", "True");
+            status["phase"] = "Running";
+            status["startTime"] = Json.Now();
+            status["hostIP"] = $"192.168.66.{101 + node.Index}";
+            status["podIP"] = ip;
+            status["podIPs"] = new JsonArray(new JsonObject { ["ip"] = ip });
+            return p;
+        }, UpdateMode.Full);
+        events.Normal(target, "Scheduled", $"Successfully assigned {target.Namespace()}/{target.Name()} to {node.Name}", Components.Scheduler);
+        var now = Json.Now();
+        Update(vmi, status =>
+        {
+            status["migrationState"] = new JsonObject
+            {
+                ["migrationUid"] = migration.Uid(),
+                ["sourceNode"] = sourceNode,
+                ["sourcePod"] = source?.Name(),
+                ["targetNode"] = node.Name,
+                ["targetPod"] = target.Name(),
+                ["targetNodeAddress"] = $"192.168.66.{101 + node.Index}",
+                ["mode"] = "PreCopy",
+                ["startTimestamp"] = now,
+            };
+            status.Child("activePods")[target.Uid()] = node.Name;
+        }, labels => labels["kubevirt.io/migrationTargetNodeName"] = node.Name);
+        timers.Forget(migration.Uid(), "migrate");
+        timers.Start(migration.Uid(), "migrate");
+        events.Normal(vmi, "PreparingTarget", "VirtualMachineInstance Migration Target Prepared.", Components.VirtHandler, node.Name);
+        events.Normal(vmi, "Migrating", "VirtualMachineInstance is migrating.", Components.VirtHandler, sourceNode);
+        SetMigrationPhase(migration, "Running", state =>
+        {
+            state["sourceNode"] = sourceNode;
+            state["targetNode"] = node.Name;
+            state["startTimestamp"] = now;
+        });
+    }
+
+    void CompleteMigration(JsonObject migration, JsonObject vmi, JsonObject target, JsonObject? source)
+    {
+        var node = target.Str("spec", "nodeName") ?? "";
+        var ip = target.Str("status", "podIP") ?? "";
+        var (cores, sockets, threads) = Topology(vmi);
+        var now = Json.Now();
+        Update(vmi, status =>
+        {
+            var state = status.Child("migrationState");
+            state["endTimestamp"] = now;
+            state["completed"] = true;
+            status["nodeName"] = node;
+            status["activePods"] = new JsonObject { [target.Uid()] = node };
+            status["interfaces"] = Interfaces(vmi, ip);
+            // virt-handler syncs the guest to the spec once the target domain runs.
+            status["currentCPUTopology"] = new JsonObject { ["cores"] = cores, ["sockets"] = sockets, ["threads"] = threads };
+            if (status.Object("memory") is { } memory && memory["guestRequested"] is not null)
+            {
+                memory["guestCurrent"] = memory["guestRequested"]!.DeepClone();
+            }
+            status.RemoveCondition("HotVCPUChange");
+            status.RemoveCondition("HotMemoryChange");
+        }, labels =>
+        {
+            labels["kubevirt.io/nodeName"] = node;
+            labels.Remove("kubevirt.io/migrationTargetNodeName");
+        });
+        if (source is not null && source.Uid() != target.Uid())
+        {
+            FinishPod(source, "Succeeded");
+        }
+        events.Normal(vmi, "Migrated", $"The VirtualMachineInstance migrated to node {node}.", Components.VirtHandler, node);
+        SetMigrationPhase(migration, "Succeeded", state =>
+        {
+            state["endTimestamp"] = now;
+            state["completed"] = true;
+        });
+    }
+
+    void SetMigrationPhase(JsonObject migration, string phase, Action<JsonObject>? changeState = null) =>
+        store.Update(Resources.Migrations, migration.Namespace(), migration.Name(), m =>
+        {
+            if (m.Uid() != migration.Uid())
+            {
+                return null;
+            }
+            var status = m.Child("status");
+            SetPhase(status, phase);
+            changeState?.Invoke(status.Child("migrationState"));
+            return m;
+        }, UpdateMode.Full);
+
     void FinishPod(JsonObject? pod, string phase)
     {
         if (pod is null || pod.Str("status", "phase") == phase)
@@ -322,7 +577,7 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
         }, UpdateMode.Full);
     }
 
-    void Update(JsonObject vmi, Action<JsonObject> changeStatus, Action<JsonObject>? changeLabels = null) =>
+    JsonObject Update(JsonObject vmi, Action<JsonObject> changeStatus, Action<JsonObject>? changeLabels = null) =>
         store.Update(Resources.VirtualMachineInstances, vmi.Namespace(), vmi.Name(), v =>
         {
             if (v.Uid() != vmi.Uid())

@@ -11,9 +11,17 @@ internal sealed class VirtualMachineController(Store store, EventRecorder events
     // DataVolumes already reported as failed, so the warning is recorded once per failure, not once per pass.
     readonly HashSet<string> failedImports = [];
 
+    // The template spec each VMI was started from, by VMI uid (KubeVirt keeps it in a ControllerRevision).
+    readonly Dictionary<string, JsonObject> startSpecs = [];
+
     public void Reconcile()
     {
         failedImports.IntersectWith(store.List(Resources.DataVolumes, null).Items.Select(d => d.Uid()));
+        var vmis = store.List(Resources.VirtualMachineInstances, null).Items.Select(v => v.Uid()).ToHashSet();
+        foreach (var uid in startSpecs.Keys.Where(u => !vmis.Contains(u)).ToList())
+        {
+            startSpecs.Remove(uid);
+        }
         foreach (var vm in store.List(Resources.VirtualMachines, null).Items)
         {
             ControllerLoop.Safe(() => Sync(vm));
@@ -53,12 +61,15 @@ internal sealed class VirtualMachineController(Store store, EventRecorder events
         var pending = requests.Skip(trimmed).FirstOrDefault();
         var final = vmi is not null && VmiPhases.IsFinal(vmi.Str("status", "phase") ?? "");
         var startExpected = false;
+        var started = false;
+        var stopped = false;
 
         if (pending is not null)
         {
             if (pending.Str("action") == "Stop" && vmi is not null && !vmi.IsDeleting())
             {
                 StopVmi(vm, vmi);
+                stopped = true;
             }
             else if (pending.Str("action") == "Start")
             {
@@ -68,11 +79,13 @@ internal sealed class VirtualMachineController(Store store, EventRecorder events
                     if (volumesReady)
                     {
                         StartVmi(vm, pending.Str("data", "paused") == "true");
+                        started = true;
                     }
                 }
                 else if (final && !vmi.IsDeleting())
                 {
                     StopVmi(vm, vmi);
+                    stopped = true;
                 }
             }
         }
@@ -85,17 +98,183 @@ internal sealed class VirtualMachineController(Store store, EventRecorder events
                     if (volumesReady)
                     {
                         StartVmi(vm, paused: false);
+                        started = true;
                     }
                     break;
                 case RunStrategies.Always when final && !vmi!.IsDeleting():
                 case RunStrategies.RerunOnFailure when final && vmi!.Str("status", "phase") == "Failed" && !vmi.IsDeleting():
                 case RunStrategies.Halted when vmi is not null && !vmi.IsDeleting():
                     StopVmi(vm, vmi!);
+                    stopped = true;
                     break;
             }
         }
-        WriteStatus(vm, vmi, trimmed, startExpected);
+        var update = vmi is not null && !vmi.IsDeleting() && !final && !stopped && pending is null
+            ? LiveUpdate(vm, vmi)
+            : default;
+        WriteStatus(vm, vmi, trimmed, startExpected, started, update);
     }
+
+    // What one pass decided about a running VMI: a RestartRequired message and/or a sync error for the Failure condition.
+    internal readonly record struct LiveUpdateResult(string? RestartRequired, string? FailureReason, string? FailureMessage);
+
+    // The LiveUpdate rollout strategy (vm.go addRestartRequiredIfNeeded, handleCPUChangeRequest, handleMemoryHotplugRequest):
+    // CPU sockets and guest memory propagate to the running VMI within its maxima; everything else needs a restart,
+    // and once a restart is required nothing more propagates.
+    LiveUpdateResult LiveUpdate(JsonObject vm, JsonObject vmi)
+    {
+        var template = vm.Object("spec", "template", "spec") ?? [];
+        string? restartRequired = null;
+        if (startSpecs.TryGetValue(vmi.Uid(), out var startSpec) && NonLiveChange(startSpec, template))
+        {
+            restartRequired = "a non-live-updatable field was changed in the template spec";
+        }
+        if (restartRequired is not null || vm.Condition("RestartRequired") is not null || vmi.Str("status", "phase") != "Running")
+        {
+            return new(restartRequired, null, null);
+        }
+
+        var migrating = vmi.Object("status", "migrationState") is { } state && state["startTimestamp"] is not null && state["endTimestamp"] is null;
+        if (template.Object("domain", "cpu") is { } cpu && vmi.Object("spec", "domain", "cpu") is { } vmiCpu &&
+            (cpu.Long("sockets") ?? 1) != (vmiCpu.Long("sockets") ?? 1))
+        {
+            var want = cpu.Long("sockets") ?? 1;
+            var have = vmiCpu.Long("sockets") ?? 1;
+            if (vmi.HasCondition("HotVCPUChange", "True"))
+            {
+                return new(null, "HotPlugCPUError", "Error encountered while handling CPU change request: another CPU hotplug is in progress");
+            }
+            if (migrating)
+            {
+                return new(null, "HotPlugCPUError", "Error encountered while handling CPU change request: CPU hotplug is not allowed while VMI is migrating");
+            }
+            if (want > (vmiCpu.Long("maxSockets") ?? have))
+            {
+                restartRequired = "CPU sockets updated in template spec to a value higher than what's available";
+            }
+            else if (want < have)
+            {
+                restartRequired = "Reduction of CPU socket count requires a restart";
+            }
+            else
+            {
+                PatchVmiCpu(vm, vmi, want - have);
+            }
+        }
+
+        var guest = template.Str("domain", "memory", "guest");
+        var vmiGuest = vmi.Str("spec", "domain", "memory", "guest");
+        if (guest is not null && vmiGuest is not null && vmi.Str("status", "memory", "guestCurrent") is { } current)
+        {
+            var want = Quantity.Parse(guest);
+            if (vmi.HasCondition("HotMemoryChange", "False"))
+            {
+                return new("memory updated in template spec. Memory-hotplug failed and is not available for this VM configuration", null, null);
+            }
+            if (want == Quantity.Parse(vmiGuest))
+            {
+                return new(restartRequired, null, null);
+            }
+            if (!vmi.HasCondition("LiveMigratable", "True"))
+            {
+                return new("memory updated in template spec. Memory-hotplug is only available for migratable VMs", null, null);
+            }
+            var maxGuest = vmi.Str("spec", "domain", "memory", "maxGuest");
+            if (maxGuest is null)
+            {
+                return new("memory updated in template spec. Memory-hotplug is not available for this VM configuration", null, null);
+            }
+            if (vmi.HasCondition("HotMemoryChange", "True"))
+            {
+                return new(restartRequired, "HotPlugMemoryError", "error encountered while handling memory hotplug requests: another memory hotplug is in progress");
+            }
+            if (migrating)
+            {
+                return new(restartRequired, "HotPlugMemoryError", "error encountered while handling memory hotplug requests: memory hotplug is not allowed while VMI is migrating");
+            }
+            if (want < Quantity.Parse(vmi.Str("status", "memory", "guestAtBoot")))
+            {
+                return new("memory updated in template spec to a value lower than what the VM started with", null, null);
+            }
+            if (want > Quantity.Parse(maxGuest))
+            {
+                return new("memory updated in template spec to a value higher than what's available", null, null);
+            }
+            PatchVmiMemory(vmi, guest, want - Quantity.Parse(current));
+        }
+        return new(restartRequired, null, null);
+    }
+
+    // Compares the spec the VMI started from with the template, after copying over the live-updatable fields.
+    static bool NonLiveChange(JsonObject startSpec, JsonObject template)
+    {
+        var lastSeen = startSpec.Clone();
+        var currentSpec = template.Clone();
+        if (lastSeen.Object("domain", "cpu") is { } cpu && currentSpec.Object("domain", "cpu") is { } currentCpu)
+        {
+            cpu["sockets"] = currentCpu["sockets"]?.DeepClone();
+        }
+        if (currentSpec.At("domain", "memory", "guest") is { } guest)
+        {
+            lastSeen.Child("domain").Child("memory")["guest"] = guest.DeepClone();
+        }
+        foreach (var field in new[] { "nodeSelector", "affinity", "tolerations" })
+        {
+            lastSeen[field] = currentSpec[field]?.DeepClone();
+        }
+        return !JsonNode.DeepEquals(Normalize(lastSeen), Normalize(currentSpec));
+
+        // Absent and null fields are the same thing to Go's semantic equality.
+        static JsonNode? Normalize(JsonNode? node) => node switch
+        {
+            JsonObject obj => new JsonObject(obj.Where(kv => kv.Value is not null).OrderBy(kv => kv.Key, StringComparer.Ordinal)
+                .Select(kv => KeyValuePair.Create(kv.Key, Normalize(kv.Value)))),
+            JsonArray array => new JsonArray(array.Select(Normalize).ToArray()),
+            _ => node?.DeepClone(),
+        };
+    }
+
+    // VMICPUsPatch: the sockets, plus CPU requests/limits by the vCPU delta when the template sets them.
+    void PatchVmiCpu(JsonObject vm, JsonObject vmi, long socketDelta)
+    {
+        var template = vm.Object("spec", "template", "spec", "domain");
+        store.Update(Resources.VirtualMachineInstances, vmi.Namespace(), vmi.Name(), v =>
+        {
+            if (v.Uid() != vmi.Uid())
+            {
+                return null;
+            }
+            var cpu = v.Child("spec").Child("domain").Child("cpu");
+            var perSocket = (cpu.Long("cores") ?? 1) * (cpu.Long("threads") ?? 1);
+            cpu["sockets"] = (cpu.Long("sockets") ?? 1) + socketDelta;
+            foreach (var kind in new[] { "requests", "limits" })
+            {
+                if (template.At("resources", kind, "cpu") is not null && v.At("spec", "domain", "resources", kind, "cpu") is { } old)
+                {
+                    var value = Quantity.Parse(old) + socketDelta * perSocket;
+                    v.Child("spec").Child("domain").Child("resources").Child(kind)["cpu"] = value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                }
+            }
+            return v;
+        }, UpdateMode.Full);
+    }
+
+    // handleMemoryHotplugRequest: the guest memory, plus the memory request by the delta (never below the guest).
+    void PatchVmiMemory(JsonObject vmi, string guest, decimal delta) =>
+        store.Update(Resources.VirtualMachineInstances, vmi.Namespace(), vmi.Name(), v =>
+        {
+            if (v.Uid() != vmi.Uid())
+            {
+                return null;
+            }
+            var domain = v.Child("spec").Child("domain");
+            domain.Child("memory")["guest"] = guest;
+            if (domain.At("resources", "requests", "memory") is { } request)
+            {
+                domain.Child("resources").Child("requests")["memory"] = Quantity.Binary(Math.Max(Quantity.Parse(request) + delta, Quantity.Parse(guest)));
+            }
+            return v;
+        }, UpdateMode.Full);
 
     // The VMI of the same name, if this VM controls it; an unowned one is adopted as virt-controller does.
     JsonObject? OwnedVmi(JsonObject vm)
@@ -207,6 +386,7 @@ internal sealed class VirtualMachineController(Store store, EventRecorder events
             ["finalizers"] = new JsonArray(Finalizers.VmController),
         };
         var spec = template.Object("spec")?.Clone() ?? [];
+        var startSpec = spec.Clone();
         if (paused)
         {
             spec["startStrategy"] = "Paused";
@@ -218,7 +398,8 @@ internal sealed class VirtualMachineController(Store store, EventRecorder events
             ["metadata"] = metadata,
             ["spec"] = spec,
         };
-        store.Create(Resources.VirtualMachineInstances, vmi, v => Validation.Admit(Resources.VirtualMachineInstances, v, store));
+        var created = store.Create(Resources.VirtualMachineInstances, vmi, v => Validation.Admit(Resources.VirtualMachineInstances, v, store));
+        startSpecs[created.Uid()] = startSpec;
         events.Normal(vm, "SuccessfulCreate", $"Started the virtual machine by creating the new virtual machine instance {vm.Name()}", Components.VirtController);
     }
 
@@ -246,7 +427,7 @@ internal sealed class VirtualMachineController(Store store, EventRecorder events
         }, UpdateMode.Full);
     }
 
-    void WriteStatus(JsonObject vm, JsonObject? vmi, int trimmed, bool startExpected)
+    void WriteStatus(JsonObject vm, JsonObject? vmi, int trimmed, bool startExpected, bool started = false, LiveUpdateResult update = default)
     {
         var strategy = RunStrategies.Of(vm);
         var printable = PrintableStatus(vm, vmi, strategy, startExpected);
@@ -279,6 +460,23 @@ internal sealed class VirtualMachineController(Store store, EventRecorder events
             status["observedGeneration"] = v.Long("metadata", "generation") ?? 1;
             status["desiredGeneration"] = v.Long("metadata", "generation") ?? 1;
             SyncConditions(status, vmi);
+            // A new VMI runs the current template: cleanupRestartRequired.
+            if (started)
+            {
+                status.RemoveCondition("RestartRequired");
+            }
+            else if (update.RestartRequired is not null)
+            {
+                status.SetCondition("RestartRequired", "True", null, update.RestartRequired);
+            }
+            if (update.FailureReason is not null)
+            {
+                status.SetCondition("Failure", "True", update.FailureReason, update.FailureMessage);
+            }
+            else
+            {
+                status.RemoveCondition("Failure");
+            }
             return v;
         }, UpdateMode.Full);
     }
