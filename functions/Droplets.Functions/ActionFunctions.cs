@@ -7,7 +7,7 @@ using Microsoft.DurableTask;
 namespace Droplets.Functions;
 
 // The power and delete workflows under the same names the standalone host registers.
-sealed class ActionFunctions(ActionActivities activities)
+sealed class ActionFunctions(ActionActivities activities, ResizeActivities resize)
 {
     [Function(ActionWorkflows.PowerDroplet)]
     public static Task<ActionOutcome> Power([OrchestrationTrigger] TaskOrchestrationContext context) =>
@@ -40,4 +40,23 @@ sealed class ActionFunctions(ActionActivities activities)
     [Function(ActionWorkflows.RemoveDroplet)]
     public Task RemoveDroplet([ActivityTrigger] ActionOutcome outcome, CancellationToken cancellationToken) =>
         activities.RemoveDropletAsync(outcome, cancellationToken);
+
+    [Function(ResizeDroplet.Name)]
+    public static Task<ActionOutcome> Resize([OrchestrationTrigger] TaskOrchestrationContext context) =>
+        ResizeDroplet.RunAsync(context, context.GetInput<ResizeInput>()!);
+
+    [Function(ResizeDroplet.ApplyResize)]
+    public Task ApplyResize([ActivityTrigger] ResizeInput input, CancellationToken cancellationToken) => resize.ApplyAsync(input, cancellationToken);
+
+    [Function(ResizeDroplet.ObserveResize)]
+    public Task<ResizeObservation> ObserveResize([ActivityTrigger] ResizeInput input, CancellationToken cancellationToken) => resize.ObserveAsync(input, cancellationToken);
+
+    [Function(ResizeDroplet.RestartForResize)]
+    public Task RestartForResize([ActivityTrigger] ResizeInput input, CancellationToken cancellationToken) => resize.RestartAsync(input, cancellationToken);
+
+    [Function(ResizeDroplet.RecordResize)]
+    public Task RecordResize([ActivityTrigger] ResizeRecord record, CancellationToken cancellationToken) => resize.RecordAsync(record, cancellationToken);
+
+    [Function(ResizeDroplet.RollbackResize)]
+    public Task RollbackResize([ActivityTrigger] ResizeInput input, CancellationToken cancellationToken) => resize.RollbackAsync(input, cancellationToken);
 }

@@ -54,4 +54,10 @@ sealed class DropletFunctions(
         [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/actions/{id}")] HttpRequest request, string id,
         [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
         await ActionsApi.GetAsync(id, request.HttpContext, actions, workflows, cancellationToken);
+
+    [Function("UpdateDroplet")]
+    public async Task<IResult> Resize(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "patch", Route = "v1/droplets/{id}")] HttpRequest request, string id,
+        [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
+        await ActionsApi.ResizeAsync(id, request, store, actions, workflows, catalog, actionOptions, loggers, cancellationToken);
 }

@@ -42,6 +42,7 @@ public static class Extensions
         services.AddSingleton<Idempotency>();
         services.AddSingleton<Idempotency.Filter>();
         services.AddSingleton<ActionActivities>();
+        services.AddSingleton<ResizeActivities>();
         services.AddSingleton<ActionRecovery>();
         services.AddHostedService<StoreInitializer>();
 

@@ -76,6 +76,8 @@ public sealed class ActionActivities(
             Error = outcome.DropletStatus == DropletStatus.Error ? outcome.Error : null,
             LockedBy = null,
             LockedFor = null,
+            LockedFrom = null,
+            PendingPlanId = null,
         }, cancellationToken);
         await actions.CompleteAsync(outcome.Droplet.Id, outcome.ActionId, outcome.Status, outcome.Error, time.GetUtcNow(), cancellationToken);
     }

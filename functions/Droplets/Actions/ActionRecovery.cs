@@ -48,7 +48,7 @@ public sealed class ActionRecovery(
                 if (type == ActionType.Create)
                     await ProvisionDroplet.StartAsync(workflows, droplet, provisioning.Value, cancellationToken);
                 else
-                    await ActionWorkflows.StartAsync(workflows, new ActionInput(new DropletRef(droplet.Id, droplet.ProjectId), actionId, type, actionOptions.Value.Deadline), cancellationToken);
+                    await ActionWorkflows.StartAsync(workflows, droplet, actionOptions.Value.Deadline, cancellationToken);
                 recovered++;
                 log.LogWarning("Droplet {DropletId} was held by {ActionId} without a workflow; started it", droplet.Id, actionId);
             }

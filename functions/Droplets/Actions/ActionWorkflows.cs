@@ -35,12 +35,19 @@ public static class ActionWorkflows
     static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(2);
     static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
 
-    public static Task StartAsync(DurableTaskClient client, ActionInput input, CancellationToken cancellationToken) =>
-        client.ScheduleNewOrchestrationInstanceAsync(
-            input.Type == ActionType.Delete ? DeleteDroplet : PowerDroplet,
-            input,
-            new StartOrchestrationOptions(DropletAction.InstanceIdFor(input.ActionId)),
-            cancellationToken);
+    // Starts the workflow of the action that holds the droplet; everything it needs is kept with the lock.
+    public static Task StartAsync(DurableTaskClient client, Droplet held, TimeSpan deadline, CancellationToken cancellationToken)
+    {
+        var input = new ActionInput(new DropletRef(held.Id, held.ProjectId), held.LockedBy!, held.LockedFor!.Value, deadline);
+        var options = new StartOrchestrationOptions(DropletAction.InstanceIdFor(input.ActionId));
+        return input.Type switch
+        {
+            ActionType.Resize => client.ScheduleNewOrchestrationInstanceAsync(ResizeDroplet.Name,
+                new ResizeInput(input, held.PlanId, held.PendingPlanId!, held.LockedFrom == DropletStatus.Running), options, cancellationToken),
+            ActionType.Delete => client.ScheduleNewOrchestrationInstanceAsync(DeleteDroplet, input, options, cancellationToken),
+            _ => client.ScheduleNewOrchestrationInstanceAsync(PowerDroplet, input, options, cancellationToken),
+        };
+    }
 
     public static async Task<ActionOutcome> RunPowerAsync(TaskOrchestrationContext context, ActionInput input)
     {

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Droplets.Auth;
+using Droplets.Catalog;
 using Droplets.Droplets;
 using Droplets.Http;
 using Droplets.Provisioning;
@@ -16,6 +17,11 @@ namespace Droplets.Actions;
 
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record ActionRequest(string? Type);
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record ResizeRequest(string? PlanId);
+
+public sealed record ResizeAccepted(Droplet Droplet, DropletAction Action);
 
 public static class ActionsApi
 {
@@ -34,6 +40,7 @@ public static class ActionsApi
         api.MapPost("droplets/{id}/actions", PostAsync);
         api.MapGet("droplets/{id}/actions", ListAsync);
         api.MapDelete("droplets/{id}", DeleteAsync);
+        api.MapPatch("droplets/{id}", ResizeAsync);
         api.MapGet("actions/{id}", GetAsync);
         return app;
     }
@@ -53,6 +60,35 @@ public static class ActionsApi
         return await StartAsync(id, type, request.HttpContext, droplets, actions, workflows, options.Value, loggers, cancellationToken);
     }
 
+    // PATCH {"plan_id"}: 202 with the droplet (status resizing) and the action.
+    public static async Task<Results<Accepted<ResizeAccepted>, ProblemHttpResult>> ResizeAsync(
+        string id, HttpRequest request, DropletStore droplets, ActionStore actions, DurableTaskClient workflows,
+        IOptions<CatalogOptions> catalog, IOptions<ActionOptions> options, ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        var (body, problem) = await JsonBody.ReadAsync<ResizeRequest>(request, cancellationToken);
+        if (problem is not null)
+            return problem;
+        if (string.IsNullOrEmpty(body!.PlanId) || !catalog.Value.Plans.TryGetValue(body.PlanId, out var plan))
+            return Problems.Validation(new Dictionary<string, string[]> { ["plan_id"] = [body.PlanId is null ? "plan_id is required." : $"unknown plan '{body.PlanId}'."] });
+
+        // Checked against the droplet as it is when the lock is taken, so the rules and the lock agree.
+        ProblemHttpResult? Check(Droplet current) =>
+            current.PlanId == body.PlanId
+                ? Problems.Validation(new Dictionary<string, string[]> { ["plan_id"] = [$"the droplet is already on plan '{body.PlanId}'."] })
+                : plan.DiskGib < current.Disk
+                    ? Problems.Validation(new Dictionary<string, string[]>
+                    {
+                        ["plan_id"] = [$"plan '{body.PlanId}' has a {plan.DiskGib} GiB disk and the droplet has {current.Disk} GiB: disks only grow, so pick a plan with at least {current.Disk} GiB."],
+                    })
+                    : null;
+
+        var started = await StartAsync(id, ActionType.Resize, request.HttpContext, droplets, actions, workflows, options.Value, loggers, cancellationToken, Check, body.PlanId);
+        if (started.Result is not Accepted<DropletAction> accepted)
+            return (ProblemHttpResult)started.Result;
+        var droplet = await droplets.GetAsync(id, cancellationToken);
+        return TypedResults.Accepted(accepted.Location, new ResizeAccepted(droplet!, accepted.Value!));
+    }
+
     public static Task<Results<Accepted<DropletAction>, ProblemHttpResult>> DeleteAsync(
         string id, HttpContext context, DropletStore droplets, ActionStore actions, DurableTaskClient workflows,
         IOptions<ActionOptions> options, ILoggerFactory loggers, CancellationToken cancellationToken) =>
@@ -63,7 +99,7 @@ public static class ActionsApi
     // ActionRecovery finds it held by an action without a workflow and starts it.
     static async Task<Results<Accepted<DropletAction>, ProblemHttpResult>> StartAsync(
         string id, ActionType type, HttpContext context, DropletStore droplets, ActionStore actions, DurableTaskClient workflows,
-        ActionOptions options, ILoggerFactory loggers, CancellationToken cancellationToken)
+        ActionOptions options, ILoggerFactory loggers, CancellationToken cancellationToken, Func<Droplet, ProblemHttpResult?>? check = null, string? toPlanId = null)
     {
         var caller = context.Caller();
         var found = DropletIds.IsWellFormed(id) ? await droplets.GetAsync(id, cancellationToken) : null;
@@ -80,9 +116,12 @@ public static class ActionsApi
                     $"Droplet '{id}' is busy with action {running} ({current.LockedFor?.ToString().ToLowerInvariant()}); wait for it: {DropletAction.Location(running)}."),
                 _ when !ActionRules.Allowed(type, current.Status) => Problems.Create(StatusCodes.Status409Conflict, "conflict", "Not possible now",
                     $"Droplet '{id}' is {JsonSerializer.Serialize(current.Status).Trim('"')}; {Name(type)} needs it {ActionRules.Needs(type)}."),
-                _ => null,
+                _ => check?.Invoke(current),
             };
-            return refused is not null ? null : current with { Status = ActionRules.Transitional(type), LockedBy = actionId, LockedFor = type, Error = null };
+            return refused is not null ? null : current with
+            {
+                Status = ActionRules.Transitional(type), LockedBy = actionId, LockedFor = type, LockedFrom = current.Status, PendingPlanId = toPlanId, Error = null,
+            };
         }, cancellationToken);
         if (taken is null)
             return Problems.NotFound($"Droplet '{id}' does not exist.");
@@ -103,7 +142,7 @@ public static class ActionsApi
         await actions.AddAsync(action, cancellationToken);
         try
         {
-            await ActionWorkflows.StartAsync(workflows, new ActionInput(new DropletRef(taken.Id, taken.ProjectId), actionId, type, options.Deadline), cancellationToken);
+            await ActionWorkflows.StartAsync(workflows, taken, options.Deadline, cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

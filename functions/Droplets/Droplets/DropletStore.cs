@@ -184,6 +184,8 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
         public string? CreatedBy { get; set; }
         public string? LockedBy { get; set; }
         public string? LockedFor { get; set; }
+        public string? LockedFrom { get; set; }
+        public string? PendingPlanId { get; set; }
 
         public static DropletEntity From(Droplet d) => new()
         {
@@ -208,6 +210,8 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
             CreatedBy = d.CreatedBy,
             LockedBy = d.LockedBy,
             LockedFor = d.LockedFor?.ToString(),
+            LockedFrom = d.LockedFrom?.ToString(),
+            PendingPlanId = d.PendingPlanId,
         };
 
         public Droplet ToDroplet() => new()
@@ -232,6 +236,8 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
             CreatedBy = CreatedBy,
             LockedBy = LockedBy,
             LockedFor = LockedFor is null ? null : Enum.Parse<Actions.ActionType>(LockedFor),
+            LockedFrom = LockedFrom is null ? null : Enum.Parse<DropletStatus>(LockedFrom),
+            PendingPlanId = PendingPlanId,
         };
     }
 }

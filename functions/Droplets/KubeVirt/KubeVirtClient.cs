@@ -57,6 +57,18 @@ public sealed class KubeVirtClient(Kubernetes kubernetes)
         return DropletMapping.Observe(vm.Result, vmi.Result, disks, service.Result);
     }
 
+    public Task PatchVirtualMachineAsync(string ns, string name, object mergePatch, CancellationToken cancellationToken) =>
+        virtualMachines.PatchNamespacedAsync<VirtualMachine>(new V1Patch(mergePatch, V1Patch.PatchType.MergePatch), ns, name, cancellationToken);
+
+    public Task<V1PersistentVolumeClaim?> GetClaimAsync(string ns, string name, CancellationToken cancellationToken) =>
+        OrNull(() => kubernetes.CoreV1.ReadNamespacedPersistentVolumeClaimAsync(name, ns, cancellationToken: cancellationToken));
+
+    // Grows a claim (volume expansion). DataVolume specs are immutable in CDI, so the claim it made is patched.
+    public Task PatchClaimStorageAsync(string ns, string name, string size, CancellationToken cancellationToken) =>
+        kubernetes.CoreV1.PatchNamespacedPersistentVolumeClaimAsync(
+            new V1Patch(new { spec = new { resources = new { requests = new Dictionary<string, string> { ["storage"] = size } } } }, V1Patch.PatchType.MergePatch),
+            name, ns, cancellationToken: cancellationToken);
+
     public Task DeleteVirtualMachineAsync(string ns, string name, CancellationToken cancellationToken) =>
         IgnoreNotFound(() => virtualMachines.DeleteNamespacedAsync<VirtualMachine>(ns, name, cancellationToken));
 

@@ -131,15 +131,20 @@ public sealed class VirtualMachineInstance : IKubernetesObject<V1ObjectMeta>
     [JsonPropertyName("apiVersion")] public string ApiVersion { get; set; } = "kubevirt.io/v1";
     [JsonPropertyName("kind")] public string Kind { get; set; } = "VirtualMachineInstance";
     [JsonPropertyName("metadata")] public V1ObjectMeta Metadata { get; set; } = new();
+    [JsonPropertyName("spec")] public VmiSpec? Spec { get; set; }
     [JsonPropertyName("status")] public VmiStatus? Status { get; set; }
 }
 
 public sealed record VmiStatus
 {
     [JsonPropertyName("phase")] public string? Phase { get; init; }
+    [JsonPropertyName("currentCPUTopology")] public Cpu? CurrentCpuTopology { get; init; }
+    [JsonPropertyName("memory")] public VmiMemoryStatus? Memory { get; init; }
     [JsonPropertyName("interfaces")] public IList<VmiInterface>? Interfaces { get; init; }
     [JsonPropertyName("conditions")] public IList<Condition>? Conditions { get; init; }
 }
+
+public sealed record VmiMemoryStatus([property: JsonPropertyName("guestCurrent")] string? GuestCurrent);
 
 public sealed record VmiInterface
 {

@@ -40,6 +40,28 @@ public static class Workflows
         {
             await a.RemoveDropletAsync(input, ct);
             return true;
+        })
+        .AddOrchestratorFunc<ResizeInput, ActionOutcome>(ResizeDroplet.Name, ResizeDroplet.RunAsync)
+        .AddActivity<ResizeActivities, ResizeInput, bool>(ResizeDroplet.ApplyResize, async (a, input, ct) =>
+        {
+            await a.ApplyAsync(input, ct);
+            return true;
+        })
+        .AddActivity<ResizeActivities, ResizeInput, ResizeObservation>(ResizeDroplet.ObserveResize, (a, input, ct) => a.ObserveAsync(input, ct))
+        .AddActivity<ResizeActivities, ResizeInput, bool>(ResizeDroplet.RestartForResize, async (a, input, ct) =>
+        {
+            await a.RestartAsync(input, ct);
+            return true;
+        })
+        .AddActivity<ResizeActivities, ResizeRecord, bool>(ResizeDroplet.RecordResize, async (a, input, ct) =>
+        {
+            await a.RecordAsync(input, ct);
+            return true;
+        })
+        .AddActivity<ResizeActivities, ResizeInput, bool>(ResizeDroplet.RollbackResize, async (a, input, ct) =>
+        {
+            await a.RollbackAsync(input, ct);
+            return true;
         });
 
     static DurableTaskRegistry AddActivity<TService, TIn, TOut>(this DurableTaskRegistry registry, string name, Func<TService, TIn, CancellationToken, Task<TOut>> run)

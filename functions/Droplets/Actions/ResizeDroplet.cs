@@ -1,0 +1,182 @@
+using Droplets.Catalog;
+using Droplets.Droplets;
+using Droplets.KubeVirt;
+using Droplets.Provisioning;
+using k8s.Models;
+using Microsoft.DurableTask;
+using Microsoft.Extensions.Options;
+
+namespace Droplets.Actions;
+
+public sealed record ResizeInput(ActionInput Action, string FromPlanId, string ToPlanId, bool WasRunning);
+
+public sealed record ResizeObservation(bool Applied, bool RestartRequired, string? PrivateIp, string? FailureCode, string? FailureMessage);
+
+// Resize: CPU and memory change live when KubeVirt can (LiveUpdate: sockets up to maxSockets, memory up
+// to maxGuest, both set at create time to the top of the catalog); otherwise KubeVirt marks the VM
+// RestartRequired and the workflow restarts it. A larger plan disk grows the root disk's claim. The new
+// plan is recorded only when KubeVirt shows it applied; on failure the spec is rolled back and the
+// droplet keeps its plan.
+public static class ResizeDroplet
+{
+    public const string Name = nameof(ResizeDroplet);
+    public const string ApplyResize = nameof(ApplyResize);
+    public const string ObserveResize = nameof(ObserveResize);
+    public const string RestartForResize = nameof(RestartForResize);
+    public const string RecordResize = nameof(RecordResize);
+    public const string RollbackResize = nameof(RollbackResize);
+
+    static readonly TaskOptions Retry = TaskOptions.FromRetryPolicy(new RetryPolicy(
+        maxNumberOfAttempts: 6, firstRetryInterval: TimeSpan.FromSeconds(1), backoffCoefficient: 2, maxRetryInterval: TimeSpan.FromSeconds(30)));
+
+    public static async Task<ActionOutcome> RunAsync(TaskOrchestrationContext context, ResizeInput input)
+    {
+        var action = input.Action;
+        var deadline = context.CurrentUtcDateTime + action.Deadline;
+        var previous = input.WasRunning ? DropletStatus.Running : DropletStatus.Stopped;
+        try
+        {
+            context.SetCustomStatus(new ActionProgress(10));
+            await context.CallActivityAsync(ApplyResize, input, Retry);
+            context.SetCustomStatus(new ActionProgress(40));
+            var restarted = false;
+            var backoff = TimeSpan.FromSeconds(2);
+            while (true)
+            {
+                var seen = await context.CallActivityAsync<ResizeObservation>(ObserveResize, input, Retry);
+                if (seen.Applied)
+                {
+                    var done = new ActionOutcome(action.Droplet, action.ActionId, ActionStatus.Completed, previous, seen.PrivateIp, null);
+                    await context.CallActivityAsync(RecordResize, new ResizeRecord(input, done), Retry);
+                    return done;
+                }
+                if (seen.FailureCode is not null || context.CurrentUtcDateTime >= deadline)
+                    return await RollBackAsync(context, input, previous, seen.FailureCode ?? "action_timeout",
+                        seen.FailureMessage ?? $"KubeVirt did not apply the new size within {action.Deadline.TotalSeconds:0} s.");
+                if (seen.RestartRequired && !restarted)
+                {
+                    // Not live-updatable (a decrease, or beyond the maxima): KubeVirt applies it on restart.
+                    context.SetCustomStatus(new ActionProgress(60));
+                    await context.CallActivityAsync(RestartForResize, input, Retry);
+                    restarted = true;
+                    continue;
+                }
+                await context.CreateTimer(backoff, CancellationToken.None);
+                backoff = backoff * 2 < TimeSpan.FromSeconds(30) ? backoff * 2 : TimeSpan.FromSeconds(30);
+            }
+        }
+        catch (TaskFailedException e)
+        {
+            return await RollBackAsync(context, input, previous, "action_failed", $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}");
+        }
+    }
+
+    static async Task<ActionOutcome> RollBackAsync(TaskOrchestrationContext context, ResizeInput input, DropletStatus previous, string code, string message)
+    {
+        await context.CallActivityAsync(RollbackResize, input, Retry);
+        var failed = new ActionOutcome(input.Action.Droplet, input.Action.ActionId, ActionStatus.Errored, previous, null, new DropletError(code, message));
+        await context.CallActivityAsync(ActionWorkflows.FinishAction, failed, Retry);
+        return failed;
+    }
+}
+
+public sealed record ResizeRecord(ResizeInput Input, ActionOutcome Outcome);
+
+public sealed class ResizeActivities(
+    DropletStore droplets, ActionStore actions, KubeVirtClients clusters, IOptions<CatalogOptions> catalog,
+    IOptions<ProvisioningOptions> polling, TimeProvider time)
+{
+    public async Task ApplyAsync(ResizeInput input, CancellationToken cancellationToken)
+    {
+        var (record, cluster, ns, vm) = await LocateAsync(input, cancellationToken);
+        var (from, to) = (catalog.Value.Plans[input.FromPlanId], catalog.Value.Plans[input.ToPlanId]);
+        await cluster.PatchVirtualMachineAsync(ns, vm, SizePatch(to), cancellationToken);
+        if (to.DiskGib > from.DiskGib)
+            await cluster.PatchClaimStorageAsync(ns, DropletMapping.RootDiskNameFor(record.Id), $"{to.DiskGib}Gi", cancellationToken);
+    }
+
+    public async Task<ResizeObservation> ObserveAsync(ResizeInput input, CancellationToken cancellationToken)
+    {
+        var (record, cluster, ns, name) = await LocateAsync(input, cancellationToken);
+        var to = catalog.Value.Plans[input.ToPlanId];
+        var until = time.GetUtcNow() + polling.Value.ObserveWait;
+        while (true)
+        {
+            var seen = await ObserveOnceAsync(cluster, record, ns, name, to, input.WasRunning, cancellationToken);
+            if (seen.Applied || seen.RestartRequired || seen.FailureCode is not null || time.GetUtcNow() >= until)
+                return seen;
+            await Task.Delay(polling.Value.ObservePollInterval, time, cancellationToken);
+        }
+    }
+
+    public async Task RestartAsync(ResizeInput input, CancellationToken cancellationToken)
+    {
+        var (_, cluster, ns, name) = await LocateAsync(input, cancellationToken);
+        await cluster.PutSubresourceAsync(ns, name, "restart", cancellationToken);
+    }
+
+    public async Task RecordAsync(ResizeRecord resize, CancellationToken cancellationToken)
+    {
+        var plan = catalog.Value.Plans[resize.Input.ToPlanId];
+        var outcome = resize.Outcome;
+        await droplets.UpdateAsync(outcome.Droplet.ProjectId, outcome.Droplet.Id, current => current.LockedBy != outcome.ActionId ? null : current with
+        {
+            PlanId = resize.Input.ToPlanId,
+            Vcpus = plan.Vcpus,
+            Memory = plan.MemoryMib,
+            Disk = Math.Max(current.Disk, plan.DiskGib),
+            Status = outcome.DropletStatus,
+            PrivateIp = outcome.PrivateIp ?? current.PrivateIp,
+            Error = null,
+            LockedBy = null,
+            LockedFor = null,
+            LockedFrom = null,
+            PendingPlanId = null,
+        }, cancellationToken);
+        await actions.CompleteAsync(outcome.Droplet.Id, outcome.ActionId, ActionStatus.Completed, null, time.GetUtcNow(), cancellationToken);
+    }
+
+    // CPU and memory go back to the old plan. A grown disk stays grown: claims cannot shrink.
+    public async Task RollbackAsync(ResizeInput input, CancellationToken cancellationToken)
+    {
+        var (_, cluster, ns, name) = await LocateAsync(input, cancellationToken);
+        await cluster.PatchVirtualMachineAsync(ns, name, SizePatch(catalog.Value.Plans[input.FromPlanId]), cancellationToken);
+    }
+
+    static object SizePatch(Plan plan) => new
+    {
+        spec = new { template = new { spec = new { domain = new { cpu = new { sockets = plan.Vcpus }, memory = new { guest = $"{plan.MemoryMib}Mi" } } } } },
+    };
+
+    static async Task<ResizeObservation> ObserveOnceAsync(
+        KubeVirtClient cluster, Droplet record, string ns, string name, Plan to, bool running, CancellationToken cancellationToken)
+    {
+        var vm = await cluster.GetVirtualMachineAsync(ns, name, cancellationToken);
+        var claim = await cluster.GetClaimAsync(ns, DropletMapping.RootDiskNameFor(record.Id), cancellationToken);
+        var diskApplied = to.DiskGib <= record.Disk
+            || claim?.Status?.Capacity is { } capacity && capacity.TryGetValue("storage", out var size) && size.ToInt64() >= to.DiskGib * (1L << 30);
+        var conditions = vm?.Status?.Conditions ?? [];
+        var restartRequired = conditions.Any(c => c.Type == "RestartRequired" && c.Status == "True");
+        if (DropletStatusRules.FailureCode(vm?.Status?.PrintableStatus) is { } code)
+            return new ResizeObservation(false, restartRequired, null, code, conditions.FirstOrDefault(c => c.Status == "False" && c.Message is not null)?.Message);
+        if (!running)
+            return new ResizeObservation(diskApplied, false, null, null, null);
+
+        var vmi = await cluster.GetInstanceAsync(ns, name, cancellationToken);
+        var sockets = vmi?.Status?.CurrentCpuTopology?.Sockets ?? vmi?.Spec?.Domain.Cpu?.Sockets;
+        var memory = vmi?.Status?.Memory?.GuestCurrent ?? vmi?.Spec?.Domain.Memory?.Guest;
+        var hotplugging = vmi?.Status?.Conditions?.Any(c => c.Type is "HotVCPUChange" or "HotMemoryChange" && c.Status == "True") ?? false;
+        var sized = sockets == to.Vcpus && memory is not null && new ResourceQuantity(memory).ToInt64() == to.MemoryMib * (1L << 20);
+        var applied = sized && diskApplied && !hotplugging && !restartRequired
+            && vm?.Status?.PrintableStatus == "Running" && vmi?.Status?.Phase == "Running";
+        var ip = vmi?.Status?.Interfaces?.Select(i => i.IpAddress).FirstOrDefault(a => !string.IsNullOrEmpty(a))?.Split('/')[0];
+        return new ResizeObservation(applied, restartRequired, ip, null, null);
+    }
+
+    async Task<(Droplet Record, KubeVirtClient Cluster, string Namespace, string Name)> LocateAsync(ResizeInput input, CancellationToken cancellationToken)
+    {
+        var record = await droplets.GetAsync(input.Action.Droplet.ProjectId, input.Action.Droplet.Id, cancellationToken)
+            ?? throw new InvalidOperationException($"Droplet {input.Action.Droplet.Id} has no record.");
+        return (record, clusters.For(record.Region), DropletMapping.NamespaceFor(record.ProjectId), DropletMapping.VmNameFor(record.Id));
+    }
+}
