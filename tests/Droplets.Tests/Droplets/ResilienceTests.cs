@@ -68,50 +68,73 @@ public class ResilienceTests
     }
 
     [Fact]
-    public async Task Killed_host_finishes_reboot_and_delete_after_restart()
+    public async Task Killed_host_finishes_every_kind_of_action_after_restart()
     {
-        // Slow stops and boots keep both actions waiting on KubeVirt when the host dies.
+        // Slow stops, boots and hotplugs keep every action waiting on KubeVirt when the host dies.
         await using var region = await KubeVirtSimulator.StartAsync(new SimulatorOptions
         {
             ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromSeconds(3), StopDelay = TimeSpan.FromSeconds(3),
+            HotplugDelay = TimeSpan.FromSeconds(3), ExpandDelay = TimeSpan.FromSeconds(3),
         });
         await using var host = await StandaloneHost.StartAsync(
             new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress },
             new Dictionary<string, string> { ["Provisioning__ObserveWait"] = "00:00:03", ["DurableTask__VisibilityTimeout"] = "00:00:08" });
         var project = Repository.UniqueName("p");
         var ns = project.Replace('_', '-');
-        async Task<string> CreateAsync(string name) =>
-            (await host.CreateDropletAsync(new { name, image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project })).GetProperty("id").GetString()!;
-        var rebooted = await CreateAsync("rebooted");
-        var deleted = await CreateAsync("deleted");
-        await host.WaitForStatusAsync(rebooted, "running");
-        await host.WaitForStatusAsync(deleted, "running");
-        var vmiBefore = region.Get("virtualmachineinstances", ns, rebooted.Replace('_', '-'))!["metadata"]!["uid"]!.GetValue<string>();
+        async Task<string> RunningAsync(string name)
+        {
+            var id = (await host.CreateDropletAsync(new { name, image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project })).GetProperty("id").GetString()!;
+            await host.WaitForStatusAsync(id, "running");
+            return id;
+        }
+        async Task<JsonElement> FinishedAsync(string actionId) =>
+            await Eventually.HoldsAsync(() => host.Client.GetFromJsonAsync<JsonElement>($"api/v1/actions/{actionId}"),
+                a => a.GetProperty("status").GetString() != "in-progress", TimeSpan.FromSeconds(90), $"action {actionId} to finish");
+        async Task<string> ActAsync(string id, string type) =>
+            (await (await host.Client.PostAsJsonAsync($"api/v1/droplets/{id}/actions", new { type })).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
 
-        var reboot = await (await host.Client.PostAsJsonAsync($"api/v1/droplets/{rebooted}/actions", new { type = "reboot" })).Content.ReadFromJsonAsync<JsonElement>();
-        var delete = await (await host.Client.DeleteAsync($"api/v1/droplets/{deleted}")).Content.ReadFromJsonAsync<JsonElement>();
-        // Both workflows have reached KubeVirt: the old VMI is going away, the VM is terminating.
-        await Eventually.HoldsAsync(() => Task.FromResult(
-                region.Get("virtualmachineinstances", ns, rebooted.Replace('_', '-'))?["metadata"]?["deletionTimestamp"] is not null
-                && region.Get("virtualmachines", ns, deleted.Replace('_', '-'))?["metadata"]?["deletionTimestamp"] is not null),
-            done => done, TimeSpan.FromSeconds(30), "the reboot and the delete to reach KubeVirt");
+        var names = new[] { "rebooted", "stopped", "started", "resized", "deleted" };
+        var ids = (await Task.WhenAll(names.Select(RunningAsync))).Zip(names).ToDictionary(p => p.Second, p => p.First);
+        await FinishedAsync(await ActAsync(ids["started"], "power_off"));
+        var vmiBefore = region.Get("virtualmachineinstances", ns, ids["rebooted"].Replace('_', '-'))!["metadata"]!["uid"]!.GetValue<string>();
+
+        var actions = new List<string>
+        {
+            await ActAsync(ids["rebooted"], "reboot"),
+            await ActAsync(ids["stopped"], "power_off"),
+            await ActAsync(ids["started"], "power_on"),
+            (await (await host.Client.PatchAsJsonAsync($"api/v1/droplets/{ids["resized"]}", new { plan_id = "s-2vcpu-4gb" })).Content.ReadFromJsonAsync<JsonElement>())
+                .GetProperty("action").GetProperty("id").GetString()!,
+            (await (await host.Client.DeleteAsync($"api/v1/droplets/{ids["deleted"]}")).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!,
+        };
+        // Every workflow has made its request to KubeVirt (progress passes 40 only after it).
+        foreach (var actionId in actions)
+            await Eventually.HoldsAsync(() => host.Client.GetFromJsonAsync<JsonElement>($"api/v1/actions/{actionId}"),
+                a => a.GetProperty("progress").GetInt32() >= 40, TimeSpan.FromSeconds(30), $"action {actionId} to reach KubeVirt");
 
         await host.KillAsync();
         await host.StartAsync();
 
-        foreach (var action in new[] { reboot, delete })
+        foreach (var actionId in actions)
+            Assert.Equal("completed", (await FinishedAsync(actionId)).GetProperty("status").GetString());
+        async Task<(string?, bool)> StateAsync(string name)
         {
-            var id = action.GetProperty("id").GetString()!;
-            var done = await Eventually.HoldsAsync(() => host.Client.GetFromJsonAsync<JsonElement>($"api/v1/actions/{id}"),
-                a => a.GetProperty("status").GetString() != "in-progress", TimeSpan.FromSeconds(90), $"action {id} to finish");
-            Assert.Equal("completed", done.GetProperty("status").GetString());
+            var d = await host.GetDropletAsync(ids[name]);
+            return (d.GetProperty("status").GetString(), d.GetProperty("locked").GetBoolean());
         }
-        var after = await host.GetDropletAsync(rebooted);
-        Assert.Equal("running", after.GetProperty("status").GetString());
-        Assert.False(after.GetProperty("locked").GetBoolean());
-        Assert.NotEqual(vmiBefore, region.Get("virtualmachineinstances", ns, rebooted.Replace('_', '-'))!["metadata"]!["uid"]!.GetValue<string>());
-        Assert.Equal(System.Net.HttpStatusCode.NotFound, (await host.Client.GetAsync($"api/v1/droplets/{deleted}")).StatusCode);
-        var machines = region.List("virtualmachines", ns);
-        Assert.Equal([rebooted.Replace('_', '-')], machines.Select(vm => vm["metadata"]!["name"]!.GetValue<string>()));
+        Assert.Equal(("running", false), await StateAsync("rebooted"));
+        Assert.Equal(("stopped", false), await StateAsync("stopped"));
+        Assert.Equal(("running", false), await StateAsync("started"));
+        Assert.Equal(("running", false), await StateAsync("resized"));
+        Assert.Equal("s-2vcpu-4gb", (await host.GetDropletAsync(ids["resized"])).GetProperty("plan_id").GetString());
+        Assert.Equal(2, region.Get("virtualmachineinstances", ns, ids["resized"].Replace('_', '-'))!["status"]!["currentCPUTopology"]!["sockets"]!.GetValue<int>());
+        Assert.NotEqual(vmiBefore, region.Get("virtualmachineinstances", ns, ids["rebooted"].Replace('_', '-'))!["metadata"]!["uid"]!.GetValue<string>());
+        Assert.Equal("Halted", region.Get("virtualmachines", ns, ids["stopped"].Replace('_', '-'))!["spec"]!["runStrategy"]!.GetValue<string>());
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, (await host.Client.GetAsync($"api/v1/droplets/{ids["deleted"]}")).StatusCode);
+        // KubeVirt and the records agree, and nothing was made twice.
+        var machines = region.List("virtualmachines", ns).Select(vm => vm["metadata"]!["name"]!.GetValue<string>()).Order();
+        Assert.Equal(names.Where(n => n != "deleted").Select(n => ids[n].Replace('_', '-')).Order(), machines);
+        foreach (var name in names.Where(n => n != "deleted"))
+            Assert.Equal(2, (await host.Client.GetFromJsonAsync<JsonElement>($"api/v1/droplets/{ids[name]}/actions")).GetArrayLength() - (name == "started" ? 1 : 0));
     }
 }

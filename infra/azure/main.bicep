@@ -1,0 +1,123 @@
+// Droplets in one resource group: a Flex Consumption Function App (.NET 10 isolated) running as a user-assigned
+// managed identity; its storage account (shared keys off) holding the host's blobs, the Durable task hub and the
+// droplet tables; Key Vault (RBAC) for the secrets; Application Insights on Log Analytics.
+// Deploy: az deployment group create -g <rg> -f infra/azure/main.bicep -p infra/azure/dev.bicepparam
+targetScope = 'resourceGroup'
+
+@description('Short name used in every resource name, e.g. droplets-dev.')
+@minLength(3)
+@maxLength(20)
+param name string
+
+param location string = resourceGroup().location
+
+@description('One entry per region: { slug, endpoint (Kubernetes API URL of its cluster), skipTlsVerify }. The token comes from regionTokens.')
+param regions array
+
+@description('Auth__AdminToken: the bootstrap token that manages API tokens (at least 32 characters). Stored in Key Vault.')
+@secure()
+@minLength(32)
+param adminToken string
+
+@description('Region slug → bearer token of the droplets ServiceAccount on that cluster. Regions left out (or empty) get no secret yet: set it later with another deployment.')
+@secure()
+param regionTokens object = {}
+
+@description('Flex Consumption: the most instances the app scales out to.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Flex Consumption instance size in MB (2048 or 4096).')
+@allowed([2048, 4096])
+param instanceMemoryMB int = 2048
+
+// The app's own settings, with the defaults the README documents.
+param authCacheTtl string = '00:00:10'
+param rateLimitPerMinute int = 250
+param rateLimitPerHour int = 5000
+param provisioningDeadline string = '00:10:00'
+param provisioningObserveWait string = '00:00:20'
+param actionsDeadline string = '00:05:00'
+param recoveryInterval string = '00:00:30'
+param recoveryGrace string = '00:00:30'
+param tablePrefix string = ''
+
+var suffix = uniqueString(resourceGroup().id, name)
+
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: 'id-${name}'
+  location: location
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    name: name
+    location: location
+    principalId: identity.properties.principalId
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    accountName: take('st${replace(name, '-', '')}${suffix}', 24)
+    location: location
+    principalId: identity.properties.principalId
+  }
+}
+
+module vault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  params: {
+    vaultName: take('kv-${take(replace(name, '-', ''), 8)}-${suffix}', 24)
+    location: location
+    principalId: identity.properties.principalId
+    adminToken: adminToken
+    regionTokens: regionTokens
+    regionSlugs: map(regions, r => r.slug)
+  }
+}
+
+module app 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  params: {
+    name: name
+    location: location
+    identityId: identity.id
+    identityClientId: identity.properties.clientId
+    storageAccountName: storage.outputs.accountName
+    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    appInsightsConnectionString: monitoring.outputs.connectionString
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    settings: union(
+      {
+        Auth__AdminToken: vault.outputs.adminTokenReference
+        Auth__CacheTtl: authCacheTtl
+        Auth__RateLimit__PerMinute: string(rateLimitPerMinute)
+        Auth__RateLimit__PerHour: string(rateLimitPerHour)
+        Provisioning__Deadline: provisioningDeadline
+        Provisioning__ObserveWait: provisioningObserveWait
+        Actions__Deadline: actionsDeadline
+        Recovery__Interval: recoveryInterval
+        Recovery__Grace: recoveryGrace
+        Droplets__TablePrefix: tablePrefix
+      },
+      reduce(regions, {}, (settings, r) => union(settings, {
+        'Catalog__Regions__${r.slug}__Endpoint': r.endpoint
+        'Catalog__Regions__${r.slug}__Token': vault.outputs.regionTokenReferences[r.slug]
+        'Catalog__Regions__${r.slug}__SkipTlsVerify': string(r.?skipTlsVerify ?? false)
+      }))
+      // LATER: the console gateway's URL and signing key (a Key Vault reference) and each region's Prometheus
+      // URL arrive with their issues; add their settings here, secrets through modules/keyvault.bicep.
+    )
+  }
+}
+
+output functionAppName string = app.outputs.name
+output apiBaseUrl string = 'https://${app.outputs.defaultHostName}/api/v1'
+output keyVaultName string = vault.outputs.name
+output storageAccountName string = storage.outputs.accountName
+output identityClientId string = identity.properties.clientId

@@ -1,0 +1,125 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Droplets.Tests.Infrastructure;
+using k8s;
+using k8s.Models;
+using KubeVirt.Simulator;
+
+namespace Droplets.Tests.Infra;
+
+// The ClusterRole in infra/k8s grants exactly what the app calls: every Kubernetes request that a scenario through
+// the real HTTP API makes is granted by some rule, and every (apiGroup, resource, verb) a rule grants was used.
+// When a feature starts calling something new, add a step for it below and the rule to infra/k8s/rbac.yaml.
+public class ClusterRoleTests
+{
+    const string FailingImage = "quay.io/containerdisks/fedora:latest";
+
+    sealed record Step(string Name, Func<Scenario, Task> Run);
+
+    sealed class Scenario(StandaloneHost host, string project)
+    {
+        public StandaloneHost Host { get; } = host;
+        public string Project { get; } = project;
+        public string DropletId { get; set; } = "";
+    }
+
+    // One step per feature that reaches the cluster; each leaves the state the next one needs.
+    static readonly Step[] Steps =
+    [
+        new("create a droplet and wait for running", async s =>
+        {
+            s.DropletId = (await s.Host.CreateDropletAsync(new { name = "rbac-1", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = s.Project }))
+                .GetProperty("id").GetString()!;
+            var running = await s.Host.WaitForStatusAsync(s.DropletId, "running");
+            Assert.Equal("running", running.GetProperty("status").GetString());
+        }),
+        new("list droplets", async s =>
+        {
+            var list = await s.Host.Client.GetFromJsonAsync<JsonElement>($"api/v1/droplets?project_id={s.Project}");
+            Assert.Contains(list.EnumerateArray(), d => d.GetProperty("id").GetString() == s.DropletId);
+        }),
+        new("get a droplet", async s =>
+            Assert.Equal(s.DropletId, (await s.Host.GetDropletAsync(s.DropletId)).GetProperty("id").GetString())),
+        new("an image that cannot be imported ends in error", async s =>
+        {
+            var id = (await s.Host.CreateDropletAsync(new { name = "rbac-2", image = "fedora-latest", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = s.Project }))
+                .GetProperty("id").GetString()!;
+            var failed = await s.Host.WaitForStatusAsync(id, "error");
+            Assert.Equal("disk_import_failed", failed.GetProperty("error").GetProperty("code").GetString());
+        }),
+    ];
+
+    [Fact]
+    public async Task ClusterRole_grants_every_call_the_app_makes_and_nothing_more()
+    {
+        var role = Manifests.ClusterRole("droplets");
+        Assert.All(role.Rules, rule => Assert.True(
+            rule.ApiGroups.Concat(rule.Resources).Concat(rule.Verbs).All(v => !v.Contains('*')),
+            "A wildcard grants more than the app calls; list apiGroups, resources and verbs explicitly."));
+
+        var calls = await RunScenarioAsync();
+
+        var ungranted = calls.Where(c => !role.Rules.Any(r => Grants(r, c))).Select(c => c.ToString()).Distinct().ToList();
+        Assert.True(ungranted.Count == 0,
+            "The app made Kubernetes calls that the ClusterRole in infra/k8s/rbac.yaml does not grant:\n  " + string.Join("\n  ", ungranted));
+
+        var unused = (from rule in role.Rules
+                      from g in rule.ApiGroups
+                      from r in rule.Resources
+                      from v in rule.Verbs
+                      where !calls.Any(c => c.ApiGroup == g && Combined(c) == r && c.Verb == v)
+                      select $"{v} {(g.Length == 0 ? "core" : g)}/{r}").ToList();
+        Assert.True(unused.Count == 0,
+            "The ClusterRole grants what no scenario step used; remove it, or add a step for the feature that needs it:\n  " + string.Join("\n  ", unused));
+    }
+
+    static async Task<IReadOnlyList<AuditEntry>> RunScenarioAsync()
+    {
+        var options = new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromMilliseconds(100) };
+        options.FailingImages.Add(FailingImage);
+        await using var region = await KubeVirtSimulator.StartAsync(options);
+        await using var host = await StandaloneHost.StartAsync(new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress });
+        var scenario = new Scenario(host, Repository.UniqueName("p"));
+        foreach (var step in Steps)
+        {
+            try
+            {
+                await step.Run(scenario);
+            }
+            catch (Exception e) when (e is not Xunit.Sdk.XunitException)
+            {
+                throw new InvalidOperationException($"Scenario step '{step.Name}' failed.", e);
+            }
+        }
+        // Discovery (/api, /apis/{group}/{version}) is granted to every authenticated user by the built-in
+        // system:discovery role, so only resource requests are checked against our ClusterRole.
+        return region.Audit.Snapshot().Where(c => c.IsResourceRequest).ToList();
+    }
+
+    // Kubernetes RBAC matching: "*" or an exact apiGroup; "*", the resource, "resource/subresource" or
+    // "*/subresource"; "*" or the verb; resourceNames, when present, restrict to those names.
+    static bool Grants(V1PolicyRule rule, AuditEntry call) =>
+        (rule.ApiGroups ?? []).Any(g => g == "*" || g == call.ApiGroup)
+        && (rule.Resources ?? []).Any(r => r == "*" || r == Combined(call) || call.Subresource.Length > 0 && r == "*/" + call.Subresource)
+        && rule.Verbs.Any(v => v == "*" || v == call.Verb)
+        && (rule.ResourceNames is not { Count: > 0 } names || names.Contains(call.Name));
+
+    static string Combined(AuditEntry call) => call.Subresource.Length == 0 ? call.Resource : $"{call.Resource}/{call.Subresource}";
+
+    [Fact]
+    public void Grants_follows_kubernetes_rbac_matching()
+    {
+        var rule = new V1PolicyRule { ApiGroups = ["subresources.kubevirt.io"], Resources = ["virtualmachines/start", "*/stop"], Verbs = ["update"] };
+        AuditEntry Call(string verb, string resource, string subresource, string group = "subresources.kubevirt.io") =>
+            new(verb, group, resource, subresource, "ns", "vm", "/apis/...");
+
+        Assert.True(Grants(rule, Call("update", "virtualmachines", "start")));
+        Assert.True(Grants(rule, Call("update", "virtualmachineinstances", "stop")));
+        Assert.False(Grants(rule, Call("update", "virtualmachines", "restart")));
+        Assert.False(Grants(rule, Call("update", "virtualmachines", "")));
+        Assert.False(Grants(rule, Call("get", "virtualmachines", "start")));
+        Assert.False(Grants(rule, Call("update", "virtualmachines", "start", group: "kubevirt.io")));
+        Assert.True(Grants(new V1PolicyRule { ApiGroups = ["*"], Resources = ["*"], Verbs = ["*"] }, Call("delete", "services", "", group: "")));
+        Assert.False(Grants(new V1PolicyRule { ApiGroups = [""], Resources = ["services"], Verbs = ["get"], ResourceNames = ["other"] }, Call("get", "services", "", group: "")));
+    }
+}

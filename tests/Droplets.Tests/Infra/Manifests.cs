@@ -1,0 +1,87 @@
+using System.Text.RegularExpressions;
+using Droplets.Tests.Infrastructure;
+using k8s;
+using k8s.Models;
+using YamlDotNet.RepresentationModel;
+
+namespace Droplets.Tests.Infra;
+
+// The manifests of infra/k8s as kustomize would take them: the files kustomization.yaml lists, parsed with the
+// Kubernetes client's own YAML reader (typed, so an unknown kind or a malformed document fails to load).
+// Reading the files rather than running `kubectl kustomize` keeps the tests free of kubectl; .ci/run renders too.
+public static partial class Manifests
+{
+    public static string Folder { get; } = Path.Combine(Repository.Root, "infra", "k8s");
+
+    public static IReadOnlyList<string> Resources() =>
+        ResourceLine().Matches(File.ReadAllText(Path.Combine(Folder, "kustomization.yaml"))).Select(m => m.Groups[1].Value).ToList();
+
+    public static IReadOnlyList<object> Load() =>
+        Resources().SelectMany(f => KubernetesYaml.LoadAllFromString(File.ReadAllText(Path.Combine(Folder, f)))).ToList();
+
+    public static V1ClusterRole ClusterRole(string name) =>
+        Load().OfType<V1ClusterRole>().SingleOrDefault(r => r.Metadata.Name == name)
+        ?? throw new InvalidOperationException($"infra/k8s has no ClusterRole '{name}'.");
+
+    // Only the simple list form this kustomization uses: "  - file.yaml" lines under "resources:".
+    [GeneratedRegex(@"^\s+-\s+(\S+\.ya?ml)\s*$", RegexOptions.Multiline)]
+    private static partial Regex ResourceLine();
+}
+
+public class ManifestTests
+{
+    [Fact]
+    public void Kustomization_lists_every_manifest_in_the_folder()
+    {
+        var files = Directory.GetFiles(Manifests.Folder, "*.yaml").Select(Path.GetFileName).Where(f => f != "kustomization.yaml").Order();
+        Assert.Equal(files, Manifests.Resources().Order());
+    }
+
+    [Fact]
+    public void Control_plane_objects_live_in_droplets_system_and_the_role_is_bound_to_the_service_account()
+    {
+        var objects = Manifests.Load();
+        Assert.Contains(objects.OfType<V1Namespace>(), n => n.Metadata.Name == "droplets-system");
+        var account = Assert.Single(objects.OfType<V1ServiceAccount>());
+        Assert.Equal(("droplets", "droplets-system"), (account.Metadata.Name, account.Metadata.NamespaceProperty));
+
+        var binding = Assert.Single(objects.OfType<V1ClusterRoleBinding>());
+        Assert.Equal(("ClusterRole", "droplets"), (binding.RoleRef.Kind, binding.RoleRef.Name));
+        var subject = Assert.Single(binding.Subjects);
+        Assert.Equal(("ServiceAccount", "droplets", "droplets-system"), (subject.Kind, subject.Name, subject.NamespaceProperty));
+    }
+
+    // kubectl cannot validate against a schema without a cluster, so this does it here: each document, read into
+    // the client's typed model and written back, must come out the same. A misspelt or misplaced field is dropped
+    // by the typed read and shows up as a difference.
+    [Fact]
+    public void Every_field_of_every_manifest_is_known_to_the_kubernetes_models()
+    {
+        foreach (var file in Manifests.Resources())
+        {
+            var text = File.ReadAllText(Path.Combine(Manifests.Folder, file));
+            var typed = KubernetesYaml.LoadAllFromString(text);
+            var written = Documents(text);
+            Assert.Equal(written.Count, typed.Count);
+            for (var i = 0; i < typed.Count; i++)
+                Assert.True(Canonical(written[i]) == Canonical(Documents(KubernetesYaml.Serialize(typed[i])).Single()),
+                    $"{file}, document {i + 1} ({typed[i].GetType().Name}) has fields the Kubernetes API does not know:\n{Canonical(written[i])}\nread as\n{Canonical(Documents(KubernetesYaml.Serialize(typed[i])).Single())}");
+        }
+    }
+
+    static List<YamlNode> Documents(string text)
+    {
+        var stream = new YamlStream();
+        stream.Load(new StringReader(text));
+        return stream.Documents.Select(d => d.RootNode).ToList();
+    }
+
+    static string Canonical(YamlNode node) => node switch
+    {
+        YamlMappingNode map => "{" + string.Join(",", map.Children.Select(c => Canonical(c.Key) + ":" + Canonical(c.Value)).Order(StringComparer.Ordinal)) + "}",
+        YamlSequenceNode list => "[" + string.Join(",", list.Children.Select(Canonical)) + "]",
+        YamlScalarNode scalar => "'" + scalar.Value + "'",
+        _ => node.ToString(),
+    };
+}
+
