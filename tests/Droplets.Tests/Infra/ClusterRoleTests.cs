@@ -40,6 +40,19 @@ public class ClusterRoleTests
         }),
         new("get a droplet", async s =>
             Assert.Equal(s.DropletId, (await s.Host.GetDropletAsync(s.DropletId)).GetProperty("id").GetString())),
+        new("power off", s => ActAsync(s, "power_off")),
+        new("power on", s => ActAsync(s, "power_on")),
+        new("reboot", s => ActAsync(s, "reboot")),
+        new("resize live, growing the disk", async s =>
+        {
+            var response = await s.Host.Client.PatchAsJsonAsync($"api/v1/droplets/{s.DropletId}", new { plan_id = "s-2vcpu-4gb" });
+            await CompletedAsync(s, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("action").GetProperty("id").GetString()!);
+        }),
+        new("delete", async s =>
+        {
+            var response = await s.Host.Client.DeleteAsync($"api/v1/droplets/{s.DropletId}");
+            await CompletedAsync(s, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!);
+        }),
         new("an image that cannot be imported ends in error", async s =>
         {
             var id = (await s.Host.CreateDropletAsync(new { name = "rbac-2", image = "fedora-latest", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = s.Project }))
@@ -48,6 +61,19 @@ public class ClusterRoleTests
             Assert.Equal("disk_import_failed", failed.GetProperty("error").GetProperty("code").GetString());
         }),
     ];
+
+    static async Task ActAsync(Scenario s, string type)
+    {
+        var response = await s.Host.Client.PostAsJsonAsync($"api/v1/droplets/{s.DropletId}/actions", new { type });
+        await CompletedAsync(s, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!);
+    }
+
+    static async Task CompletedAsync(Scenario s, string actionId)
+    {
+        var done = await Eventually.HoldsAsync(() => s.Host.Client.GetFromJsonAsync<JsonElement>($"api/v1/actions/{actionId}"),
+            a => a.GetProperty("status").GetString() != "in-progress", TimeSpan.FromSeconds(60), $"action {actionId}");
+        Assert.Equal("completed", done.GetProperty("status").GetString());
+    }
 
     [Fact]
     public async Task ClusterRole_grants_every_call_the_app_makes_and_nothing_more()
