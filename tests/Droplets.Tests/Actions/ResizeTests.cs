@@ -87,6 +87,20 @@ public class ResizeTests(ResizeTests.World world) : IClassFixture<ResizeTests.Wo
     }
 
     [Fact]
+    public async Task Growing_memory_alone_is_live()
+    {
+        var (id, ns) = await RunningAsync("s-1vcpu-1gb");
+
+        var done = await WaitForActionAsync(await ResizeAsync(id, "s-1vcpu-2gb"));
+
+        Assert.Equal("completed", done.GetProperty("status").GetString());
+        var droplet = await host.GetDropletAsync(id);
+        Assert.Equal(("running", "s-1vcpu-2gb", 1, 2048, 50), (droplet.GetProperty("status").GetString(), droplet.GetProperty("plan_id").GetString(),
+            droplet.GetProperty("vcpus").GetInt32(), droplet.GetProperty("memory").GetInt32(), droplet.GetProperty("disk").GetInt32()));
+        Assert.Equal("2048Mi", world.Region.Get("virtualmachineinstances", ns, id.Replace('_', '-'))!["status"]!["memory"]!["guestCurrent"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task A_change_kubevirt_cannot_apply_live_restarts_the_machine()
     {
         var (id, ns) = await RunningAsync("s-2vcpu-4gb");
