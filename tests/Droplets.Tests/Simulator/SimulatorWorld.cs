@@ -92,24 +92,9 @@ internal sealed class SimulatorWorld : IAsyncDisposable
 
     public static string? PrintableStatus(JsonObject vm) => vm["status"]?["printableStatus"]?.GetValue<string>();
 
-    public static async Task<T> Eventually<T>(Func<Task<T>> probe, Func<T, bool> until, string what)
-    {
-        var deadline = DateTime.UtcNow + Deadline;
-        T last;
-        while (true)
-        {
-            last = await probe();
-            if (until(last))
-            {
-                return last;
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"Timed out waiting for {what}; last state: {(last is JsonNode node ? node.ToJsonString() : last?.ToString())}");
-            }
-            await Task.Delay(20);
-        }
-    }
+    // The suite's one polling loop (deadline, then a failure naming what was awaited and the last state).
+    public static Task<T> Eventually<T>(Func<Task<T>> probe, Func<T, bool> until, string what) =>
+        Infrastructure.Eventually.HoldsAsync(probe, until, Deadline, what);
 
     public async Task<bool> ExistsAsync(string group, string version, string plural, string ns, string name)
     {
