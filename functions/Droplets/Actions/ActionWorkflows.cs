@@ -29,12 +29,6 @@ public static class ActionWorkflows
     public const string FinishAction = nameof(FinishAction);
     public const string RemoveDroplet = nameof(RemoveDroplet);
 
-    static readonly TaskOptions Retry = TaskOptions.FromRetryPolicy(new RetryPolicy(
-        maxNumberOfAttempts: 6, firstRetryInterval: TimeSpan.FromSeconds(1), backoffCoefficient: 2, maxRetryInterval: TimeSpan.FromSeconds(30)));
-
-    static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(2);
-    static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
-
     // Starts the workflow of the action that holds the droplet; everything it needs is kept with the lock.
     public static Task StartAsync(DurableTaskClient client, Droplet held, TimeSpan deadline, CancellationToken cancellationToken)
     {
@@ -60,7 +54,7 @@ public static class ActionWorkflows
         {
             outcome = Errored(input, DropletStatus.Error, "action_failed", $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}");
         }
-        await context.CallActivityAsync(FinishAction, outcome, Retry);
+        await context.CallActivityAsync(FinishAction, outcome, WorkflowPolicy.Retry);
         return outcome;
     }
 
@@ -68,17 +62,17 @@ public static class ActionWorkflows
     {
         var deadline = context.CurrentUtcDateTime + input.Deadline;
         context.SetCustomStatus(new ActionProgress(10));
-        var request = await context.CallActivityAsync<PowerRequestResult>(RequestPower, input, Retry);
+        var request = await context.CallActivityAsync<PowerRequestResult>(RequestPower, input, WorkflowPolicy.Retry);
         if (request.Refusal is not null)
             return Errored(input, request.StatusNow, "kubevirt_refused", request.Refusal);
         context.SetCustomStatus(new ActionProgress(50));
 
-        var backoff = FirstBackoff;
+        var backoff = WorkflowPolicy.FirstBackoff;
         while (true)
         {
             var remaining = deadline - context.CurrentUtcDateTime;
             var seen = await context.CallActivityAsync<VmObservation>(ObservePower,
-                new PowerObserveInput(input, request.PreviousInstanceUid, remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero), Retry);
+                new PowerObserveInput(input, request.PreviousInstanceUid, remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero), WorkflowPolicy.Retry);
             if (ActionRules.Reached(input.Type, seen, request.PreviousInstanceUid))
                 return new ActionOutcome(input.Droplet, input.ActionId, ActionStatus.Completed, ActionRules.EndStatus(input.Type), seen.PrivateIp, null);
             if (DropletStatusRules.FailureCode(seen.PrintableStatus) is { } code)
@@ -90,7 +84,7 @@ public static class ActionWorkflows
             var delay = backoff < deadline - context.CurrentUtcDateTime ? backoff : deadline - context.CurrentUtcDateTime;
             if (delay > TimeSpan.Zero)
                 await context.CreateTimer(delay, CancellationToken.None);
-            backoff = backoff * 2 < MaxBackoff ? backoff * 2 : MaxBackoff;
+            backoff = WorkflowPolicy.Next(backoff);
         }
     }
 
@@ -100,30 +94,30 @@ public static class ActionWorkflows
         try
         {
             context.SetCustomStatus(new ActionProgress(10));
-            await context.CallActivityAsync(DeleteVirtualMachine, input.Droplet, Retry);
+            await context.CallActivityAsync(DeleteVirtualMachine, input.Droplet, WorkflowPolicy.Retry);
             context.SetCustomStatus(new ActionProgress(50));
-            var backoff = FirstBackoff;
-            while (!await context.CallActivityAsync<bool>(ObserveDeletion, new PowerObserveInput(input, null, deadline - context.CurrentUtcDateTime), Retry))
+            var backoff = WorkflowPolicy.FirstBackoff;
+            while (!await context.CallActivityAsync<bool>(ObserveDeletion, new PowerObserveInput(input, null, deadline - context.CurrentUtcDateTime), WorkflowPolicy.Retry))
             {
                 if (context.CurrentUtcDateTime >= deadline)
                 {
                     var timeout = Errored(input, DropletStatus.Error, "action_timeout",
                         $"The VirtualMachine was not gone within {input.Deadline.TotalSeconds:0} s; delete the droplet again to retry.");
-                    await context.CallActivityAsync(FinishAction, timeout, Retry);
+                    await context.CallActivityAsync(FinishAction, timeout, WorkflowPolicy.Retry);
                     return timeout;
                 }
                 await context.CreateTimer(backoff, CancellationToken.None);
-                backoff = backoff * 2 < MaxBackoff ? backoff * 2 : MaxBackoff;
+                backoff = WorkflowPolicy.Next(backoff);
             }
         }
         catch (TaskFailedException e)
         {
             var failed = Errored(input, DropletStatus.Error, "action_failed", $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}");
-            await context.CallActivityAsync(FinishAction, failed, Retry);
+            await context.CallActivityAsync(FinishAction, failed, WorkflowPolicy.Retry);
             return failed;
         }
         var done = new ActionOutcome(input.Droplet, input.ActionId, ActionStatus.Completed, DropletStatus.Deleting, null, null);
-        await context.CallActivityAsync(RemoveDroplet, done, Retry);
+        await context.CallActivityAsync(RemoveDroplet, done, WorkflowPolicy.Retry);
         return done;
     }
 

@@ -26,9 +26,6 @@ public static class ResizeDroplet
     public const string RecordResize = nameof(RecordResize);
     public const string RollbackResize = nameof(RollbackResize);
 
-    static readonly TaskOptions Retry = TaskOptions.FromRetryPolicy(new RetryPolicy(
-        maxNumberOfAttempts: 6, firstRetryInterval: TimeSpan.FromSeconds(1), backoffCoefficient: 2, maxRetryInterval: TimeSpan.FromSeconds(30)));
-
     public static async Task<ActionOutcome> RunAsync(TaskOrchestrationContext context, ResizeInput input)
     {
         var action = input.Action;
@@ -37,17 +34,17 @@ public static class ResizeDroplet
         try
         {
             context.SetCustomStatus(new ActionProgress(10));
-            await context.CallActivityAsync(ApplyResize, input, Retry);
+            await context.CallActivityAsync(ApplyResize, input, WorkflowPolicy.Retry);
             context.SetCustomStatus(new ActionProgress(40));
             var restarted = false;
-            var backoff = TimeSpan.FromSeconds(2);
+            var backoff = WorkflowPolicy.FirstBackoff;
             while (true)
             {
-                var seen = await context.CallActivityAsync<ResizeObservation>(ObserveResize, input, Retry);
+                var seen = await context.CallActivityAsync<ResizeObservation>(ObserveResize, input, WorkflowPolicy.Retry);
                 if (seen.Applied)
                 {
                     var done = new ActionOutcome(action.Droplet, action.ActionId, ActionStatus.Completed, previous, seen.PrivateIp, null);
-                    await context.CallActivityAsync(RecordResize, new ResizeRecord(input, done), Retry);
+                    await context.CallActivityAsync(RecordResize, new ResizeRecord(input, done), WorkflowPolicy.Retry);
                     return done;
                 }
                 if (seen.FailureCode is not null || context.CurrentUtcDateTime >= deadline)
@@ -57,12 +54,12 @@ public static class ResizeDroplet
                 {
                     // Not live-updatable (a decrease, or beyond the maxima): KubeVirt applies it on restart.
                     context.SetCustomStatus(new ActionProgress(60));
-                    await context.CallActivityAsync(RestartForResize, input, Retry);
+                    await context.CallActivityAsync(RestartForResize, input, WorkflowPolicy.Retry);
                     restarted = true;
                     continue;
                 }
                 await context.CreateTimer(backoff, CancellationToken.None);
-                backoff = backoff * 2 < TimeSpan.FromSeconds(30) ? backoff * 2 : TimeSpan.FromSeconds(30);
+                backoff = WorkflowPolicy.Next(backoff);
             }
         }
         catch (TaskFailedException e)
@@ -73,9 +70,9 @@ public static class ResizeDroplet
 
     static async Task<ActionOutcome> RollBackAsync(TaskOrchestrationContext context, ResizeInput input, DropletStatus previous, string code, string message)
     {
-        await context.CallActivityAsync(RollbackResize, input, Retry);
+        await context.CallActivityAsync(RollbackResize, input, WorkflowPolicy.Retry);
         var failed = new ActionOutcome(input.Action.Droplet, input.Action.ActionId, ActionStatus.Errored, previous, null, new DropletError(code, message));
-        await context.CallActivityAsync(ActionWorkflows.FinishAction, failed, Retry);
+        await context.CallActivityAsync(ActionWorkflows.FinishAction, failed, WorkflowPolicy.Retry);
         return failed;
     }
 }

@@ -40,12 +40,6 @@ public static class ProvisionDroplet
     public const string ObserveVirtualMachine = nameof(ObserveVirtualMachine);
     public const string RecordProvisioning = nameof(RecordProvisioning);
 
-    static readonly TaskOptions Retry = TaskOptions.FromRetryPolicy(new RetryPolicy(
-        maxNumberOfAttempts: 6, firstRetryInterval: TimeSpan.FromSeconds(1), backoffCoefficient: 2, maxRetryInterval: TimeSpan.FromSeconds(30)));
-
-    static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(2);
-    static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
-
     public static string InstanceIdFor(string dropletId) => $"provision-{dropletId}";
 
     public static Task StartAsync(DurableTaskClient client, Droplet droplet, ProvisioningOptions options, CancellationToken cancellationToken) =>
@@ -70,7 +64,7 @@ public static class ProvisionDroplet
             result = new ProvisionResult(input.Droplet, DropletStatus.Error, null, null, new DropletError(
                 "provisioning_failed", $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}"));
         }
-        await context.CallActivityAsync(RecordProvisioning, result, Retry);
+        await context.CallActivityAsync(RecordProvisioning, result, WorkflowPolicy.Retry);
         log.LogInformation("Droplet {DropletId} provisioned: {Status}", input.Droplet.Id, result.Status);
         return result;
     }
@@ -78,20 +72,20 @@ public static class ProvisionDroplet
     static async Task<ProvisionResult> ProvisionAsync(TaskOrchestrationContext context, ProvisionInput input)
     {
         var deadline = context.CurrentUtcDateTime + input.Deadline;
-        await context.CallActivityAsync(CreateVirtualMachine, input.Droplet, Retry);
+        await context.CallActivityAsync(CreateVirtualMachine, input.Droplet, WorkflowPolicy.Retry);
 
-        var backoff = FirstBackoff;
+        var backoff = WorkflowPolicy.FirstBackoff;
         while (true)
         {
             var remaining = deadline - context.CurrentUtcDateTime;
             var wait = remaining < TimeSpan.Zero ? TimeSpan.Zero : remaining;
-            var seen = await context.CallActivityAsync<VmObservation>(ObserveVirtualMachine, new ObserveInput(input.Droplet, wait), Retry);
+            var seen = await context.CallActivityAsync<VmObservation>(ObserveVirtualMachine, new ObserveInput(input.Droplet, wait), WorkflowPolicy.Retry);
             if (Decide(input.Droplet, seen, context.CurrentUtcDateTime >= deadline, input.Deadline) is { } result)
                 return result;
             var delay = backoff < deadline - context.CurrentUtcDateTime ? backoff : deadline - context.CurrentUtcDateTime;
             if (delay > TimeSpan.Zero)
                 await context.CreateTimer(delay, CancellationToken.None);
-            backoff = backoff * 2 < MaxBackoff ? backoff * 2 : MaxBackoff;
+            backoff = WorkflowPolicy.Next(backoff);
         }
     }
 
