@@ -24,7 +24,7 @@ sealed class DropletFunctions(
     public async Task<IResult> Create(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/droplets")] HttpRequest request,
         [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
-        await CreateDroplet.HandleAsync(request, store, actions, workflows, catalog, provisioning, loggers, cancellationToken);
+        DurableLinks.Add(request.HttpContext, workflows, await CreateDroplet.HandleAsync(request, store, actions, workflows, catalog, provisioning, loggers, cancellationToken));
 
     [Function("GetDroplet")]
     public async Task<IResult> Get(
@@ -35,13 +35,13 @@ sealed class DropletFunctions(
     public async Task<IResult> Delete(
         [HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "v1/droplets/{id}")] HttpRequest request, string id,
         [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
-        await ActionsApi.DeleteAsync(id, request.HttpContext, store, actions, workflows, actionOptions, loggers, cancellationToken);
+        DurableLinks.Add(request.HttpContext, workflows, await ActionsApi.DeleteAsync(id, request.HttpContext, store, actions, workflows, actionOptions, loggers, cancellationToken));
 
     [Function("PostDropletAction")]
     public async Task<IResult> PostAction(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/droplets/{id}/actions")] HttpRequest request, string id,
         [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
-        await ActionsApi.PostAsync(id, request, store, actions, workflows, actionOptions, loggers, cancellationToken);
+        DurableLinks.Add(request.HttpContext, workflows, await ActionsApi.PostAsync(id, request, store, actions, workflows, actionOptions, loggers, cancellationToken));
 
     [Function("ListDropletActions")]
     public async Task<IResult> ListActions(
@@ -59,5 +59,5 @@ sealed class DropletFunctions(
     public async Task<IResult> Resize(
         [HttpTrigger(AuthorizationLevel.Anonymous, "patch", Route = "v1/droplets/{id}")] HttpRequest request, string id,
         [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
-        await ActionsApi.ResizeAsync(id, request, store, actions, workflows, catalog, actionOptions, loggers, cancellationToken);
+        DurableLinks.Add(request.HttpContext, workflows, await ActionsApi.ResizeAsync(id, request, store, actions, workflows, catalog, actionOptions, loggers, cancellationToken));
 }

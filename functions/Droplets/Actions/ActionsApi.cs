@@ -148,7 +148,7 @@ public static class ActionsApi
         {
             loggers.CreateLogger(typeof(ActionsApi)).LogWarning(e, "Action {ActionId} not started; recovery will start it", actionId);
         }
-        context.Response.Headers[OperationLocation] = DropletAction.Location(actionId);
+        WorkflowLinks.Accepted(context, actionId, DropletAction.InstanceIdFor(actionId));
         return TypedResults.Accepted(DropletAction.Location(actionId), action);
     }
 

@@ -87,7 +87,7 @@ public static partial class CreateDroplet
             if (key.Length > 0 && await store.GetAsync(id, cancellationToken) is { } earlier && earlier.CreatedBy == caller.TokenId)
             {
                 if (earlier.LockedFor == ActionType.Create && earlier.LockedBy is { } earlierAction)
-                    request.HttpContext.Response.Headers[ActionsApi.OperationLocation] = DropletAction.Location(earlierAction);
+                    WorkflowLinks.Accepted(request.HttpContext, earlierAction, ProvisionDroplet.InstanceIdFor(earlier.Id));
                 return TypedResults.Created($"/api/v1/droplets/{earlier.Id}", earlier);
             }
             id = DropletIds.New();
@@ -110,7 +110,7 @@ public static partial class CreateDroplet
             loggers.CreateLogger(typeof(CreateDroplet)).LogWarning(e, "Provisioning of {DropletId} not started; recovery will start it", droplet.Id);
         }
 
-        request.HttpContext.Response.Headers[ActionsApi.OperationLocation] = DropletAction.Location(actionId);
+        WorkflowLinks.Accepted(request.HttpContext, actionId, ProvisionDroplet.InstanceIdFor(droplet.Id));
         return TypedResults.Created($"/api/v1/droplets/{droplet.Id}", droplet);
     }
 

@@ -102,6 +102,7 @@ public sealed class Idempotency(TableServiceClient service, StoreOptions options
                 _ => null,
             },
             ["OperationLocation"] = context.Response.Headers["Operation-Location"].ToString(),
+            ["Link"] = context.Response.Headers.Link.ToString(),
         };
         // Merge keeps RequestHash and StartedAt.
         await records.UpdateEntityAsync(entity, ETag.All, TableUpdateMode.Merge, CancellationToken.None);
@@ -148,6 +149,8 @@ public sealed class Idempotency(TableServiceClient service, StoreOptions options
                 context.Response.Headers.Location = location;
             if (record.GetString("OperationLocation") is { Length: > 0 } operation)
                 context.Response.Headers["Operation-Location"] = operation;
+            if (record.GetString("Link") is { Length: > 0 } link)
+                context.Response.Headers.Link = link;
             if (record.GetString("Body") is { } body)
             {
                 context.Response.ContentType = record.GetString("ContentType") ?? "application/json";
