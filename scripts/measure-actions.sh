@@ -2,6 +2,7 @@
 # Measures reboot and live resize (POST/PATCH → action `completed`) against a running local API with
 # the simulator's delays at zero. Polls every 50 ms, so run the API with a raised rate limit:
 #   Auth__RateLimit__PerMinute=100000 Auth__RateLimit__PerHour=1000000 ./scripts/run-local.sh
+# Knobs: REBOOTS=20, RESIZES=20, PLAN=s-2vcpu-4gb (the resize target; droplets start as s-1vcpu-1gb).
 # Usage: DROPLETS_TOKEN=<token> scripts/measure-actions.sh [api=http://localhost:7071] [simulator=http://127.0.0.1:8001]
 set -euo pipefail
 api=${1:-http://localhost:7071}/api/v1
@@ -30,6 +31,11 @@ wait_action() {  # prints ms from $2 until action $1 is completed
   done
   echo $(( $(now_ms) - $2 ))
 }
+# Every droplet made here is deleted on exit: left running, they fill the simulated nodes, and a live
+# resize then waits for a migration target that never fits (until the action's deadline).
+created=()
+cleanup() { for d in "${created[@]}"; do curl -s -o /dev/null -X DELETE -H "$auth" "$api/droplets/$d" || true; done; }
+trap cleanup EXIT
 droplet() {
   local id
   id=$(curl -sf -X POST "$api/droplets" -H "$auth" -H 'content-type: application/json' \
@@ -40,21 +46,23 @@ droplet() {
 
 reboots=()
 id=$(droplet) || exit 1
-for _ in $(seq 1 20); do
+created+=("$id")
+for _ in $(seq 1 "${REBOOTS:-20}"); do
   start=$(now_ms)
   action=$(curl -sf -X POST "$api/droplets/$id/actions" -H "$auth" -H 'content-type: application/json' -d '{"type":"reboot"}' | field id)
   t=$(wait_action "$action" "$start") || exit 1
   reboots+=("$t")
 done
 
-echo "reboot → completed (ms):      $(printf '%s\n' "${reboots[@]}" | summary)"
+[ ${#reboots[@]} -eq 0 ] || echo "reboot → completed (ms):      $(printf '%s\n' "${reboots[@]}" | summary)"
 
-# Live resizes that grow CPU, memory and disk at once, each on a fresh droplet.
+# Live resizes (by default growing CPU, memory and disk at once), each on a fresh droplet.
 resizes=()
 for _ in $(seq 1 "${RESIZES:-20}"); do
   id=$(droplet) || exit 1
+  created+=("$id")
   start=$(now_ms)
-  action=$(curl -sf -X PATCH "$api/droplets/$id" -H "$auth" -H 'content-type: application/json' -d '{"plan_id":"s-2vcpu-4gb"}' \
+  action=$(curl -sf -X PATCH "$api/droplets/$id" -H "$auth" -H 'content-type: application/json' -d "{\"plan_id\":\"${PLAN:-s-2vcpu-4gb}\"}" \
     | sed -E 's/.*"action":\{"id":"([^"]+)".*/\1/')
   t=$(wait_action "$action" "$start") || exit 1
   resizes+=("$t")

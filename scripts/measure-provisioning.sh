@@ -27,11 +27,19 @@ status_of() {
 }
 summary() { sort -n | awk '{a[NR]=$1} END {printf "min %d, median %d, max %d", a[1], a[int((NR+1)/2)], a[NR]}'; }
 
+# Everything made here is deleted on exit, so that repeated runs do not fill the simulated nodes.
+ids=()
+cleanup() {
+  for d in "${ids[@]}"; do curl -s -o /dev/null -X DELETE -H "$auth" "$api/api/v1/droplets/$d" || true; done
+  curl -s -o /dev/null -X DELETE "$sim/api/v1/namespaces/$ns" || true
+}
+trap cleanup EXIT
 api_times=()
 for i in $(seq 1 "$count"); do
   start=$(now_ms)
   id=$(curl -sf -X POST "$api/api/v1/droplets" -H "$auth" -H 'content-type: application/json' \
     -d "{\"name\":\"bench-$i\",\"image\":\"ubuntu-22-04\",\"plan_id\":\"s-1vcpu-1gb\",\"region\":\"nyc1\",\"project_id\":\"$project\"}" | field id)
+  ids+=("$id")
   # Polls every 50 ms: fine-grained enough, and 20 droplets stay within the 250 requests/minute limit.
   while :; do
     status=$(status_of "$id") || exit 1
