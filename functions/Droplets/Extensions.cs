@@ -3,6 +3,7 @@ using Droplets.Actions;
 using Droplets.Auth;
 using Droplets.Catalog;
 using Droplets.Droplets;
+using Droplets.Events;
 using Droplets.Http;
 using Droplets.KubeVirt;
 using Droplets.Provisioning;
@@ -65,6 +66,7 @@ public static class Extensions
     public static IEndpointRouteBuilder MapDropletsApi(this IEndpointRouteBuilder app) => app
         .MapDropletEndpoints()
         .MapActionEndpoints()
+        .MapEventEndpoints()
         .MapTokenEndpoints();
 
     public static string StorageConnectionString(IConfiguration configuration) =>

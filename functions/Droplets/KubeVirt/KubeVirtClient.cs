@@ -57,6 +57,31 @@ public sealed class KubeVirtClient(Kubernetes kubernetes)
         return DropletMapping.Observe(vm.Result, vmi.Result, disks, service.Result);
     }
 
+    // The Kubernetes events of a droplet's objects (KUBEVIRT.md §6), one field-selected list per object, in
+    // parallel. The VMI keeps the VM's name across restarts, so its events cover every boot. Launcher pods
+    // have generated names (virt-launcher-<vm>-xxxxx): their events are matched by that prefix.
+    public async Task<IReadOnlyList<Corev1Event>> ListDropletEventsAsync(string projectId, string dropletId, CancellationToken cancellationToken)
+    {
+        var ns = DropletMapping.NamespaceFor(projectId);
+        var vm = DropletMapping.VmNameFor(dropletId);
+        var disk = DropletMapping.RootDiskNameFor(dropletId);
+        string[] selectors =
+        [
+            $"involvedObject.kind=VirtualMachine,involvedObject.name={vm}",
+            $"involvedObject.kind=VirtualMachineInstance,involvedObject.name={vm}",
+            $"involvedObject.kind=DataVolume,involvedObject.name={disk}",
+            $"involvedObject.kind=PersistentVolumeClaim,involvedObject.name={disk}",
+            $"involvedObject.kind=Service,involvedObject.name={DropletMapping.PublicServiceNameFor(dropletId)}",
+            "involvedObject.kind=Pod",
+        ];
+        var lists = await Task.WhenAll(selectors.Select(selector =>
+            kubernetes.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: selector, cancellationToken: cancellationToken)));
+        var launcher = $"virt-launcher-{vm}-";
+        return lists.SelectMany(list => list.Items)
+            .Where(e => e.InvolvedObject.Kind != "Pod" || e.InvolvedObject.Name?.StartsWith(launcher, StringComparison.Ordinal) == true)
+            .ToList();
+    }
+
     public Task PatchVirtualMachineAsync(string ns, string name, object mergePatch, CancellationToken cancellationToken) =>
         virtualMachines.PatchNamespacedAsync<VirtualMachine>(new V1Patch(mergePatch, V1Patch.PatchType.MergePatch), ns, name, cancellationToken);
 

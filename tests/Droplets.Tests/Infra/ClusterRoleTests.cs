@@ -40,6 +40,11 @@ public class ClusterRoleTests
         }),
         new("get a droplet", async s =>
             Assert.Equal(s.DropletId, (await s.Host.GetDropletAsync(s.DropletId)).GetProperty("id").GetString())),
+        new("list its events", async s =>
+        {
+            var events = await s.Host.Client.GetFromJsonAsync<JsonElement>($"api/v1/droplets/{s.DropletId}/events");
+            Assert.Contains(events.EnumerateArray(), e => e.GetProperty("origin").GetString() == "kubernetes");
+        }),
         new("power off", s => ActAsync(s, "power_off")),
         new("power on", s => ActAsync(s, "power_on")),
         new("reboot", s => ActAsync(s, "reboot")),
