@@ -46,16 +46,18 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
         }
         var events = new EventRecorder(store);
         var subresources = new Subresources(store);
+        var stats = new DomainStats(store);
 
         var audit = new AuditLog();
         app.UseAudit(audit);
         app.UseWebSockets();
         app.UseFaultInjection(options);
         app.MapAdmin(options);
+        app.MapMetrics(stats);
         app.MapOpenApi();
         new KubernetesApi(store, subresources).Map(app);
 
-        var controllers = new ControllerLoop(store, options, events, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("KubeVirt.Simulator.Controllers"));
+        var controllers = new ControllerLoop(store, options, events, stats, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("KubeVirt.Simulator.Controllers"));
         await app.StartAsync(cancellationToken);
         controllers.Start();
 

@@ -18,9 +18,10 @@ internal sealed class ControllerLoop : IAsyncDisposable
     readonly ServiceController services;
     readonly VolumeExpansionController expansion;
     readonly GarbageCollector garbage;
+    readonly DomainStats stats;
     Task? running;
 
-    public ControllerLoop(Store store, SimulatorOptions options, EventRecorder events, ILogger logger)
+    public ControllerLoop(Store store, SimulatorOptions options, EventRecorder events, DomainStats stats, ILogger logger)
     {
         this.store = store;
         this.logger = logger;
@@ -30,6 +31,7 @@ internal sealed class ControllerLoop : IAsyncDisposable
         services = new ServiceController(store, options, events);
         expansion = new VolumeExpansionController(store, options, events, timers);
         garbage = new GarbageCollector(store);
+        this.stats = stats;
     }
 
     public void Start() => running = Task.Run(RunAsync);
@@ -44,6 +46,7 @@ internal sealed class ControllerLoop : IAsyncDisposable
             Pass(services.Reconcile);
             Pass(expansion.Reconcile);
             Pass(garbage.Reconcile);
+            Pass(stats.Observe);
             timers.Prune(store.AllUids());
             await store.WaitForChangeAsync(Tick, stop.Token);
         }
