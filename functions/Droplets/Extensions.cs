@@ -4,6 +4,7 @@ using Droplets.Auth;
 using Droplets.Catalog;
 using Droplets.Droplets;
 using Droplets.Events;
+using Droplets.Metrics;
 using Droplets.Http;
 using Droplets.KubeVirt;
 using Droplets.Provisioning;
@@ -25,6 +26,7 @@ public static class Extensions
         services.Configure<ProvisioningOptions>(configuration.GetSection("Provisioning"));
         services.Configure<RecoveryOptions>(configuration.GetSection("Recovery"));
         services.Configure<ActionOptions>(configuration.GetSection("Actions"));
+        services.Configure<MetricsOptions>(configuration.GetSection("Metrics"));
         services.AddOptions<AuthOptions>().Bind(configuration.GetSection("Auth"))
             .Validate(o => string.IsNullOrEmpty(o.AdminToken) || o.AdminToken.Length >= 32, "Auth:AdminToken must be at least 32 characters.")
             .ValidateOnStart();
@@ -38,6 +40,7 @@ public static class Extensions
         services.AddSingleton<RateLimiter>();
         services.AddSingleton<ApiGate>();
         services.AddSingleton<KubeVirtClients>();
+        services.AddSingleton<PrometheusClient>();
         services.AddSingleton<ProvisioningActivities>();
         services.AddSingleton<ActionStore>();
         services.AddSingleton<Idempotency>();
@@ -67,6 +70,7 @@ public static class Extensions
         .MapDropletEndpoints()
         .MapActionEndpoints()
         .MapEventEndpoints()
+        .MapMetricsEndpoints()
         .MapTokenEndpoints();
 
     public static string StorageConnectionString(IConfiguration configuration) =>

@@ -39,6 +39,9 @@ public sealed class Region
     public string? Token { get; init; }
     public bool SkipTlsVerify { get; init; }
 
+    // Base URL of the Prometheus that scrapes the region's virt-handlers (GET /droplets/{id}/metrics).
+    public Uri? Prometheus { get; init; }
+
     public bool Available => !string.IsNullOrWhiteSpace(Endpoint) || !string.IsNullOrWhiteSpace(KubeconfigContext);
 }
 
