@@ -7,8 +7,8 @@ param name = 'droplets-dev'
 
 // The Kubernetes API of each region's cluster (KubeVirt + CDI installed, infra/k8s applied).
 param regions = [
-  { slug: 'nyc1', endpoint: 'https://nyc1.k8s.dev.example.com:6443', skipTlsVerify: false }
-  { slug: 'ams3', endpoint: 'https://ams3.k8s.dev.example.com:6443', skipTlsVerify: false }
+  { slug: 'nyc1', endpoint: 'https://nyc1.k8s.dev.example.com:6443', skipTlsVerify: false, prometheus: 'https://prometheus.nyc1.dev.example.com/' }
+  { slug: 'ams3', endpoint: 'https://ams3.k8s.dev.example.com:6443', skipTlsVerify: false, prometheus: 'https://prometheus.ams3.dev.example.com/' }
 ]
 
 param adminToken = readEnvironmentVariable('DROPLETS_ADMIN_TOKEN')

@@ -11,7 +11,7 @@ param name string
 
 param location string = resourceGroup().location
 
-@description('One entry per region: { slug, endpoint (Kubernetes API URL of its cluster), skipTlsVerify }. The token comes from regionTokens.')
+@description('One entry per region: { slug, endpoint (Kubernetes API URL of its cluster), skipTlsVerify, prometheus (optional: base URL of the Prometheus scraping its virt-handlers) }. The token comes from regionTokens.')
 param regions array
 
 @description('Auth__AdminToken: the bootstrap token that manages API tokens (at least 32 characters). Stored in Key Vault.')
@@ -109,9 +109,9 @@ module app 'modules/functionapp.bicep' = {
         'Catalog__Regions__${r.slug}__Endpoint': r.endpoint
         'Catalog__Regions__${r.slug}__Token': vault.outputs.regionTokenReferences[r.slug]
         'Catalog__Regions__${r.slug}__SkipTlsVerify': string(r.?skipTlsVerify ?? false)
-      }))
-      // LATER: the console gateway's URL and signing key (a Key Vault reference) and each region's Prometheus
-      // URL arrive with their issues; add their settings here, secrets through modules/keyvault.bicep.
+      }, contains(r, 'prometheus') ? { 'Catalog__Regions__${r.slug}__Prometheus': r.prometheus } : {}))
+      // LATER: the console gateway's URL and signing key (a Key Vault reference) arrive with the console;
+      // add them here, the key through modules/keyvault.bicep.
     )
   }
 }
