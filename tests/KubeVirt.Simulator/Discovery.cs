@@ -121,6 +121,17 @@ internal static class Discovery
                     ["verbs"] = new JsonArray("update"),
                 });
             }
+            foreach (var subresource in new[] { "vnc", "vnc/screenshot" })
+            {
+                resources.Add(new JsonObject
+                {
+                    ["name"] = $"virtualmachineinstances/{subresource}",
+                    ["singularName"] = "",
+                    ["namespaced"] = true,
+                    ["kind"] = "VirtualMachineInstance",
+                    ["verbs"] = new JsonArray("get"),
+                });
+            }
         }
         else
         {

@@ -6,7 +6,7 @@ namespace KubeVirt.Simulator;
 internal delegate Task SubresourceHandler(HttpContext context, string ns, string name);
 
 // virt-api's subresources.kubevirt.io endpoints. Handlers are looked up by (resource, action), so adding
-// addvolume/removevolume or a websocket (vnc, console) is one more entry in the table.
+// addvolume/removevolume or another websocket (console) is one more entry in the table.
 internal sealed class Subresources
 {
     const string VmResource = "virtualmachine.kubevirt.io";
@@ -14,14 +14,18 @@ internal sealed class Subresources
     readonly Store store;
     readonly Dictionary<(string Resource, string Action), SubresourceHandler> handlers;
 
-    public Subresources(Store store)
+    // stopping: the host is shutting down, so long-lived websockets close instead of holding it up.
+    public Subresources(Store store, CancellationToken stopping)
     {
         this.store = store;
+        var vnc = new Vnc(store, stopping);
         handlers = new()
         {
             [("virtualmachines", "start")] = Start,
             [("virtualmachines", "stop")] = Stop,
             [("virtualmachines", "restart")] = Restart,
+            [("virtualmachineinstances", "vnc")] = vnc.Connect,
+            [("virtualmachineinstances", "vnc/screenshot")] = vnc.Screenshot,
         };
     }
 
