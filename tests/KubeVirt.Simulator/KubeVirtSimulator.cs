@@ -45,7 +45,7 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
             store.Create(Resources.Namespaces, obj, o => Validation.Admit(Resources.Namespaces, o, store));
         }
         var events = new EventRecorder(store);
-        var subresources = new Subresources(store);
+        var subresources = new Subresources(store, options);
 
         var audit = new AuditLog();
         app.UseAudit(audit);
