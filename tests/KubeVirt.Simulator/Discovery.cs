@@ -110,14 +110,19 @@ internal static class Discovery
             {
                 return null;
             }
-            foreach (var action in new[] { "start", "stop", "restart" })
+            foreach (var (plural, kind, action) in new[]
+            {
+                ("virtualmachines", "VirtualMachine", "start"), ("virtualmachines", "VirtualMachine", "stop"), ("virtualmachines", "VirtualMachine", "restart"),
+                ("virtualmachines", "VirtualMachine", "addvolume"), ("virtualmachines", "VirtualMachine", "removevolume"),
+                ("virtualmachineinstances", "VirtualMachineInstance", "addvolume"), ("virtualmachineinstances", "VirtualMachineInstance", "removevolume"),
+            })
             {
                 resources.Add(new JsonObject
                 {
-                    ["name"] = $"virtualmachines/{action}",
+                    ["name"] = $"{plural}/{action}",
                     ["singularName"] = "",
                     ["namespaced"] = true,
-                    ["kind"] = "VirtualMachine",
+                    ["kind"] = kind,
                     ["verbs"] = new JsonArray("update"),
                 });
             }

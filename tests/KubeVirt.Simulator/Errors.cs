@@ -47,7 +47,11 @@ internal static class Errors
     public static ApiException StaleObject(string groupResource, string name) =>
         Conflict(groupResource, name, "the object has been modified; please apply your changes to the latest version and try again");
 
-    public static ApiException Invalid(string groupKind, string name, string field, string causeReason, string detail)
+    public static ApiException Invalid(string groupKind, string name, string field, string causeReason, string detail) =>
+        Invalid(groupKind, name, [(field, causeReason, detail)]);
+
+    // Several field errors are listed in brackets, as apimachinery's aggregate error prints them.
+    public static ApiException Invalid(string groupKind, string name, IReadOnlyList<(string Field, string Reason, string Detail)> causes)
     {
         var (group, kind) = Split(groupKind);
         var details = new JsonObject
@@ -55,13 +59,15 @@ internal static class Errors
             ["name"] = name,
             ["group"] = group,
             ["kind"] = kind,
-            ["causes"] = new JsonArray(new JsonObject { ["reason"] = causeReason, ["message"] = detail, ["field"] = field }),
+            ["causes"] = Json.Array(causes.Select(c => (JsonNode)new JsonObject { ["reason"] = c.Reason, ["message"] = c.Detail, ["field"] = c.Field })),
         };
         if (group.Length == 0)
         {
             details.Remove("group");
         }
-        return new(422, "Invalid", $"{groupKind} \"{name}\" is invalid: {field}: {detail}", details);
+        var errors = causes.Select(c => $"{c.Field}: {c.Detail}").ToList();
+        var text = errors.Count == 1 ? errors[0] : $"[{string.Join(", ", errors)}]";
+        return new(422, "Invalid", $"{groupKind} \"{name}\" is invalid: {text}", details);
     }
 
     public static ApiException BadRequest(string message) => new(400, "BadRequest", message);

@@ -45,7 +45,7 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
             store.Create(Resources.Namespaces, obj, o => Validation.Admit(Resources.Namespaces, o, store));
         }
         var events = new EventRecorder(store);
-        var subresources = new Subresources(store, app.Lifetime.ApplicationStopping);
+        var subresources = new Subresources(store, options, app.Lifetime.ApplicationStopping);
         var stats = new DomainStats(store);
 
         var audit = new AuditLog();

@@ -17,6 +17,7 @@ public sealed class SimulatorOptions
     TimeSpan stopDelay = TimeSpan.FromSeconds(0.2);
     TimeSpan hotplugDelay = TimeSpan.FromSeconds(0.5);
     TimeSpan expandDelay = TimeSpan.FromSeconds(0.5);
+    TimeSpan attachDelay = TimeSpan.FromSeconds(0.3);
     int nodeCount = 3;
     int nodeCpu = 16;
     long nodeMemoryMi = 65536;
@@ -33,7 +34,12 @@ public sealed class SimulatorOptions
     public TimeSpan HotplugDelay { get => Read(() => hotplugDelay); set => Write(() => hotplugDelay = NonNegative(value)); }
     // How long the simulated CSI resizer takes to grow a PVC once its request is raised.
     public TimeSpan ExpandDelay { get => Read(() => expandDelay); set => Write(() => expandDelay = NonNegative(value)); }
+    // How long virt-handler takes to mount a hotplugged volume into the launcher pod and attach it to the domain
+    // (AttachedToNode → Ready), and to take it out again on removal.
+    public TimeSpan AttachDelay { get => Read(() => attachDelay); set => Write(() => attachDelay = NonNegative(value)); }
     public ISet<string> FailingImages { get; } = new ConcurrentStringSet();
+    // KubeVirt feature gates that change API behaviour: HotplugVolumes (on by default here) and DeclarativeHotplugVolumes.
+    public ISet<string> FeatureGates { get; } = new ConcurrentStringSet { "HotplugVolumes" };
     public int NodeCount { get => Read(() => nodeCount); set => Write(() => nodeCount = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value))); }
     public int NodeCpu { get => Read(() => nodeCpu); set => Write(() => nodeCpu = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value))); }
     public long NodeMemoryMi { get => Read(() => nodeMemoryMi); set => Write(() => nodeMemoryMi = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value))); }
@@ -68,7 +74,9 @@ public sealed class SimulatorOptions
         ["stopDelay"] = StopDelay.ToString("c", CultureInfo.InvariantCulture),
         ["hotplugDelay"] = HotplugDelay.ToString("c", CultureInfo.InvariantCulture),
         ["expandDelay"] = ExpandDelay.ToString("c", CultureInfo.InvariantCulture),
+        ["attachDelay"] = AttachDelay.ToString("c", CultureInfo.InvariantCulture),
         ["failingImages"] = new JsonArray(FailingImages.Order(StringComparer.Ordinal).Select(i => (JsonNode)i).ToArray()),
+        ["featureGates"] = new JsonArray(FeatureGates.Order(StringComparer.Ordinal).Select(i => (JsonNode)i).ToArray()),
         ["nodeCount"] = NodeCount,
         ["nodeCpu"] = NodeCpu,
         ["nodeMemoryMi"] = NodeMemoryMi,
@@ -101,6 +109,7 @@ public sealed class SimulatorOptions
         "STOPDELAY" => With(TimeSpanOf(value), (o, v) => o.StopDelay = v),
         "HOTPLUGDELAY" => With(TimeSpanOf(value), (o, v) => o.HotplugDelay = v),
         "EXPANDDELAY" => With(TimeSpanOf(value), (o, v) => o.ExpandDelay = v),
+        "ATTACHDELAY" => With(TimeSpanOf(value), (o, v) => o.AttachDelay = v),
         "LATENCY" => With(TimeSpanOf(value), (o, v) => o.Latency = v),
         "NODECOUNT" => With(checked((int)NumberOf(value)), (o, v) => o.NodeCount = v),
         "NODECPU" => With(checked((int)NumberOf(value)), (o, v) => o.NodeCpu = v),
@@ -108,10 +117,15 @@ public sealed class SimulatorOptions
         "ERRORRATE" => With(NumberOf(value), (o, v) => o.ErrorRate = v),
         "LOADBALANCERPOOL" => With(StringOf(value), (o, v) => o.LoadBalancerPool = v),
         "PODCIDR" => With(StringOf(value), (o, v) => o.PodCidr = v),
-        "FAILINGIMAGES" => With(ImagesOf(value), (o, v) =>
+        "FAILINGIMAGES" => With(StringsOf(value), (o, v) =>
         {
             o.FailingImages.Clear();
             o.FailingImages.UnionWith(v);
+        }),
+        "FEATUREGATES" => With(StringsOf(value), (o, v) =>
+        {
+            o.FeatureGates.Clear();
+            o.FeatureGates.UnionWith(v);
         }),
         _ => throw new FormatException($"unknown option '{key}'"),
     };
@@ -151,11 +165,11 @@ public sealed class SimulatorOptions
     };
 
     // A JSON array, or one comma-separated string (handy on a command line).
-    static List<string> ImagesOf(JsonNode? value) => value switch
+    static List<string> StringsOf(JsonNode? value) => value switch
     {
         JsonArray array => array.Select(StringOf).Where(s => s.Length > 0).ToList(),
         JsonValue v when v.TryGetValue<string>(out var s) => s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToList(),
-        _ => throw new FormatException("expected an array of image references"),
+        _ => throw new FormatException("expected an array of strings"),
     };
 }
 

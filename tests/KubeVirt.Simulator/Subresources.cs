@@ -6,18 +6,21 @@ namespace KubeVirt.Simulator;
 internal delegate Task SubresourceHandler(HttpContext context, string ns, string name);
 
 // virt-api's subresources.kubevirt.io endpoints. Handlers are looked up by (resource, action), so adding
-// addvolume/removevolume or another websocket (console) is one more entry in the table.
+// a websocket (console) is one more entry in the table.
 internal sealed class Subresources
 {
     const string VmResource = "virtualmachine.kubevirt.io";
+    const string VmiResource = "virtualmachineinstance.kubevirt.io";
 
     readonly Store store;
+    readonly SimulatorOptions options;
     readonly Dictionary<(string Resource, string Action), SubresourceHandler> handlers;
 
     // stopping: the host is shutting down, so long-lived websockets close instead of holding it up.
-    public Subresources(Store store, CancellationToken stopping)
+    public Subresources(Store store, SimulatorOptions options, CancellationToken stopping)
     {
         this.store = store;
+        this.options = options;
         var vnc = new Vnc(store, stopping);
         handlers = new()
         {
@@ -26,6 +29,10 @@ internal sealed class Subresources
             [("virtualmachines", "restart")] = Restart,
             [("virtualmachineinstances", "vnc")] = vnc.Connect,
             [("virtualmachineinstances", "vnc/screenshot")] = vnc.Screenshot,
+            [("virtualmachines", "addvolume")] = (c, ns, n) => VolumeRequest(c, ns, n, add: true, ephemeral: false),
+            [("virtualmachines", "removevolume")] = (c, ns, n) => VolumeRequest(c, ns, n, add: false, ephemeral: false),
+            [("virtualmachineinstances", "addvolume")] = (c, ns, n) => VolumeRequest(c, ns, n, add: true, ephemeral: true),
+            [("virtualmachineinstances", "removevolume")] = (c, ns, n) => VolumeRequest(c, ns, n, add: false, ephemeral: true),
         };
     }
 
@@ -175,6 +182,171 @@ internal sealed class Subresources
         }
         AddStateChange(ns, name, StateChange("Stop", vmi.Uid(), null), StateChange("Start", null, null));
         await Accepted(context);
+    }
+
+    // virt-api's addvolume/removevolume (pkg/virt-api/rest/volumes.go). On a VM, the HotplugVolumes gate queues the
+    // request in status.volumeRequests for the VM controller; with only DeclarativeHotplugVolumes it edits the template.
+    // On a VMI it patches the VMI spec at once ("ephemeral" hotplug, which that gate refuses for a VM's VMI).
+    async Task VolumeRequest(HttpContext context, string ns, string name, bool add, bool ephemeral)
+    {
+        RequirePut(context);
+        var imperative = options.FeatureGates.Contains(HotplugVolumes.Gate);
+        if (!imperative && !options.FeatureGates.Contains(HotplugVolumes.DeclarativeGate))
+        {
+            throw Errors.BadRequest("Enable DeclarativeHotplugVolumes or HotplugVolumes feature gate to use this API.");
+        }
+        var kind = add ? "AddVolumeOptions" : "RemoveVolumeOptions";
+        // Go's http server never hands virt-api a nil body, so an empty one decodes to empty options.
+        var body = await ReadOptions(context, kind);
+        if (string.IsNullOrEmpty(body.Str("name")))
+        {
+            throw Errors.BadRequest($"{kind} requires name to be set");
+        }
+        if (add)
+        {
+            if (body.Object("disk") is not { } disk)
+            {
+                throw Errors.BadRequest("AddVolumeOptions requires disk to not be nil");
+            }
+            if (body.Object("volumeSource") is not { } source)
+            {
+                throw Errors.BadRequest("AddVolumeOptions requires VolumeSource to not be nil");
+            }
+            disk["name"] = body.Str("name");
+            if ((source.Object("dataVolume") ?? source.Object("persistentVolumeClaim")) is { } claim)
+            {
+                claim["hotpluggable"] = true;
+            }
+        }
+        var dryRun = body["dryRun"] is JsonArray { Count: > 0 } dry && dry[0]?.ToString() == "All";
+        var request = new JsonObject { [add ? HotplugVolumes.Add : HotplugVolumes.Remove] = body };
+        if (ephemeral)
+        {
+            PatchVmiVolumes(ns, name, request, dryRun);
+        }
+        else if (imperative)
+        {
+            QueueVolumeRequest(ns, name, request, dryRun);
+        }
+        else
+        {
+            PatchTemplateVolumes(ns, name, request, dryRun);
+        }
+        await Accepted(context);
+    }
+
+    static async Task<JsonObject> ReadOptions(HttpContext context, string kind)
+    {
+        using var reader = new StreamReader(context.Request.Body);
+        var text = await reader.ReadToEndAsync(context.RequestAborted);
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return [];
+        }
+        try
+        {
+            return JsonNode.Parse(text) switch
+            {
+                JsonObject obj => obj,
+                null => [],
+                var other => throw Errors.BadRequest($"Can not unmarshal Request body to struct, error: json: cannot unmarshal {other.GetValueKind().ToString().ToLowerInvariant()} into Go value of type v1.{kind}"),
+            };
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw Errors.BadRequest($"Can not unmarshal Request body to struct, error: {e.Message}");
+        }
+    }
+
+    // vmVolumePatchStatus: checked against the template and the requests already queued, then appended.
+    void QueueVolumeRequest(string ns, string name, JsonObject request, bool dryRun)
+    {
+        GetVm(ns, name);
+        store.Update(Resources.VirtualMachines, ns, name, vm =>
+        {
+            if (HotplugVolumes.Verify(vm.Object("spec", "template", "spec"), request) is { } error)
+            {
+                throw Errors.Conflict(VmResource, name, error);
+            }
+            var volume = HotplugVolumes.RequestName(request);
+            var queued = vm.Objects("status", "volumeRequests").ToList();
+            if (request[HotplugVolumes.Add] is not null)
+            {
+                if (queued.Any(r => r.Str(HotplugVolumes.Add, "name") == volume))
+                {
+                    throw Errors.Conflict(VmResource, name, $"add volume request for volume [{volume}] already exists");
+                }
+                if (queued.Any(r => r.Str(HotplugVolumes.Remove, "name") == volume))
+                {
+                    throw Errors.Conflict(VmResource, name, $"unable to add volume since a remove volume request for volume [{volume}] already exists and is still being processed");
+                }
+            }
+            else
+            {
+                if (queued.Any(r => r.Str(HotplugVolumes.Remove, "name") == volume))
+                {
+                    throw Errors.Conflict(VmResource, name, $"a remove volume request for volume [{volume}] already exists and is still being processed");
+                }
+                // Removing a volume whose add is still queued cancels the add.
+                queued.RemoveAll(r => r.Str(HotplugVolumes.Add, "name") == volume);
+            }
+            if (dryRun)
+            {
+                return null;
+            }
+            queued.Add(request);
+            vm.Child("status")["volumeRequests"] = Json.Array(queued.Select(r => (JsonNode)r.Clone()));
+            return vm;
+        }, UpdateMode.Status);
+    }
+
+    // vmVolumePatch (DeclarativeHotplugVolumes only): the template is edited directly; the VM controller follows.
+    void PatchTemplateVolumes(string ns, string name, JsonObject request, bool dryRun)
+    {
+        GetVm(ns, name);
+        store.Update(Resources.VirtualMachines, ns, name, vm =>
+        {
+            var spec = vm.Child("spec").Child("template").Child("spec");
+            if (HotplugVolumes.Verify(spec, request) is { } error)
+            {
+                throw Errors.Conflict(VmResource, name, error);
+            }
+            if (dryRun)
+            {
+                return null;
+            }
+            HotplugVolumes.Apply(spec, request);
+            return vm;
+        }, UpdateMode.Main);
+    }
+
+    // vmiVolumePatch: only a running VMI, and under DeclarativeHotplugVolumes alone only one no VM owns.
+    void PatchVmiVolumes(string ns, string name, JsonObject request, bool dryRun)
+    {
+        var vmi = GetVmi(ns, name) ?? throw Errors.NotFound(VmiResource, name);
+        var owner = vmi.Objects("metadata", "ownerReferences").FirstOrDefault(r => r.Bool("controller") == true);
+        if (owner.Str("kind") == "VirtualMachine" && owner.Str("apiVersion") == "kubevirt.io/v1" && !options.FeatureGates.Contains(HotplugVolumes.Gate))
+        {
+            throw Errors.BadRequest($"VMI {ns}/{name} is owned by a VM");
+        }
+        store.Update(Resources.VirtualMachineInstances, ns, name, v =>
+        {
+            if (v.Str("status", "phase") != "Running")
+            {
+                throw Errors.Conflict(VmiResource, name, "VMI is not running");
+            }
+            var spec = v.Child("spec");
+            if (HotplugVolumes.Verify(spec, request) is { } error)
+            {
+                throw Errors.Conflict(VmiResource, name, error);
+            }
+            if (dryRun)
+            {
+                return null;
+            }
+            HotplugVolumes.Apply(spec, request);
+            return v;
+        }, UpdateMode.Main);
     }
 
     static JsonObject StateChange(string action, string? uid, JsonObject? data)

@@ -111,7 +111,7 @@ internal static class Tables
         }
         if (type == Resources.Pvcs)
         {
-            return [new("Status", "string", o => o.Str("status", "phase")), new("Volume", "string", o => o.Str("spec", "volumeName")), new("Capacity", "string", o => o.Str("status", "capacity", "storage"))];
+            return [new("Status", "string", o => o.IsDeleting() ? "Terminating" : o.Str("status", "phase")), new("Volume", "string", o => o.Str("spec", "volumeName")), new("Capacity", "string", o => o.Str("status", "capacity", "storage"))];
         }
         return [];
     }

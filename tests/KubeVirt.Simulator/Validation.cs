@@ -71,6 +71,8 @@ internal static partial class Validation
         }
         else if (type == Resources.Pvcs)
         {
+            AdmitClaim(obj);
+            obj.SetFinalizers(obj.Finalizers().Append(Controllers.ClaimProtectionController.Finalizer));
             obj["status"] = new JsonObject { ["phase"] = "Pending" };
         }
         else if (type == Resources.Services)
@@ -98,6 +100,32 @@ internal static partial class Validation
                 {
                     ["causes"] = new JsonArray(new JsonObject { ["reason"] = "FieldValueDuplicate", ["message"] = "Cannot update DataVolume Spec", ["field"] = "DataVolume.Spec" }),
                 });
+        }
+    }
+
+    static readonly string[] AccessModes = ["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"];
+
+    // The API server's PVC create validation: at least one known access mode and a storage request.
+    static void AdmitClaim(JsonObject pvc)
+    {
+        var causes = new List<(string Field, string Reason, string Detail)>();
+        var modes = pvc.At("spec", "accessModes") as JsonArray;
+        if (modes is null || modes.Count == 0)
+        {
+            causes.Add(("spec.accessModes", "FieldValueRequired", "Required value: at least 1 access mode is required"));
+        }
+        foreach (var mode in modes?.Select(m => m?.ToString() ?? "").Where(m => !AccessModes.Contains(m)) ?? [])
+        {
+            causes.Add(("spec.accessModes", "FieldValueNotSupported",
+                $"Unsupported value: \"{mode}\": supported values: {string.Join(", ", AccessModes.Select(m => $"\"{m}\""))}"));
+        }
+        if (pvc.At("spec", "resources", "requests", "storage") is null)
+        {
+            causes.Add(("spec.resources[storage]", "FieldValueRequired", "Required value"));
+        }
+        if (causes.Count > 0)
+        {
+            throw Errors.Invalid("PersistentVolumeClaim", pvc.Name(), causes);
         }
     }
 

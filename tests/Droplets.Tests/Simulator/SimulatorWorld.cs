@@ -109,8 +109,8 @@ internal sealed class SimulatorWorld : IAsyncDisposable
         }
     }
 
-    public Task<HttpResponseMessage> SubresourceAsync(string ns, string name, string action, string? body = null) =>
-        Http.PutAsync($"apis/subresources.kubevirt.io/v1/namespaces/{ns}/virtualmachines/{name}/{action}",
+    public Task<HttpResponseMessage> SubresourceAsync(string ns, string name, string action, string? body = null, string resource = "virtualmachines") =>
+        Http.PutAsync($"apis/subresources.kubevirt.io/v1/namespaces/{ns}/{resource}/{name}/{action}",
             body is null ? null : new StringContent(body, Encoding.UTF8, "application/json"));
 
     public static async Task<JsonObject> StatusOf(HttpResponseMessage response) =>

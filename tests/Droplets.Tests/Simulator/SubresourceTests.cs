@@ -92,9 +92,9 @@ public sealed class SubresourceTests
         var after = await SimulatorWorld.Eventually(async () => await world.ExistsAsync(SimulatorWorld.KubeVirt, "v1", "virtualmachineinstances", "ns", "vm") ? await world.GetVmiAsync("ns", "vm") : null,
             vmi => vmi is not null && vmi["metadata"]!["uid"]!.GetValue<string>() != before && vmi["status"]?["phase"]?.GetValue<string>() == "Running",
             "a new running VMI");
-        vm = await world.GetVmAsync("ns", "vm");
+        // The VM controller reports the VMI's phase on its next pass, so poll rather than read once.
+        vm = await world.WaitForPrintableStatusAsync("ns", "vm", "Running");
         Assert.Null(vm["status"]!["stateChangeRequests"]);
-        Assert.Equal("Running", SimulatorWorld.PrintableStatus(vm));
         var deleted = await world.Client.CoreV1.ListNamespacedEventAsync("ns", fieldSelector: "involvedObject.kind=VirtualMachine,reason=SuccessfulDelete");
         Assert.Equal($"Stopped the virtual machine by deleting the virtual machine instance {before}", Assert.Single(deleted.Items).Message);
         Assert.NotEqual(before, after!["metadata"]!["uid"]!.GetValue<string>());

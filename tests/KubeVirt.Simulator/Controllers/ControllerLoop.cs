@@ -17,6 +17,8 @@ internal sealed class ControllerLoop : IAsyncDisposable
     readonly VirtualMachineInstanceController instances;
     readonly ServiceController services;
     readonly VolumeExpansionController expansion;
+    readonly VolumeHotplugController volumeHotplug;
+    readonly ClaimProtectionController claimProtection;
     readonly GarbageCollector garbage;
     readonly DomainStats stats;
     Task? running;
@@ -26,10 +28,12 @@ internal sealed class ControllerLoop : IAsyncDisposable
         this.store = store;
         this.logger = logger;
         dataVolumes = new DataVolumeController(store, options, events, timers);
-        virtualMachines = new VirtualMachineController(store, events);
+        virtualMachines = new VirtualMachineController(store, options, events);
         instances = new VirtualMachineInstanceController(store, options, events, timers);
         services = new ServiceController(store, options, events);
         expansion = new VolumeExpansionController(store, options, events, timers);
+        volumeHotplug = new VolumeHotplugController(store, options, events, timers);
+        claimProtection = new ClaimProtectionController(store);
         garbage = new GarbageCollector(store);
         this.stats = stats;
     }
@@ -43,10 +47,12 @@ internal sealed class ControllerLoop : IAsyncDisposable
             Pass(dataVolumes.Reconcile);
             Pass(virtualMachines.Reconcile);
             Pass(instances.Reconcile);
+            Pass(volumeHotplug.Reconcile);
             Pass(services.Reconcile);
             Pass(expansion.Reconcile);
             Pass(garbage.Reconcile);
             Pass(stats.Observe);
+            Pass(claimProtection.Reconcile);
             timers.Prune(store.AllUids());
             await store.WaitForChangeAsync(Tick, stop.Token);
         }

@@ -4,7 +4,8 @@ using System.Text.Json.Nodes;
 namespace KubeVirt.Simulator.Controllers;
 
 // CDI's DataVolume import controller plus a storage provisioner: each DataVolume gets a PVC of the same name,
-// binds it, "imports" for ImportDelay, and fails like CDI when the registry image is in FailingImages.
+// binds it, "imports" for ImportDelay (a blank disk is ready at once), and fails like CDI when the registry image is
+// in FailingImages.
 internal sealed class DataVolumeController(Store store, SimulatorOptions options, EventRecorder events, Timers timers)
 {
     public void Reconcile()
@@ -65,6 +66,11 @@ internal sealed class DataVolumeController(Store store, SimulatorOptions options
     void Import(JsonObject dv, string phase)
     {
         var name = dv.Name();
+        if (dv.At("spec", "source", "blank") is not null)
+        {
+            Succeed(dv);
+            return;
+        }
         var image = dv.Str("spec", "source", "registry", "url")?.Replace("docker://", "", StringComparison.Ordinal);
         if (image is not null && options.FailingImages.Contains(image))
         {
@@ -104,6 +110,12 @@ internal sealed class DataVolumeController(Store store, SimulatorOptions options
             }
             return;
         }
+        Succeed(dv);
+    }
+
+    void Succeed(JsonObject dv)
+    {
+        var name = dv.Name();
         Bind(dv.Namespace(), name);
         Update(dv, status =>
         {
@@ -139,6 +151,16 @@ internal sealed class DataVolumeController(Store store, SimulatorOptions options
         spec["accessModes"] ??= new JsonArray("ReadWriteMany");
         spec["volumeMode"] ??= "Filesystem";
         spec["storageClassName"] ??= "simulated";
+        var kind = dv.Object("spec", "source")?.Select(kv => kv.Key).FirstOrDefault();
+        var annotations = new JsonObject();
+        if (kind is not null)
+        {
+            annotations["cdi.kubevirt.io/storage.import.source"] = kind == "blank" ? "none" : kind;
+        }
+        if (dv.Str("spec", "source", kind ?? "", "url") is { } url)
+        {
+            annotations["cdi.kubevirt.io/storage.import.endpoint"] = url;
+        }
         return new JsonObject
         {
             ["apiVersion"] = "v1",
@@ -148,8 +170,9 @@ internal sealed class DataVolumeController(Store store, SimulatorOptions options
                 ["name"] = dv.Name(),
                 ["namespace"] = dv.Namespace(),
                 ["labels"] = new JsonObject { ["app"] = "containerized-data-importer", ["app.kubernetes.io/component"] = "storage", ["app.kubernetes.io/managed-by"] = "cdi-controller" },
-                ["annotations"] = new JsonObject { ["cdi.kubevirt.io/storage.import.endpoint"] = dv.Str("spec", "source", "registry", "url") ?? "" },
+                ["annotations"] = annotations,
                 ["ownerReferences"] = new JsonArray(Json.OwnerReference(dv)),
+                ["finalizers"] = new JsonArray(ClaimProtectionController.Finalizer),
             },
             ["spec"] = spec,
         };

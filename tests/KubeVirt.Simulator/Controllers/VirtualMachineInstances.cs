@@ -25,7 +25,7 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
     }
 
     // The VMI's active launcher pod: the one on the VMI's node, else the first that is not a migration target.
-    static JsonObject? ActivePod(JsonObject vmi, List<JsonObject> pods)
+    internal static JsonObject? ActivePod(JsonObject vmi, List<JsonObject> pods)
     {
         var owned = pods.Where(p => p.ControllerUid() == vmi.Uid()).ToList();
         var node = vmi.Str("status", "nodeName");
@@ -79,9 +79,10 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
     void Pending(JsonObject vmi)
     {
         var ns = vmi.Namespace();
-        foreach (var volume in vmi.Objects("spec", "volumes"))
+        // Hotplug volumes do not hold the start back: they are attached once the VMI runs.
+        foreach (var volume in vmi.Objects("spec", "volumes").Where(v => !HotplugVolumes.IsHotplug(v)))
         {
-            var claim = volume.Str("dataVolume", "name") ?? volume.Str("persistentVolumeClaim", "claimName");
+            var claim = HotplugVolumes.ClaimName(volume);
             if (claim is null)
             {
                 continue;
@@ -252,7 +253,7 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
         var (cores, sockets, threads) = Topology(vmi);
         var guest = Quantity.Parse(vmi.At("spec", "domain", "memory", "guest"));
         var memory = Quantity.Binary(guest > 0 ? guest : MemoryBytes(vmi));
-        var (migratable, why) = LiveMigratable(vmi);
+        var (migratable, why) = LiveMigratable(vmi, store);
         var image = BootImage(vmi);
         Update(vmi, status =>
         {
@@ -268,11 +269,7 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
             status["migrationTransport"] = "Unix";
             status["runtimeUser"] = 107;
             status["selinuxContext"] = "none";
-            status["volumeStatus"] = Json.Array(vmi.Objects("spec", "volumes").Select((v, i) => (JsonNode?)new JsonObject
-            {
-                ["name"] = v.Str("name"),
-                ["target"] = $"vd{(char)('a' + i)}",
-            }));
+            status["volumeStatus"] = VolumeHotplugController.BootStatuses(vmi, store);
             SetPhase(status, "Running");
         });
         events.Normal(vmi, "Started", "VirtualMachineInstance started.", Components.VirtHandler, node);
@@ -640,6 +637,14 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
                     ["image"] = "quay.io/kubevirt/virt-launcher:v1.5.0",
                     ["resources"] = new JsonObject { ["requests"] = requests, ["limits"] = new JsonObject() },
                 }),
+                // The claims the guest boots with; hotplug volumes come through attachment pods.
+                ["volumes"] = Json.Array(vmi.Objects("spec", "volumes")
+                    .Where(v => !HotplugVolumes.IsHotplug(v) && HotplugVolumes.ClaimName(v) is not null)
+                    .Select(v => (JsonNode)new JsonObject
+                    {
+                        ["name"] = v.Str("name"),
+                        ["persistentVolumeClaim"] = new JsonObject { ["claimName"] = HotplugVolumes.ClaimName(v) },
+                    })),
                 ["restartPolicy"] = "Never",
                 ["schedulerName"] = "default-scheduler",
                 ["hostname"] = vmi.Name().Split('.')[0],
@@ -682,11 +687,11 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
     }
 
     // Shared (ReadWriteMany) claims can be live-migrated; anything else makes the VMI BlockMigration-only.
-    (bool Migratable, string? Message) LiveMigratable(JsonObject vmi)
+    internal static (bool Migratable, string? Message) LiveMigratable(JsonObject vmi, Store store)
     {
         foreach (var volume in vmi.Objects("spec", "volumes"))
         {
-            var claim = volume.Str("dataVolume", "name") ?? volume.Str("persistentVolumeClaim", "claimName");
+            var claim = HotplugVolumes.ClaimName(volume);
             if (claim is null)
             {
                 continue;

@@ -3,8 +3,8 @@ using System.Text.Json.Nodes;
 namespace KubeVirt.Simulator.Controllers;
 
 // virt-controller's VM half: finalizer, DataVolumes from templates, run strategies, state change requests,
-// deletion, and status (conditions + printableStatus by KubeVirt's ordered rules).
-internal sealed class VirtualMachineController(Store store, EventRecorder events)
+// volume hotplug requests, deletion, and status (conditions + printableStatus by KubeVirt's ordered rules).
+internal sealed class VirtualMachineController(Store store, SimulatorOptions options, EventRecorder events)
 {
     static readonly string[] NotCopied = ["Ready", "Failure", "RestartRequired"];
 
@@ -109,10 +109,125 @@ internal sealed class VirtualMachineController(Store store, EventRecorder events
                     break;
             }
         }
-        var update = vmi is not null && !vmi.IsDeleting() && !final && !stopped && pending is null
-            ? LiveUpdate(vm, vmi)
+        // A VMI created or deleted in this pass is not seen yet (virt-controller's expectations): volumes wait a pass.
+        var volumes = started || stopped ? default : HandleVolumeRequests(vm, vmi);
+        vm = volumes.Vm ?? vm;
+        if (!started && !stopped)
+        {
+            SyncDeclarativeVolumes(vm, vmi);
+        }
+        var update = vmi is not null && !vmi.IsDeleting() && !final && !stopped && pending is null && volumes.Failure is null
+            ? LiveUpdate(vm, vmi, volumes.Seen)
             : default;
-        WriteStatus(vm, vmi, trimmed, startExpected, started, update);
+        if (volumes.Failure is not null)
+        {
+            update = update with { FailureReason = "HotPlugVolumeError", FailureMessage = volumes.Failure };
+        }
+        WriteStatus(vm, vmi, trimmed, startExpected, started, update, volumes.Done);
+    }
+
+    // What a pass did with status.volumeRequests: the VM as updated, the requests its template now reflects (WriteStatus
+    // drops them), whether there were any, and a sync error for the Failure condition.
+    internal readonly record struct VolumeRequestResult(JsonObject? Vm, List<JsonObject>? Done, bool Seen, string? Failure);
+
+    bool DeclarativeOnly => options.FeatureGates.Contains(HotplugVolumes.DeclarativeGate) && !options.FeatureGates.Contains(HotplugVolumes.Gate);
+
+    // vm.go handleVolumeRequests: every queued request is applied to the template and, through virt-api's VMI
+    // addvolume/removevolume, to a running VMI. While the VMI exists but is not running, that call fails and nothing moves.
+    VolumeRequestResult HandleVolumeRequests(JsonObject vm, JsonObject? vmi)
+    {
+        var requests = vm.Objects("status", "volumeRequests").ToList();
+        if (requests.Count == 0 || vm.IsDeleting())
+        {
+            return default;
+        }
+        const string Prefix = "Error encountered while handling volume hotplug requests: ";
+        if (vmi is not null && !vmi.IsDeleting())
+        {
+            if (vmi.Str("status", "phase") != "Running")
+            {
+                return new(null, null, true, $"{Prefix}Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io \"{vmi.Name()}\": VMI is not running");
+            }
+            var present = HotplugVolumes.Volumes(vmi.Object("spec")).Select(v => v.Str("name")).ToHashSet();
+            var forVmi = requests.Where(r => present.Contains(HotplugVolumes.RequestName(r)) == (r[HotplugVolumes.Remove] is not null)).ToList();
+            if (PatchVmiVolumes(vmi, forVmi) is { } error)
+            {
+                return new(null, null, true, Prefix + error);
+            }
+        }
+        var updated = store.Update(Resources.VirtualMachines, vm.Namespace(), vm.Name(), v =>
+        {
+            if (v.Uid() != vm.Uid())
+            {
+                return null;
+            }
+            var spec = v.Child("spec").Child("template").Child("spec");
+            foreach (var request in requests)
+            {
+                HotplugVolumes.Apply(spec, request);
+            }
+            return v;
+        }, UpdateMode.Full);
+        var template = updated.Object("spec", "template", "spec");
+        return new(updated, requests.Where(r => HotplugVolumes.Reflects(template, r)).ToList(), true, null);
+    }
+
+    // DeclarativeHotplugVolumes without HotplugVolumes: a running VMI follows the hotplug volumes of the template.
+    void SyncDeclarativeVolumes(JsonObject vm, JsonObject? vmi)
+    {
+        if (!DeclarativeOnly || vmi is null || vmi.IsDeleting() || vmi.Str("status", "phase") != "Running")
+        {
+            return;
+        }
+        var template = vm.Object("spec", "template", "spec");
+        var wanted = HotplugVolumes.Volumes(template).Where(HotplugVolumes.IsHotplug).ToList();
+        var have = HotplugVolumes.Volumes(vmi.Object("spec")).Where(HotplugVolumes.IsHotplug).ToList();
+        var requests = new List<JsonObject>();
+        foreach (var volume in wanted.Where(w => have.All(h => h.Str("name") != w.Str("name"))))
+        {
+            var source = volume.Clone();
+            source.Remove("name");
+            var add = new JsonObject { ["name"] = volume.Str("name"), ["volumeSource"] = source };
+            if (HotplugVolumes.Disks(template).FirstOrDefault(d => d.Str("name") == volume.Str("name")) is { } disk)
+            {
+                add["disk"] = disk.Clone();
+            }
+            requests.Add(new JsonObject { [HotplugVolumes.Add] = add });
+        }
+        foreach (var volume in have.Where(h => wanted.All(w => w.Str("name") != h.Str("name"))))
+        {
+            requests.Add(new JsonObject { [HotplugVolumes.Remove] = new JsonObject { ["name"] = volume.Str("name") } });
+        }
+        PatchVmiVolumes(vmi, requests);
+    }
+
+    // The VMI half of a request, as virt-api's VMI addvolume/removevolume would do it; returns its refusal, if any.
+    string? PatchVmiVolumes(JsonObject vmi, List<JsonObject> requests)
+    {
+        if (requests.Count == 0)
+        {
+            return null;
+        }
+        string? error = null;
+        store.Update(Resources.VirtualMachineInstances, vmi.Namespace(), vmi.Name(), v =>
+        {
+            if (v.Uid() != vmi.Uid())
+            {
+                return null;
+            }
+            var spec = v.Child("spec");
+            foreach (var request in requests)
+            {
+                if (HotplugVolumes.Verify(spec, request) is { } refused)
+                {
+                    error = $"Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io \"{v.Name()}\": {refused}";
+                    return null;
+                }
+                HotplugVolumes.Apply(spec, request);
+            }
+            return v;
+        }, UpdateMode.Full);
+        return error;
     }
 
     // What one pass decided about a running VMI: a RestartRequired message and/or a sync error for the Failure condition.
@@ -121,7 +236,7 @@ internal sealed class VirtualMachineController(Store store, EventRecorder events
     // The LiveUpdate rollout strategy (vm.go addRestartRequiredIfNeeded, handleCPUChangeRequest, handleMemoryHotplugRequest):
     // CPU sockets and guest memory propagate to the running VMI within its maxima; everything else needs a restart,
     // and once a restart is required nothing more propagates.
-    LiveUpdateResult LiveUpdate(JsonObject vm, JsonObject vmi)
+    LiveUpdateResult LiveUpdate(JsonObject vm, JsonObject vmi, bool volumeRequests)
     {
         var template = vm.Object("spec", "template", "spec") ?? [];
         string? restartRequired = null;
@@ -132,6 +247,15 @@ internal sealed class VirtualMachineController(Store store, EventRecorder events
         if (restartRequired is not null || vm.Condition("RestartRequired") is not null || vmi.Str("status", "phase") != "Running")
         {
             return new(restartRequired, null, null);
+        }
+
+        // handleVolumeUpdateRequest with the Replacement strategy: hotplug volumes written into the template by hand
+        // (not through addvolume/removevolume) reach the VMI only under DeclarativeHotplugVolumes; otherwise a restart.
+        var templateVolumes = HotplugVolumes.Volumes(template);
+        var ephemeral = HotplugVolumes.Volumes(vmi.Object("spec")).Any(v => HotplugVolumes.IsHotplug(v) && templateVolumes.All(t => t.Str("name") != v.Str("name")));
+        if (startSpec is not null && !volumeRequests && !DeclarativeOnly && !ephemeral && !HotplugVolumes.SameJson(vmi.At("spec", "volumes"), template["volumes"]))
+        {
+            return new("the volumes replacement is effective only after restart", null, null);
         }
 
         var migrating = vmi.Object("status", "migrationState") is { } state && state["startTimestamp"] is not null && state["endTimestamp"] is null;
@@ -222,16 +346,17 @@ internal sealed class VirtualMachineController(Store store, EventRecorder events
         {
             lastSeen[field] = currentSpec[field]?.DeepClone();
         }
-        return !JsonNode.DeepEquals(Normalize(lastSeen), Normalize(currentSpec));
-
-        // Absent and null fields are the same thing to Go's semantic equality.
-        static JsonNode? Normalize(JsonNode? node) => node switch
+        // Hotplug volumes and their disks may come and go.
+        var liveDisks = HotplugVolumes.LiveDisks(lastSeen, currentSpec);
+        if (HotplugVolumes.LiveVolumes(lastSeen, currentSpec))
         {
-            JsonObject obj => new JsonObject(obj.Where(kv => kv.Value is not null).OrderBy(kv => kv.Key, StringComparer.Ordinal)
-                .Select(kv => KeyValuePair.Create(kv.Key, Normalize(kv.Value)))),
-            JsonArray array => new JsonArray(array.Select(Normalize).ToArray()),
-            _ => node?.DeepClone(),
-        };
+            lastSeen["volumes"] = currentSpec["volumes"]?.DeepClone();
+        }
+        if (liveDisks)
+        {
+            lastSeen.Child("domain").Child("devices")["disks"] = currentSpec.At("domain", "devices", "disks")?.DeepClone();
+        }
+        return !HotplugVolumes.SameJson(lastSeen, currentSpec);
     }
 
     // VMICPUsPatch: the sockets, plus CPU requests/limits by the vCPU delta when the template sets them.
@@ -427,7 +552,8 @@ internal sealed class VirtualMachineController(Store store, EventRecorder events
         }, UpdateMode.Full);
     }
 
-    void WriteStatus(JsonObject vm, JsonObject? vmi, int trimmed, bool startExpected, bool started = false, LiveUpdateResult update = default)
+    void WriteStatus(JsonObject vm, JsonObject? vmi, int trimmed, bool startExpected, bool started = false, LiveUpdateResult update = default,
+        List<JsonObject>? doneVolumeRequests = null)
     {
         var strategy = RunStrategies.Of(vm);
         var printable = PrintableStatus(vm, vmi, strategy, startExpected);
@@ -451,6 +577,23 @@ internal sealed class VirtualMachineController(Store store, EventRecorder events
                 else
                 {
                     status["stateChangeRequests"] = Json.Array(rest);
+                }
+            }
+            // Likewise for volume requests: only those the template reflects go.
+            if (doneVolumeRequests is { Count: > 0 } && status["volumeRequests"] is JsonArray queued)
+            {
+                var rest = queued.OfType<JsonObject>().ToList();
+                foreach (var done in doneVolumeRequests)
+                {
+                    rest.Remove(rest.FirstOrDefault(r => JsonNode.DeepEquals(r, done))!);
+                }
+                if (rest.Count == 0)
+                {
+                    status.Remove("volumeRequests");
+                }
+                else
+                {
+                    status["volumeRequests"] = Json.Array(rest.Select(r => (JsonNode)r.Clone()));
                 }
             }
             status["created"] = vmi is not null;
