@@ -4,6 +4,7 @@ using Droplets.Droplets;
 using Droplets.Http;
 using Droplets.Actions;
 using Droplets.Standalone;
+using Droplets.VncConsole;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.Configuration.AddDropletsCatalog();
@@ -13,8 +14,10 @@ builder.Services.AddHostedService<ActionRecoveryService>();
 
 var app = builder.Build();
 app.UseDropletsHttp();
+app.UseWebSockets();
 app.MapGet("/healthz", () => "ok");
 app.MapDropletsApi();
+app.MapConsoleGateway();
 app.MapDurableTaskSidecar();
 app.Run();
 

@@ -5,6 +5,7 @@ using Droplets.Catalog;
 using Droplets.Droplets;
 using Droplets.Events;
 using Droplets.Metrics;
+using Droplets.VncConsole;
 using Droplets.Http;
 using Droplets.KubeVirt;
 using Droplets.Provisioning;
@@ -27,6 +28,9 @@ public static class Extensions
         services.Configure<RecoveryOptions>(configuration.GetSection("Recovery"));
         services.Configure<ActionOptions>(configuration.GetSection("Actions"));
         services.Configure<MetricsOptions>(configuration.GetSection("Metrics"));
+        services.AddOptions<ConsoleOptions>().Bind(configuration.GetSection("Console"))
+            .Validate(o => string.IsNullOrEmpty(o.SigningKey) || o.SigningKey.Length >= 32, "Console:SigningKey must be at least 32 characters.")
+            .ValidateOnStart();
         services.AddOptions<AuthOptions>().Bind(configuration.GetSection("Auth"))
             .Validate(o => string.IsNullOrEmpty(o.AdminToken) || o.AdminToken.Length >= 32, "Auth:AdminToken must be at least 32 characters.")
             .ValidateOnStart();
@@ -41,6 +45,7 @@ public static class Extensions
         services.AddSingleton<ApiGate>();
         services.AddSingleton<KubeVirtClients>();
         services.AddSingleton<PrometheusClient>();
+        services.AddSingleton<ConsoleTickets>();
         services.AddSingleton<ProvisioningActivities>();
         services.AddSingleton<ActionStore>();
         services.AddSingleton<Idempotency>();
@@ -71,6 +76,7 @@ public static class Extensions
         .MapActionEndpoints()
         .MapEventEndpoints()
         .MapMetricsEndpoints()
+        .MapConsoleEndpoints()
         .MapTokenEndpoints();
 
     public static string StorageConnectionString(IConfiguration configuration) =>

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Hosting;
 namespace Droplets.Droplets;
 
 // Creates the tables once at startup, so that no request pays for it.
-public sealed class StoreInitializer(DropletStore droplets, ActionStore actions, TokenStore tokens, Http.Idempotency idempotency) : IHostedService
+public sealed class StoreInitializer(DropletStore droplets, ActionStore actions, TokenStore tokens, Http.Idempotency idempotency, VncConsole.ConsoleTickets tickets) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -13,6 +13,7 @@ public sealed class StoreInitializer(DropletStore droplets, ActionStore actions,
         await actions.InitializeAsync(cancellationToken);
         await tokens.InitializeAsync(cancellationToken);
         await idempotency.InitializeAsync(cancellationToken);
+        await tickets.InitializeAsync(cancellationToken);
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

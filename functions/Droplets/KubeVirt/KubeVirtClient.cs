@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.WebSockets;
 using Droplets.Catalog;
 using k8s;
 using k8s.Autorest;
@@ -117,6 +118,57 @@ public sealed class KubeVirtClient(Kubernetes kubernetes)
             return new SubresourceAnswer(false, StatusMessage(body) ?? response.ReasonPhrase);
         // Anything else (5xx, throttling) is transient from our side: the activity's retry policy handles it.
         throw new HttpRequestException($"KubeVirt {subresource} answered {(int)response.StatusCode}: {StatusMessage(body)}", null, response.StatusCode);
+    }
+
+    // The VMI's VNC websocket (KUBEVIRT.md §3, Websockets): raw RFB in binary frames, subprotocol
+    // plain.kubevirt.io. The upgrade goes through the client's own handler (CA, client certificates) with its
+    // credentials added like any other call. A refusal (VMI not running: 400, missing: 404) is returned.
+    public async Task<(WebSocket? Socket, HttpStatusCode? Refused, string? Message)> ConnectVncAsync(string ns, string name, CancellationToken cancellationToken)
+    {
+        var uri = new Uri(kubernetes.BaseUri, $"apis/subresources.kubevirt.io/v1/namespaces/{ns}/virtualmachineinstances/{name}/vnc");
+        var socket = new ClientWebSocket();
+        socket.Options.AddSubProtocol("plain.kubevirt.io");
+        socket.Options.CollectHttpResponseDetails = true;
+        if (kubernetes.Credentials is { } credentials)
+        {
+            using var probe = new HttpRequestMessage(HttpMethod.Get, uri);
+            await credentials.ProcessHttpRequestAsync(probe, cancellationToken);
+            if (probe.Headers.Authorization is { } authorization)
+                socket.Options.SetRequestHeader("Authorization", authorization.ToString());
+        }
+        try
+        {
+            var target = new UriBuilder(uri) { Scheme = uri.Scheme == Uri.UriSchemeHttps ? "wss" : "ws" }.Uri;
+            await socket.ConnectAsync(target, kubernetes.HttpClient, cancellationToken);
+            return (socket, null, null);
+        }
+        catch (WebSocketException) when (socket.HttpStatusCode is HttpStatusCode.BadRequest or HttpStatusCode.NotFound or HttpStatusCode.Conflict)
+        {
+            var refused = socket.HttpStatusCode;
+            socket.Dispose();
+            return (null, refused, refused == HttpStatusCode.NotFound ? "the VirtualMachineInstance does not exist" : "the VirtualMachineInstance is not running");
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    // KubeVirt's vnc/screenshot: a PNG of the VMI's screen, or the refusal's status and message.
+    public async Task<(byte[]? Png, HttpStatusCode Status, string? Message)> GetScreenshotAsync(string ns, string name, CancellationToken cancellationToken)
+    {
+        var uri = new Uri(kubernetes.BaseUri, $"apis/subresources.kubevirt.io/v1/namespaces/{ns}/virtualmachineinstances/{name}/vnc/screenshot");
+        using var request = new HttpRequestMessage(HttpMethod.Get, uri);
+        if (kubernetes.Credentials is { } credentials)
+            await credentials.ProcessHttpRequestAsync(request, cancellationToken);
+        using var response = await kubernetes.HttpClient.SendAsync(request, cancellationToken);
+        if (response.IsSuccessStatusCode)
+            return (await response.Content.ReadAsByteArrayAsync(cancellationToken), response.StatusCode, null);
+        var body = await response.Content.ReadAsStringAsync(cancellationToken);
+        if (response.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.NotFound or HttpStatusCode.Conflict)
+            return (null, response.StatusCode, StatusMessage(body) ?? response.ReasonPhrase);
+        throw new HttpRequestException($"KubeVirt vnc/screenshot answered {(int)response.StatusCode}: {StatusMessage(body)}", null, response.StatusCode);
     }
 
     static string? StatusMessage(string body)

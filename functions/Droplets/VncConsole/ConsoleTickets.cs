@@ -1,0 +1,108 @@
+using System.Buffers.Text;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Azure;
+using Azure.Data.Tables;
+using Droplets.Droplets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Droplets.VncConsole;
+
+public sealed class ConsoleOptions
+{
+    // HMAC-SHA256 key shared by the API and the console gateway (≥ 32 characters). Without one, a random key
+    // is drawn at start: fine when the gateway runs in the same process (the standalone host), not otherwise.
+    public string? SigningKey { get; init; }
+
+    // Where clients connect, e.g. wss://console.example.com/console/vnc. Default: this host's /console/vnc.
+    public Uri? GatewayUrl { get; init; }
+
+    public TimeSpan TicketTtl { get; init; } = TimeSpan.FromSeconds(60);
+
+    // A session with no bytes either way for this long is closed.
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(10);
+}
+
+public sealed record ConsoleTicket(string Id, string DropletId, string ProjectId, string Region, DateTimeOffset ExpiresAt);
+
+public enum TicketRefusal { Malformed, BadSignature, Expired, Used }
+
+// A console URL carries a ticket: `v1.<payload>.<HMAC-SHA256 of "v1.<payload>">`, base64url. The signature
+// binds it to one droplet and an expiry; the row in `consoletickets`, deleted on first use, makes it
+// single-use (a delete succeeds once).
+public sealed class ConsoleTickets
+{
+    const string Version = "v1";
+    readonly TableClient table;
+    readonly byte[] key;
+    readonly TimeProvider time;
+    readonly TimeSpan ttl;
+
+    public ConsoleTickets(TableServiceClient service, StoreOptions store, IOptions<ConsoleOptions> options, TimeProvider time, ILogger<ConsoleTickets> log)
+    {
+        table = service.GetTableClient(store.TablePrefix + "consoletickets");
+        this.time = time;
+        ttl = options.Value.TicketTtl;
+        if (options.Value.SigningKey is { Length: > 0 } configured)
+        {
+            key = Encoding.UTF8.GetBytes(configured);
+        }
+        else
+        {
+            key = RandomNumberGenerator.GetBytes(32);
+            log.LogWarning("Console:SigningKey is not set: console tickets are signed with a per-process key, so only this process's gateway accepts them.");
+        }
+    }
+
+    public Task InitializeAsync(CancellationToken cancellationToken) => table.CreateIfNotExistsAsync(cancellationToken);
+
+    public async Task<(string Token, DateTimeOffset ExpiresAt)> MintAsync(Droplet droplet, CancellationToken cancellationToken)
+    {
+        var ticket = new ConsoleTicket(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), droplet.Id, droplet.ProjectId, droplet.Region,
+            time.GetUtcNow().Add(ttl));
+        await table.AddEntityAsync(new TableEntity(ticket.Id, "") { ["DropletId"] = ticket.DropletId, ["ExpiresAt"] = ticket.ExpiresAt }, cancellationToken);
+        return (Sign(ticket), ticket.ExpiresAt);
+    }
+
+    public string Sign(ConsoleTicket ticket)
+    {
+        var payload = Base64Url.EncodeToString(JsonSerializer.SerializeToUtf8Bytes(new Payload(ticket.Id, ticket.DropletId, ticket.ProjectId, ticket.Region, ticket.ExpiresAt.ToUnixTimeSeconds())));
+        var signed = $"{Version}.{payload}";
+        return $"{signed}.{Base64Url.EncodeToString(HMACSHA256.HashData(key, Encoding.ASCII.GetBytes(signed)))}";
+    }
+
+    // Checks the signature and the expiry, then consumes the ticket: true at most once per ticket.
+    public async Task<(ConsoleTicket? Ticket, TicketRefusal? Refusal)> RedeemAsync(string? token, CancellationToken cancellationToken)
+    {
+        var parts = (token ?? "").Split('.');
+        if (parts is not [Version, var payload, var signature] || payload.Length > 1024)
+            return (null, TicketRefusal.Malformed);
+        var expected = HMACSHA256.HashData(key, Encoding.ASCII.GetBytes($"{Version}.{payload}"));
+        if (!Base64Url.IsValid(signature) || Base64Url.DecodeFromChars(signature) is not { } given || !CryptographicOperations.FixedTimeEquals(expected, given))
+            return (null, TicketRefusal.BadSignature);
+        if (!Base64Url.IsValid(payload) || Base64Url.DecodeFromChars(payload) is not { } json || Parse(json) is not { } ticket)
+            return (null, TicketRefusal.Malformed);
+        if (ticket.ExpiresAt <= time.GetUtcNow())
+            return (null, TicketRefusal.Expired);
+        var deleted = await table.DeleteEntityAsync(ticket.Id, "", ETag.All, cancellationToken);
+        return deleted.Status == 404 ? (null, TicketRefusal.Used) : (ticket, null);
+    }
+
+    sealed record Payload(string T, string D, string P, string R, long E);
+
+    static ConsoleTicket? Parse(byte[] json)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<Payload>(json) is { T: not null, D: not null, P: not null, R: not null } p
+                ? new ConsoleTicket(p.T, p.D, p.P, p.R, DateTimeOffset.FromUnixTimeSeconds(p.E))
+                : null;
+        }
+        catch (Exception e) when (e is JsonException or ArgumentOutOfRangeException)
+        {
+            return null;
+        }
+    }
+}
