@@ -6,6 +6,7 @@ using Droplets.Droplets;
 using Droplets.Http;
 using Droplets.KubeVirt;
 using Droplets.Provisioning;
+using Droplets.SshKeys;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
@@ -32,6 +33,7 @@ public static class Extensions
         services.AddSingleton(_ => Storage.Tables(configuration));
         services.AddSingleton(new StoreOptions { TablePrefix = configuration["Droplets:TablePrefix"] ?? "" });
         services.AddSingleton<DropletStore>();
+        services.AddSingleton<SshKeyStore>();
         services.AddSingleton<TokenStore>();
         services.AddSingleton<Authenticator>();
         services.AddSingleton<RateLimiter>();
@@ -65,6 +67,8 @@ public static class Extensions
     public static IEndpointRouteBuilder MapDropletsApi(this IEndpointRouteBuilder app) => app
         .MapDropletEndpoints()
         .MapActionEndpoints()
+        .MapSshKeyEndpoints()
+        .MapCatalogEndpoints()
         .MapTokenEndpoints();
 
     public static string StorageConnectionString(IConfiguration configuration) =>
