@@ -9,6 +9,7 @@ using Droplets.VncConsole;
 using Droplets.Http;
 using Droplets.KubeVirt;
 using Droplets.Provisioning;
+using Droplets.SshKeys;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
@@ -39,6 +40,7 @@ public static class Extensions
         services.AddSingleton(_ => Storage.Tables(configuration));
         services.AddSingleton(new StoreOptions { TablePrefix = configuration["Droplets:TablePrefix"] ?? "" });
         services.AddSingleton<DropletStore>();
+        services.AddSingleton<SshKeyStore>();
         services.AddSingleton<TokenStore>();
         services.AddSingleton<Authenticator>();
         services.AddSingleton<RateLimiter>();
@@ -77,6 +79,8 @@ public static class Extensions
         .MapEventEndpoints()
         .MapMetricsEndpoints()
         .MapConsoleEndpoints()
+        .MapSshKeyEndpoints()
+        .MapCatalogEndpoints()
         .MapTokenEndpoints();
 
     public static string StorageConnectionString(IConfiguration configuration) =>

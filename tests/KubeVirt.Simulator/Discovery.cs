@@ -31,12 +31,13 @@ internal static class Resources
     public static readonly ResourceType Events = new("", "v1", "events", "event", "Event", true, ["ev"], false, false);
     public static readonly ResourceType Pods = new("", "v1", "pods", "pod", "Pod", true, ["po"], true, false, ReadOnly: true);
     public static readonly ResourceType Pvcs = new("", "v1", "persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim", true, ["pvc"], true, false);
+    public static readonly ResourceType Secrets = new("", "v1", "secrets", "secret", "Secret", true, [], false, false);
     public static readonly ResourceType VirtualMachines = new("kubevirt.io", "v1", "virtualmachines", "virtualmachine", "VirtualMachine", true, ["vm", "vms"], true, true);
     public static readonly ResourceType VirtualMachineInstances = new("kubevirt.io", "v1", "virtualmachineinstances", "virtualmachineinstance", "VirtualMachineInstance", true, ["vmi", "vmis"], true, true);
     public static readonly ResourceType Migrations = new("kubevirt.io", "v1", "virtualmachineinstancemigrations", "virtualmachineinstancemigration", "VirtualMachineInstanceMigration", true, ["vmim", "vmims"], true, true);
     public static readonly ResourceType DataVolumes = new("cdi.kubevirt.io", "v1beta1", "datavolumes", "datavolume", "DataVolume", true, ["dv", "dvs"], true, true);
 
-    public static readonly IReadOnlyList<ResourceType> All = [Namespaces, Services, Events, Pods, Pvcs, VirtualMachines, VirtualMachineInstances, Migrations, DataVolumes];
+    public static readonly IReadOnlyList<ResourceType> All = [Namespaces, Services, Events, Pods, Pvcs, Secrets, VirtualMachines, VirtualMachineInstances, Migrations, DataVolumes];
 
     public static ResourceType? Find(string group, string version, string plural) =>
         All.FirstOrDefault(r => r.Group == group && r.Version == version && r.Plural == plural);

@@ -109,6 +109,10 @@ internal static class Tables
         {
             return [new("Status", "string", o => o.Str("status", "phase"))];
         }
+        if (type == Resources.Secrets)
+        {
+            return [new("Type", "string", o => o.Str("type")), new("Data", "integer", o => (long)(o.Object("data")?.Count ?? 0))];
+        }
         if (type == Resources.Pvcs)
         {
             return [new("Status", "string", o => o.IsDeleting() ? "Terminating" : o.Str("status", "phase")), new("Volume", "string", o => o.Str("spec", "volumeName")), new("Capacity", "string", o => o.Str("status", "capacity", "storage"))];

@@ -56,10 +56,12 @@ internal static partial class Validation
                 throw new ApiException(422, "Invalid",
                     "admission webhook \"virtualmachine-validator.kubevirt.io\" denied the request: Running and RunStrategy are mutually exclusive. Note that Running is deprecated, please use RunStrategy instead");
             }
+            CloudInitLimits(obj.At("spec", "template", "spec", "volumes"), "spec.template.spec.volumes", "virtualmachine-validator.kubevirt.io");
             obj.Remove("status");
         }
         else if (type == Resources.VirtualMachineInstances)
         {
+            CloudInitLimits(obj.At("spec", "volumes"), "spec.volumes", "virtualmachineinstances-create-validator.kubevirt.io");
             // Added by KubeVirt's mutating webhook; the VMI controller removes it once the VMI is final.
             obj.SetFinalizers(obj.Finalizers().Append(Finalizers.VmiForeground));
             obj.Remove("status");
@@ -155,6 +157,44 @@ internal static partial class Validation
         {
             throw Errors.Invalid("PersistentVolumeClaim", current.Name(), "spec.resources.requests.storage", "FieldValueForbidden",
                 "Forbidden: field can not be less than previous value");
+        }
+    }
+
+    // KubeVirt's volume validation (vmi-create-admitter.go validateVolumes): inline cloud-init user data, plain or
+    // base64, may be at most 2048 bytes (cloudInitUserMaxLen); larger data must come from a Secret (secretRef).
+    const int CloudInitUserMaxLen = 2048;
+
+    static void CloudInitLimits(JsonNode? volumes, string field, string webhook)
+    {
+        var index = 0;
+        foreach (var volume in volumes as JsonArray ?? [])
+        {
+            foreach (var source in new[] { "cloudInitNoCloud", "cloudInitConfigDrive" })
+            {
+                if (volume?[source] is not JsonObject cloudInit)
+                {
+                    continue;
+                }
+                var length = cloudInit.Str("userData") is { Length: > 0 } inline ? System.Text.Encoding.UTF8.GetByteCount(inline) : 0;
+                if (cloudInit.Str("userDataBase64") is { Length: > 0 } encoded)
+                {
+                    try
+                    {
+                        length = Convert.FromBase64String(encoded).Length;
+                    }
+                    catch (FormatException)
+                    {
+                        throw new ApiException(422, "Invalid",
+                            $"admission webhook \"{webhook}\" denied the request: {field}[{index}].{source}.userDataBase64 is not a valid base64 value.");
+                    }
+                }
+                if (length > CloudInitUserMaxLen)
+                {
+                    throw new ApiException(422, "Invalid",
+                        $"admission webhook \"{webhook}\" denied the request: {field}[{index}].{source} userdata exceeds {CloudInitUserMaxLen} byte limit. Should use UserDataSecretRef for larger data.");
+                }
+            }
+            index++;
         }
     }
 

@@ -18,6 +18,7 @@ public sealed class Plan
     public int MemoryMib { get; init; }
     public int DiskGib { get; init; }
     public decimal? PriceMonthly { get; init; }
+    public decimal? PriceHourly { get; init; }
 }
 
 public sealed class Image
@@ -25,6 +26,7 @@ public sealed class Image
     public string Source { get; init; } = "";
     public string Distribution { get; init; } = "";
     public string Version { get; init; } = "";
+    public string? Name { get; init; }
 }
 
 public sealed class Region

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using Droplets.Actions;
@@ -5,6 +6,7 @@ using Droplets.Auth;
 using Droplets.Catalog;
 using Droplets.Http;
 using Droplets.Provisioning;
+using Droplets.SshKeys;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.DurableTask.Client;
@@ -13,7 +15,7 @@ using Microsoft.Extensions.Options;
 
 namespace Droplets.Droplets;
 
-// Unknown fields are refused rather than ignored: a caller who sends `user_data` today must not
+// Unknown fields are refused rather than ignored: a caller who sends a field we do not apply must not
 // believe it was applied.
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record CreateDropletRequest(
@@ -24,15 +26,22 @@ public sealed record CreateDropletRequest(
     string? ProjectId,
     IReadOnlyList<string>? SshKeyIds,
     IReadOnlyList<string>? Tags,
-    IReadOnlyList<string>? VolumeIds);
+    IReadOnlyList<string>? VolumeIds,
+    string? UserData);
 
 public static partial class CreateDroplet
 {
     public const int MaxTags = 25;
+    public const int MaxSshKeys = 25;
+    public const int MaxUserDataBytes = 64 * 1024;
+
+    // 64 KiB of user data may arrive JSON-escaped (\n, \uXXXX), so this body may be larger than others.
+    public const int MaxBodyBytes = JsonBody.LargestMaxBytes;
 
     public static async Task<Results<Created<Droplet>, ProblemHttpResult>> HandleAsync(
         HttpRequest request,
         DropletStore store,
+        SshKeyStore sshKeys,
         ActionStore actions,
         DurableTaskClient workflows,
         IOptions<CatalogOptions> catalog,
@@ -40,15 +49,23 @@ public static partial class CreateDroplet
         ILoggerFactory loggers,
         CancellationToken cancellationToken)
     {
-        var (body, problem) = await JsonBody.ReadAsync<CreateDropletRequest>(request, cancellationToken);
+        var (body, problem) = await JsonBody.ReadAsync<CreateDropletRequest>(request, cancellationToken, MaxBodyBytes);
         if (problem is not null)
             return problem;
 
         var errors = Validate(body!, catalog.Value);
-        if (errors.Count > 0)
-            return Problems.Validation(errors);
         var caller = request.HttpContext.Caller();
         var projectId = body!.ProjectId ?? Projects.Default;
+        var keyIds = (body.SshKeyIds ?? []).Distinct(StringComparer.Ordinal).ToArray();
+        IReadOnlyList<SshKey> keys = [];
+        if (keyIds.Length > 0 && !errors.ContainsKey("ssh_key_ids") && !errors.ContainsKey("project_id"))
+        {
+            (keys, var keyErrors) = await ResolveKeysAsync(keyIds, projectId, caller, sshKeys, cancellationToken);
+            if (keyErrors.Length > 0)
+                errors["ssh_key_ids"] = keyErrors;
+        }
+        if (errors.Count > 0)
+            return Problems.Validation(errors);
         if (!caller.CanSee(projectId))
             return Problems.Create(StatusCodes.Status403Forbidden, "forbidden", "Forbidden", $"This token may not act on project '{projectId}'.");
 
@@ -57,6 +74,8 @@ public static partial class CreateDroplet
         var actionId = DropletAction.NewId();
         var key = request.Headers[Idempotency.Header].ToString();
         var id = key.Length > 0 ? DropletIds.FromKey(caller.TokenId, key) : DropletIds.New();
+        // The keys as they are now, not as they may be when the workflow runs: see DropletBoot.
+        var boot = new DropletBoot(keys.Select(k => k.PublicKey).ToArray(), string.IsNullOrEmpty(body.UserData) ? null : body.UserData);
         Droplet droplet;
         while (true)
         {
@@ -70,6 +89,7 @@ public static partial class CreateDroplet
                 Region = body.Region!,
                 Status = DropletStatus.Provisioning,
                 Tags = (body.Tags ?? []).Distinct(StringComparer.Ordinal).ToArray(),
+                SshKeyIds = keyIds,
                 Vcpus = plan.Vcpus,
                 Memory = plan.MemoryMib,
                 Disk = plan.DiskGib,
@@ -80,7 +100,7 @@ public static partial class CreateDroplet
                 LockedBy = actionId,
                 LockedFor = ActionType.Create,
             };
-            if (await store.TryAddAsync(droplet, cancellationToken))
+            if (await store.TryAddAsync(droplet, boot, cancellationToken))
                 break;
             // Taken: by this caller's own earlier attempt with the same key (answer what it made), or by
             // chance (draw again).
@@ -146,9 +166,18 @@ public static partial class CreateDroplet
             }
         }
 
-        // SSH keys and volumes have no resource yet (a later release). Refuse rather than ignore.
-        if (body.SshKeyIds is { Count: > 0 })
-            Add("ssh_key_ids", "ssh_key_ids is not supported yet: SSH key resources are not available, so keys cannot be injected. Omit the field or send [].");
+        if (body.SshKeyIds is { } sshKeyIds)
+        {
+            if (sshKeyIds.Count > MaxSshKeys)
+                Add("ssh_key_ids", $"at most {MaxSshKeys} SSH keys are allowed; got {sshKeyIds.Count}.");
+            if (sshKeyIds.Any(k => k is null))
+                Add("ssh_key_ids", "ssh_key_ids must hold SSH key ids (sk_…), not null.");
+        }
+
+        if (body.UserData is { } userData && Encoding.UTF8.GetByteCount(userData) is var size and > MaxUserDataBytes)
+            Add("user_data", $"user_data is {size} bytes of UTF-8; at most {MaxUserDataBytes} (64 KiB) are allowed.");
+
+        // Volumes have no resource yet (a later release). Refuse rather than ignore.
         if (body.VolumeIds is { Count: > 0 })
             Add("volume_ids", "volume_ids is not supported yet: volume resources are not available, so nothing can be attached. Omit the field or send [].");
 
@@ -161,6 +190,22 @@ public static partial class CreateDroplet
             else if (!exists(value))
                 Add(field, $"unknown {what} '{value}'.");
         }
+    }
+
+    // Every id that does not name a key of the droplet's project is reported, all in one answer. A key the token
+    // cannot see reads exactly like a missing one; a key of another of the token's projects says where it is.
+    static async Task<(IReadOnlyList<SshKey> Keys, string[] Errors)> ResolveKeysAsync(
+        string[] ids, string projectId, Caller caller, SshKeyStore store, CancellationToken cancellationToken)
+    {
+        var found = await Task.WhenAll(ids.Select(id => SshKeyIds.IsWellFormed(id) ? store.GetAsync(id, cancellationToken) : Task.FromResult<SshKey?>(null)));
+        var visible = found.Select(k => k is not null && caller.CanSee(k.ProjectId) ? k : null).ToArray();
+        var unknown = ids.Where((_, i) => visible[i] is null).ToArray();
+        var elsewhere = visible.Where(k => k is not null && k.ProjectId != projectId).ToArray();
+        var errors = new List<string>();
+        if (unknown.Length > 0)
+            errors.Add($"unknown SSH key id{(unknown.Length == 1 ? "" : "s")}: {string.Join(", ", unknown)}.");
+        errors.AddRange(elsewhere.Select(k => $"SSH key {k!.Id} belongs to project '{k.ProjectId}'; a droplet in project '{projectId}' can use only that project's keys."));
+        return (visible.Where(k => k is not null && k.ProjectId == projectId).Select(k => k!).ToArray(), [.. errors]);
     }
 
     [GeneratedRegex("^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")]

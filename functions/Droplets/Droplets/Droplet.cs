@@ -15,6 +15,7 @@ public sealed record Droplet
     public string? PublicIp { get; init; }
     public string? PrivateIp { get; init; }
     public IReadOnlyList<string> Tags { get; init; } = [];
+    public IReadOnlyList<string> SshKeyIds { get; init; } = [];
     public IReadOnlyList<string> VolumeIds { get; init; } = [];
     public int Vcpus { get; init; }
     public int Memory { get; init; }
@@ -49,6 +50,14 @@ public sealed record Droplet
 }
 
 public sealed record DropletError(string Code, string Message);
+
+// What a droplet boots with, fixed when it is created: the public keys of its ssh_key_ids as they were then
+// (deleting a key later changes no droplet) and the caller's user_data. Stored apart from the record (see
+// DropletStore) and never shown: user data often carries secrets.
+public sealed record DropletBoot(IReadOnlyList<string> SshKeys, string? UserData)
+{
+    public static readonly DropletBoot None = new([], null);
+}
 
 [JsonConverter(typeof(JsonStringEnumConverter<DropletStatus>))]
 public enum DropletStatus

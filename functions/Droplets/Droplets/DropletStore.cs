@@ -11,6 +11,12 @@ namespace Droplets.Droplets;
 // - `dropletids`: PartitionKey = droplet id, RowKey = "". Get-by-id needs the project; ids stay opaque
 //   (they do not encode the project), so this small immutable index answers it. Its entries never
 //   change, so they are cached in memory and a warm GET is a single point read.
+//   The entry also holds the droplet's boot inputs (DropletBoot), which are just as immutable: written in
+//   the same insert that claims the id, read once by the provisioning activity, never by GET or listings
+//   (which select ProjectId only), and gone with the entry. User data may be 64 KiB of UTF-8, more than one
+//   string property holds (32K UTF-16 characters), so both parts are stored as UTF-8 bytes in binary
+//   properties of at most 32 KiB each (UserData0, UserData1, …; SshKeys0, … holding a JSON array); the
+//   largest entry stays well under the 1 MiB entity limit.
 // Every update is ETag-conditional (read, change, replace if unchanged; retry on 412).
 public sealed class DropletStore(TableServiceClient service, StoreOptions options)
 {
@@ -26,11 +32,18 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
 
     // Writes the index entry, then the record. A crash in between leaves an index entry pointing at
     // nothing, which reads as 404: harmless, and the id is never reused.
-    public async Task<bool> TryAddAsync(Droplet droplet, CancellationToken cancellationToken)
+    public Task<bool> TryAddAsync(Droplet droplet, CancellationToken cancellationToken) => TryAddAsync(droplet, DropletBoot.None, cancellationToken);
+
+    public async Task<bool> TryAddAsync(Droplet droplet, DropletBoot boot, CancellationToken cancellationToken)
     {
+        var index = new TableEntity(droplet.Id, "") { ["ProjectId"] = droplet.ProjectId };
+        if (boot.SshKeys.Count > 0)
+            WriteChunks(index, "SshKeys", JsonSerializer.SerializeToUtf8Bytes(boot.SshKeys, Unescaped));
+        if (boot.UserData is { Length: > 0 } userData)
+            WriteChunks(index, "UserData", Encoding.UTF8.GetBytes(userData));
         try
         {
-            await ids.AddEntityAsync(new TableEntity(droplet.Id, "") { ["ProjectId"] = droplet.ProjectId }, cancellationToken);
+            await ids.AddEntityAsync(index, cancellationToken);
         }
         catch (RequestFailedException e) when (e.Status == 409)
         {
@@ -39,6 +52,38 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
         await droplets.AddEntityAsync(DropletEntity.From(droplet), cancellationToken);
         Remember(droplet.Id, droplet.ProjectId);
         return true;
+    }
+
+    // Droplets created before boot inputs were stored have none: they boot with their hostname only.
+    public async Task<DropletBoot> GetBootAsync(string id, CancellationToken cancellationToken)
+    {
+        var response = await ids.GetEntityIfExistsAsync<TableEntity>(id, "", cancellationToken: cancellationToken);
+        if (!response.HasValue)
+            return DropletBoot.None;
+        var keys = ReadChunks(response.Value!, "SshKeys");
+        var userData = ReadChunks(response.Value!, "UserData");
+        return new DropletBoot(
+            keys is null ? [] : JsonSerializer.Deserialize<string[]>(keys) ?? [],
+            userData is null ? null : Encoding.UTF8.GetString(userData));
+    }
+
+    const int ChunkBytes = 32 * 1024;
+
+    // Stored, never embedded in HTML: no need to escape '+' (every base64 key has them) or non-ASCII comments.
+    static readonly JsonSerializerOptions Unescaped = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    static void WriteChunks(TableEntity entity, string name, byte[] bytes)
+    {
+        for (var (offset, n) = (0, 0); offset < bytes.Length; offset += ChunkBytes, n++)
+            entity[$"{name}{n}"] = bytes[offset..Math.Min(bytes.Length, offset + ChunkBytes)];
+    }
+
+    static byte[]? ReadChunks(TableEntity entity, string name)
+    {
+        var chunks = new List<byte[]>();
+        while (entity.GetBinary($"{name}{chunks.Count}") is { } chunk)
+            chunks.Add(chunk);
+        return chunks.Count == 0 ? null : [.. chunks.SelectMany(c => c)];
     }
 
     public async Task<Droplet?> GetAsync(string id, CancellationToken cancellationToken) =>
@@ -173,6 +218,7 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
         public string? PublicIp { get; set; }
         public string? PrivateIp { get; set; }
         public string Tags { get; set; } = "[]";
+        public string SshKeyIds { get; set; } = "[]";
         public string VolumeIds { get; set; } = "[]";
         public int Vcpus { get; set; }
         public int Memory { get; set; }
@@ -199,6 +245,7 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
             PublicIp = d.PublicIp,
             PrivateIp = d.PrivateIp,
             Tags = JsonSerializer.Serialize(d.Tags),
+            SshKeyIds = JsonSerializer.Serialize(d.SshKeyIds),
             VolumeIds = JsonSerializer.Serialize(d.VolumeIds),
             Vcpus = d.Vcpus,
             Memory = d.Memory,
@@ -226,6 +273,7 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
             PublicIp = PublicIp,
             PrivateIp = PrivateIp,
             Tags = JsonSerializer.Deserialize<string[]>(Tags) ?? [],
+            SshKeyIds = JsonSerializer.Deserialize<string[]>(SshKeyIds) ?? [],
             VolumeIds = JsonSerializer.Deserialize<string[]>(VolumeIds) ?? [],
             Vcpus = Vcpus,
             Memory = Memory,

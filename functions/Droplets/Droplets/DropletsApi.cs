@@ -9,9 +9,6 @@ namespace Droplets.Droplets;
 
 public static class DropletsApi
 {
-    public const int DefaultPerPage = 100;
-    public const int MaxPerPage = 1000;
-
     public static IEndpointRouteBuilder MapDropletEndpoints(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1/droplets").AddEndpointFilter<Idempotency.Filter>();
@@ -24,36 +21,12 @@ public static class DropletsApi
     public static async Task<Results<Ok<IReadOnlyList<Droplet>>, ProblemHttpResult>> ListAsync(
         HttpContext context, DropletStore store, CancellationToken cancellationToken)
     {
-        var query = context.Request.Query;
-        var projectId = query["project_id"].ToString() is { Length: > 0 } p ? p : null;
-        var tag = query["tag_name"].ToString() is { Length: > 0 } t ? t : null;
-
-        var perPage = DefaultPerPage;
-        if (query["per_page"].ToString() is { Length: > 0 } raw && (!int.TryParse(raw, out perPage) || perPage is < 1 or > MaxPerPage))
-            return Problems.BadRequest("invalid_query", $"per_page must be an integer from 1 to {MaxPerPage}.");
-
-        ListCursor? after = null;
-        if (query["page_token"].ToString() is { Length: > 0 } token)
-        {
-            after = ListCursor.TryDecode(token);
-            if (after is null || (projectId is not null && after.ProjectId != projectId))
-                return Problems.BadRequest("invalid_query", "page_token is not valid for this listing; use the Link header of the previous page.");
-        }
-
-        // A token sees only its projects: a foreign project lists as empty, exactly like one with no droplets.
-        var caller = context.Caller();
-        IReadOnlyCollection<string>? projects = projectId is not null
-            ? caller.CanSee(projectId) ? [projectId] : []
-            : caller.AllProjects ? null : caller.ProjectIds;
-        var page = await store.ListAsync(projects, tag, perPage, after, cancellationToken);
-        if (page.Next is not null)
-        {
-            var next = QueryString.Create(query
-                .Where(q => q.Key != "page_token")
-                .SelectMany(q => q.Value.Select(v => KeyValuePair.Create(q.Key, v)))
-                .Append(KeyValuePair.Create("page_token", (string?)page.Next.Encode())));
-            context.Response.Headers.Link = $"<{context.Request.PathBase}{context.Request.Path}{next}>; rel=\"next\"";
-        }
+        var (listing, problem) = Listing.Read(context);
+        if (problem is not null)
+            return problem;
+        var tag = context.Request.Query["tag_name"].ToString() is { Length: > 0 } t ? t : null;
+        var page = await store.ListAsync(listing!.Projects, tag, listing.PerPage, listing.After, cancellationToken);
+        Listing.LinkNext(context, page.Next);
         return TypedResults.Ok(page.Items);
     }
 

@@ -98,6 +98,7 @@ public sealed class Idempotency(TableServiceClient service, StoreOptions options
             ["Location"] = inner switch
             {
                 Created<Droplet> created => created.Location,
+                Created<SshKeys.SshKey> created => created.Location,
                 Accepted<Actions.DropletAction> accepted => accepted.Location,
                 _ => null,
             },
@@ -111,13 +112,13 @@ public sealed class Idempotency(TableServiceClient service, StoreOptions options
 
     static async Task<string> RequestHashAsync(HttpRequest request)
     {
-        request.EnableBuffering(JsonBody.MaxBytes + 1);
+        request.EnableBuffering(JsonBody.LargestMaxBytes + 1);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         hash.AppendData(Encoding.UTF8.GetBytes($"{request.Method}\n{request.Path}\n"));
         var buffer = new byte[8192];
         long total = 0;
         int read;
-        while ((read = await request.Body.ReadAsync(buffer, request.HttpContext.RequestAborted)) > 0 && total <= JsonBody.MaxBytes)
+        while ((read = await request.Body.ReadAsync(buffer, request.HttpContext.RequestAborted)) > 0 && total <= JsonBody.LargestMaxBytes)
         {
             hash.AppendData(buffer, 0, read);
             total += read;

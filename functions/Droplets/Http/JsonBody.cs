@@ -12,21 +12,24 @@ public static class JsonBody
 {
     public const int MaxBytes = 64 * 1024;
 
-    public static async Task<(T? Value, ProblemHttpResult? Problem)> ReadAsync<T>(HttpRequest request, CancellationToken cancellationToken)
+    // The largest body any route accepts (a droplet create with 64 KiB of user data, escaped).
+    public const int LargestMaxBytes = 512 * 1024;
+
+    public static async Task<(T? Value, ProblemHttpResult? Problem)> ReadAsync<T>(HttpRequest request, CancellationToken cancellationToken, int maxBytes = MaxBytes)
         where T : class
     {
         if (!IsJson(request.ContentType))
             return (null, Problems.UnsupportedMediaType());
-        if (request.ContentLength > MaxBytes)
-            return (null, Problems.PayloadTooLarge(MaxBytes));
+        if (request.ContentLength > maxBytes)
+            return (null, Problems.PayloadTooLarge(maxBytes));
 
         var buffer = new MemoryStream();
         var chunk = new byte[8192];
         int read;
         while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
         {
-            if (buffer.Length + read > MaxBytes)
-                return (null, Problems.PayloadTooLarge(MaxBytes));
+            if (buffer.Length + read > maxBytes)
+                return (null, Problems.PayloadTooLarge(maxBytes));
             buffer.Write(chunk, 0, read);
         }
         if (buffer.Length == 0)

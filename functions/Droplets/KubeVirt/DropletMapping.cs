@@ -19,7 +19,13 @@ public static class DropletMapping
 
     public static string PublicServiceNameFor(string dropletId) => VmNameFor(dropletId) + "-public";
 
-    public static VirtualMachine VirtualMachine(Droplet droplet, Plan plan, Image image, CatalogOptions catalog)
+    public static string CloudInitSecretNameFor(string dropletId) => VmNameFor(dropletId) + "-cloudinit";
+
+    // KubeVirt takes inline userData up to CloudInit.InlineLimit bytes; beyond that it must come from a Secret.
+    public static bool NeedsCloudInitSecret(string userData) => System.Text.Encoding.UTF8.GetByteCount(userData) > CloudInit.InlineLimit;
+
+    // userData: the rendered document (CloudInit.UserData), inline or by reference to CloudInitSecret.
+    public static VirtualMachine VirtualMachine(Droplet droplet, Plan plan, Image image, CatalogOptions catalog, string userData)
     {
         var name = VmNameFor(droplet.Id);
         var labels = Labels(droplet);
@@ -69,7 +75,13 @@ public static class DropletMapping
                         Volumes =
                         [
                             new Volume { Name = "rootdisk", DataVolume = new DataVolumeRef(RootDiskNameFor(droplet.Id)) },
-                            new Volume { Name = "cloudinitdisk", CloudInitNoCloud = new CloudInitNoCloud(CloudConfig(droplet)) },
+                            new Volume
+                            {
+                                Name = "cloudinitdisk",
+                                CloudInitNoCloud = NeedsCloudInitSecret(userData)
+                                    ? new CloudInitNoCloud { SecretRef = new V1LocalObjectReference { Name = CloudInitSecretNameFor(droplet.Id) } }
+                                    : new CloudInitNoCloud { UserData = userData },
+                            },
                         ],
                     },
                 },
@@ -95,7 +107,24 @@ public static class DropletMapping
         },
     };
 
-    static string CloudConfig(Droplet droplet) => $"#cloud-config\nhostname: {droplet.Name}\n";
+    // The user data of a document too large to inline. Owned by the VirtualMachine, so Kubernetes' garbage
+    // collector removes it with the VM and the app needs no delete (or read) access to Secrets. It needs the VM's
+    // uid, so it is made right after the VM — normally before KubeVirt has even scheduled the launcher pod that
+    // mounts it; should it be late (a retried activity), the kubelet keeps retrying the mount until it exists.
+    public static V1Secret CloudInitSecret(Droplet droplet, string userData, VirtualMachine owner) => new()
+    {
+        ApiVersion = "v1",
+        Kind = "Secret",
+        Metadata = new V1ObjectMeta
+        {
+            Name = CloudInitSecretNameFor(droplet.Id),
+            NamespaceProperty = NamespaceFor(droplet.ProjectId),
+            Labels = Labels(droplet),
+            OwnerReferences = [new V1OwnerReference { ApiVersion = owner.ApiVersion, Kind = owner.Kind, Name = owner.Metadata.Name, Uid = owner.Metadata.Uid }],
+        },
+        Type = "Opaque",
+        Data = new Dictionary<string, byte[]> { ["userdata"] = System.Text.Encoding.UTF8.GetBytes(userData) },
+    };
 
     static Dictionary<string, string> Labels(Droplet droplet) => new()
     {

@@ -23,8 +23,22 @@ public sealed class KubeVirtClient(Kubernetes kubernetes)
         await IgnoreConflict(() => kubernetes.CoreV1.CreateNamespaceAsync(ns, cancellationToken: cancellationToken));
     }
 
-    public Task CreateVirtualMachineAsync(VirtualMachine vm, CancellationToken cancellationToken) =>
-        IgnoreConflict(() => virtualMachines.CreateNamespacedAsync(vm, vm.Metadata.NamespaceProperty, cancellationToken));
+    // The VirtualMachine as the cluster holds it (its uid owns the cloud-init Secret), also when it already existed.
+    public async Task<VirtualMachine> CreateVirtualMachineAsync(VirtualMachine vm, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await virtualMachines.CreateNamespacedAsync(vm, vm.Metadata.NamespaceProperty, cancellationToken);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+            return await GetVirtualMachineAsync(vm.Metadata.NamespaceProperty, vm.Metadata.Name, cancellationToken)
+                ?? throw new InvalidOperationException($"VirtualMachine {vm.Metadata.Name} exists and then does not; retry.");
+        }
+    }
+
+    public Task CreateSecretAsync(V1Secret secret, CancellationToken cancellationToken) =>
+        IgnoreConflict(() => kubernetes.CoreV1.CreateNamespacedSecretAsync(secret, secret.Metadata.NamespaceProperty, cancellationToken: cancellationToken));
 
     public Task CreateServiceAsync(V1Service service, CancellationToken cancellationToken) =>
         IgnoreConflict(() => kubernetes.CoreV1.CreateNamespacedServiceAsync(service, service.Metadata.NamespaceProperty, cancellationToken: cancellationToken));

@@ -123,7 +123,12 @@ public sealed record Volume
 
 public sealed record DataVolumeRef([property: JsonPropertyName("name")] string Name);
 
-public sealed record CloudInitNoCloud([property: JsonPropertyName("userData")] string UserData);
+// Inline userData, or a Secret holding it under the key "userdata" (for documents over KubeVirt's inline limit).
+public sealed record CloudInitNoCloud
+{
+    [JsonPropertyName("userData")] public string? UserData { get; init; }
+    [JsonPropertyName("secretRef")] public V1LocalObjectReference? SecretRef { get; init; }
+}
 
 [KubernetesEntity(Group = "kubevirt.io", ApiVersion = "v1", Kind = "VirtualMachineInstance", PluralName = "virtualmachineinstances")]
 public sealed class VirtualMachineInstance : IKubernetesObject<V1ObjectMeta>

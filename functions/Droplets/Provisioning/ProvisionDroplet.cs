@@ -120,9 +120,14 @@ public sealed class ProvisioningActivities(
             ?? throw new InvalidOperationException($"Droplet {droplet.Id} has no record.");
         var plan = catalog.Value.Plans[record.PlanId];
         var image = catalog.Value.Images[record.Image];
+        // Rendered from what the droplet was created with (its keys as they were then), so every retry builds the same spec.
+        var boot = await store.GetBootAsync(record.Id, cancellationToken);
+        var userData = CloudInit.UserData(record.Name, boot.SshKeys, boot.UserData);
         var cluster = clusters.For(record.Region);
         await cluster.EnsureNamespaceAsync(DropletMapping.NamespaceFor(record.ProjectId), cancellationToken);
-        await cluster.CreateVirtualMachineAsync(DropletMapping.VirtualMachine(record, plan, image, catalog.Value), cancellationToken);
+        var vm = await cluster.CreateVirtualMachineAsync(DropletMapping.VirtualMachine(record, plan, image, catalog.Value, userData), cancellationToken);
+        if (DropletMapping.NeedsCloudInitSecret(userData))
+            await cluster.CreateSecretAsync(DropletMapping.CloudInitSecret(record, userData, vm), cancellationToken);
         await cluster.CreateServiceAsync(DropletMapping.PublicService(record), cancellationToken);
     }
 

@@ -15,8 +15,9 @@ public class BadInputTests(DropletsWorld world) : IClassFixture<DropletsWorld>
     static readonly string[] Fragments =
     [
         "", "dpl_000000000000", "dpl_", "DPL_ABCDEF012345", "dpl_zzzzzzzzzzzz", "%00", "%2e%2e", "..", "%ff%fe", "ü", "' or 1 eq 1", "dpl_0123456789ab/extra",
-        new string('a', 2000), "%", "%%", "{id}", "null", "-1",
+        new string('a', 2000), "%", "%%", "{id}", "null", "-1", "sk_000000000000", "sk_", "SK_ABCDEF012345",
     ];
+    static readonly string[] Collections = ["plans", "images", "regions", "plans/s-1vcpu-1gb", "ssh_keys", "ssh_keys/sk_000000000000/x"];
     static readonly string[] Queries =
     [
         "project_id=", "project_id=%00", "project_id=' or PartitionKey ne '", "tag_name=" + new string('t', 5000), "per_page=-1", "per_page=99999999999999",
@@ -30,6 +31,12 @@ public class BadInputTests(DropletsWorld world) : IClassFixture<DropletsWorld>
         "{\"name\":\"web\",\"image\":\"ubuntu-22-04\",\"plan_id\":\"s-1vcpu-1gb\",\"region\":\"nyc1\",\"project_id\":\"" + new string('a', 300) + "\"}",
         "{\"name\":\"\\u0000\"}", "{\"name\":\"\\ud800\"}", new string('[', 5000) + new string(']', 5000), "{\"a\":" + new string('9', 400) + "}", "{\"name\":1e400}",
         "\u00ef\u00bb\u00bf{}", "{", "}", "{\"name\":\"web\"", "{'name':'web'}",
+        "{\"name\":\"k\",\"public_key\":\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ8X2Q9burX9kIvdzJ4sIjHVexJ3dsr2WtBvhkzKL7np\"}",
+        "{\"name\":\"k\",\"public_key\":\"ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAAQ==\"}", "{\"name\":\"k\",\"public_key\":\"ssh-ed25519 ////\"}",
+        "{\"name\":\"k\",\"public_key\":\"ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAAAA\"}", "{\"public_key\":null,\"name\":[]}",
+        "{\"name\":\"\\u0000\",\"public_key\":\"\\u0000\",\"project_id\":\"\\u0000\"}",
+        "{\"name\":\"web\",\"image\":\"ubuntu-22-04\",\"plan_id\":\"s-1vcpu-1gb\",\"region\":\"nyc1\",\"ssh_key_ids\":[\"sk_000000000000\",\"' or 1 eq 1\",\"\"],\"user_data\":\"#cloud-config\\nssh_authorized_keys: [\"}",
+        "{\"name\":\"web\",\"image\":\"ubuntu-22-04\",\"plan_id\":\"s-1vcpu-1gb\",\"region\":\"nyc1\",\"ssh_key_ids\":{},\"user_data\":{}}",
     ];
 
     [Fact]
@@ -40,10 +47,13 @@ public class BadInputTests(DropletsWorld world) : IClassFixture<DropletsWorld>
         for (var i = 0; i < Requests; i++)
         {
             var method = Pick(random, Methods);
-            var path = random.Next(3) switch
+            var path = random.Next(6) switch
             {
                 0 => "api/v1/droplets",
                 1 => "api/v1/droplets/" + Pick(random, Fragments),
+                2 => "api/v1/ssh_keys",
+                3 => "api/v1/ssh_keys/" + Pick(random, Fragments),
+                4 => "api/v1/" + Pick(random, Collections),
                 _ => "api/v1/" + Pick(random, Fragments) + "/" + Pick(random, Fragments),
             };
             if (random.Next(2) == 0)

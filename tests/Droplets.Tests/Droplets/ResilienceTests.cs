@@ -62,7 +62,9 @@ public class ResilienceTests
         Assert.Equal("running", running.GetProperty("status").GetString());
         Assert.False(running.GetProperty("locked").GetBoolean());
         Assert.Single(region.List("virtualmachines", orphan.ProjectId.Replace('_', '-')));
-        var action = await host.Client.GetFromJsonAsync<JsonElement>("api/v1/actions/act_0123456789ab");
+        // The droplet is recorded running just before its create action is completed: wait for the action too.
+        var action = await Eventually.HoldsAsync(() => host.Client.GetFromJsonAsync<JsonElement>("api/v1/actions/act_0123456789ab"),
+            a => a.GetProperty("status").GetString() != "in-progress", TimeSpan.FromSeconds(30), "the recovered create action to finish");
         Assert.Equal("completed", action.GetProperty("status").GetString());
         Assert.Equal("create", action.GetProperty("type").GetString());
     }

@@ -42,10 +42,14 @@ public class ValidationTests(ValidationTests.World world) : IClassFixture<Valida
         { "{\"name\":\"web-01\",\"image\":\"ubuntu-22-04\",\"plan_id\":\"s-1vcpu-1gb\",\"region\":\"nyc1\",\"tags\":[" + string.Join(',', Enumerable.Range(0, 26).Select(i => $"\"t{i}\"")) + "]}", "validation_failed", "tags" },
         { """{"name":"web-01","image":"ubuntu-22-04","plan_id":"s-1vcpu-1gb","region":"nyc1","project_id":"Proj-A"}""", "validation_failed", "project_id" },
         { """{"name":"web-01","image":"ubuntu-22-04","plan_id":"s-1vcpu-1gb","region":"nyc1","ssh_key_ids":["sk_abc123"]}""", "validation_failed", "ssh_key_ids" },
+        { """{"name":"web-01","image":"ubuntu-22-04","plan_id":"s-1vcpu-1gb","region":"nyc1","ssh_key_ids":[null]}""", "validation_failed", "ssh_key_ids" },
+        { "{\"name\":\"web-01\",\"image\":\"ubuntu-22-04\",\"plan_id\":\"s-1vcpu-1gb\",\"region\":\"nyc1\",\"ssh_key_ids\":[" + string.Join(',', Enumerable.Range(0, 26).Select(i => $"\"sk_{i:x12}\"")) + "]}", "validation_failed", "ssh_key_ids" },
         { """{"name":"web-01","image":"ubuntu-22-04","plan_id":"s-1vcpu-1gb","region":"nyc1","volume_ids":["vol_1"]}""", "validation_failed", "volume_ids" },
         { """{"name":"web-01","image":"ubuntu-22-04","plan_id":"s-1vcpu-1gb","region":"nyc1","tags":"web"}""", "invalid_json", null },
         { """{"name":42,"image":"ubuntu-22-04","plan_id":"s-1vcpu-1gb","region":"nyc1"}""", "invalid_json", null },
-        { """{"name":"web-01","image":"ubuntu-22-04","plan_id":"s-1vcpu-1gb","region":"nyc1","user_data":"#!/bin/sh"}""", "invalid_json", null },
+        { """{"name":"web-01","image":"ubuntu-22-04","plan_id":"s-1vcpu-1gb","region":"nyc1","user_data":42}""", "invalid_json", null },
+        { """{"name":"web-01","image":"ubuntu-22-04","plan_id":"s-1vcpu-1gb","region":"nyc1","user_data":["#!/bin/sh"]}""", "invalid_json", null },
+        { """{"name":"web-01","image":"ubuntu-22-04","plan_id":"s-1vcpu-1gb","region":"nyc1","userdata":"#!/bin/sh"}""", "invalid_json", null },
         { """{"name":"web-01",""", "invalid_json", null },
         { "[1,2,3]", "invalid_json", null },
         { "null", "invalid_json", null },
@@ -63,6 +67,23 @@ public class ValidationTests(ValidationTests.World world) : IClassFixture<Valida
         var problem = await AssertProblemAsync(response, field is null ? HttpStatusCode.BadRequest : HttpStatusCode.UnprocessableEntity, code);
         if (field is not null)
             Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), $"errors should name {field}: {problem}");
+        Assert.Equal(before, await CountAsync());
+    }
+
+    // 64 KiB of UTF-8, counted in bytes: 32 Ki "é" (2 bytes each) is the limit, one more is over it.
+    [Theory]
+    [InlineData("#!/bin/sh\n", 'x', 64 * 1024 - 9)]
+    [InlineData("", 'é', 32 * 1024 + 1)]
+    public async Task User_data_over_64_KiB_is_refused(string start, char fill, int count)
+    {
+        var before = await CountAsync();
+        var userData = start + new string(fill, count);
+        var body = JsonSerializer.Serialize(new { name = "web-01", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", user_data = userData });
+
+        var response = await host.Client.PostAsync("api/v1/droplets", new StringContent(body, Encoding.UTF8, "application/json"));
+
+        var problem = await AssertProblemAsync(response, HttpStatusCode.UnprocessableEntity, "validation_failed");
+        Assert.Contains($"{Encoding.UTF8.GetByteCount(userData)} bytes of UTF-8", problem.GetProperty("errors").GetProperty("user_data")[0].GetString());
         Assert.Equal(before, await CountAsync());
     }
 
@@ -95,16 +116,20 @@ public class ValidationTests(ValidationTests.World world) : IClassFixture<Valida
         Assert.Equal(before, await CountAsync());
     }
 
+    // A create may be up to 512 KiB (64 KiB of user data, JSON-escaped); other bodies up to 64 KiB.
     [Fact]
     public async Task Oversized_body_is_413()
     {
         var before = await CountAsync();
-        var huge = Valid.TrimEnd('}') + ",\"padding\":\"" + new string('x', 70_000) + "\"}";
+        var huge = Valid.TrimEnd('}') + ",\"padding\":\"" + new string('x', 530_000) + "\"}";
 
         var response = await host.Client.PostAsync("api/v1/droplets", new StringContent(huge, Encoding.UTF8, "application/json"));
 
         await AssertProblemAsync(response, HttpStatusCode.RequestEntityTooLarge, "payload_too_large");
         Assert.Equal(before, await CountAsync());
+        var action = await host.Client.PostAsync("api/v1/droplets/dpl_000000000000/actions",
+            new StringContent("{\"type\":\"" + new string('x', 70_000) + "\"}", Encoding.UTF8, "application/json"));
+        await AssertProblemAsync(action, HttpStatusCode.RequestEntityTooLarge, "payload_too_large");
     }
 
     [Theory]

@@ -58,6 +58,15 @@ public class ClusterRoleTests
             var response = await s.Host.Client.DeleteAsync($"api/v1/droplets/{s.DropletId}");
             await CompletedAsync(s, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!);
         }),
+        new("user data too large to inline goes in a Secret owned by the VM", async s =>
+        {
+            var id = (await s.Host.CreateDropletAsync(new
+            {
+                name = "rbac-3", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = s.Project,
+                user_data = "#!/bin/sh\n" + string.Concat(Enumerable.Repeat("echo a line of a long script\n", 200)),
+            })).GetProperty("id").GetString()!;
+            Assert.Equal("running", (await s.Host.WaitForStatusAsync(id, "running")).GetProperty("status").GetString());
+        }),
         new("an image that cannot be imported ends in error", async s =>
         {
             var id = (await s.Host.CreateDropletAsync(new { name = "rbac-2", image = "fedora-latest", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = s.Project }))

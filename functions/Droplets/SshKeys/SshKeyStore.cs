@@ -1,0 +1,204 @@
+using System.Collections.Concurrent;
+using Azure;
+using Azure.Data.Tables;
+using Droplets.Droplets;
+
+namespace Droplets.SshKeys;
+
+// SSH keys in Azure Table Storage.
+// - `sshkeys`, partitioned by project. Two rows per key, written and deleted together in one entity-group
+//   transaction, so they can never disagree:
+//     RowKey = key id ("sk_…"): the key;
+//     RowKey = "fp_" + hex SHA-256 of the key blob: the fingerprint claim, holding the key's id.
+//   A second add of the same key to the project fails on the claim row (409) as a whole, so two concurrent
+//   adds cannot both win. Key rows sort after "fp_" rows; listings read the "sk_" range only.
+// - `sshkeyids`: PartitionKey = key id → project, like `dropletids`: ids stay opaque, get-by-id is a point
+//   read through this immutable index, cached in memory.
+public sealed class SshKeyStore(TableServiceClient service, StoreOptions options)
+{
+    const string KeyRange = SshKeyIds.Prefix;
+    const string KeyRangeEnd = "sk`"; // '`' follows '_': every "sk_…" row key sorts below it
+    const string ClaimPrefix = "fp_";
+
+    readonly TableClient keys = service.GetTableClient(options.TablePrefix + "sshkeys");
+    readonly TableClient ids = service.GetTableClient(options.TablePrefix + "sshkeyids");
+    readonly ConcurrentDictionary<string, string> projectOf = new(StringComparer.Ordinal);
+
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        await keys.CreateIfNotExistsAsync(cancellationToken);
+        await ids.CreateIfNotExistsAsync(cancellationToken);
+    }
+
+    // Claims the id, then writes the key and its fingerprint claim atomically. A crash in between leaves an
+    // index entry pointing at nothing, which reads as 404; the id is never reused.
+    public async Task<AddResult> AddAsync(SshKey key, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ids.AddEntityAsync(new TableEntity(key.Id, "") { ["ProjectId"] = key.ProjectId }, cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status == 409)
+        {
+            return new AddResult(AddOutcome.IdTaken, null);
+        }
+
+        var claim = new TableEntity(key.ProjectId, ClaimFor(key)) { ["KeyId"] = key.Id };
+        try
+        {
+            await keys.SubmitTransactionAsync(
+                [new TableTransactionAction(TableTransactionActionType.Add, SshKeyEntity.From(key)), new TableTransactionAction(TableTransactionActionType.Add, claim)],
+                cancellationToken);
+        }
+        catch (TableTransactionFailedException e) when (e.Status == 409)
+        {
+            var existing = await keys.GetEntityIfExistsAsync<TableEntity>(key.ProjectId, claim.RowKey, ["KeyId"], cancellationToken);
+            await ids.DeleteEntityAsync(key.Id, "", ETag.All, CancellationToken.None);
+            if (!existing.HasValue)
+                throw;
+            return new AddResult(AddOutcome.Duplicate, existing.Value!.GetString("KeyId"));
+        }
+        Remember(key.Id, key.ProjectId);
+        return new AddResult(AddOutcome.Added, null);
+    }
+
+    public async Task<SshKey?> GetAsync(string id, CancellationToken cancellationToken)
+    {
+        var projectId = await ProjectOfAsync(id, cancellationToken);
+        if (projectId is null)
+            return null;
+        var response = await keys.GetEntityIfExistsAsync<SshKeyEntity>(projectId, id, cancellationToken: cancellationToken);
+        return response.HasValue ? response.Value!.ToKey() : null;
+    }
+
+    // `projects` null means every project. Ordered by project, then id, like droplet listings.
+    public async Task<SshKeyPage> ListAsync(IReadOnlyCollection<string>? projects, int perPage, ListCursor? after, CancellationToken cancellationToken)
+    {
+        if (projects is { Count: 0 })
+            return new SshKeyPage([], null);
+        var items = new List<SshKey>(perPage + 1);
+        await foreach (var entity in keys.QueryAsync<SshKeyEntity>(Filter(projects, after), maxPerPage: Math.Min(1000, perPage + 1), cancellationToken: cancellationToken))
+        {
+            items.Add(entity.ToKey());
+            if (items.Count > perPage)
+                break;
+        }
+        if (items.Count <= perPage)
+            return new SshKeyPage(items, null);
+        items.RemoveAt(perPage);
+        return new SshKeyPage(items, new ListCursor(items[^1].ProjectId, items[^1].Id));
+    }
+
+    // Removes the key and its fingerprint claim together, then the index entry. False: it was already gone.
+    public async Task<bool> DeleteAsync(SshKey key, CancellationToken cancellationToken)
+    {
+        var claim = ClaimFor(key);
+        try
+        {
+            await keys.SubmitTransactionAsync(
+                [new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(key.ProjectId, key.Id), ETag.All),
+                 new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(key.ProjectId, claim), ETag.All)],
+                cancellationToken);
+        }
+        catch (TableTransactionFailedException e) when (e.Status == 404)
+        {
+            return false;
+        }
+        await ids.DeleteEntityAsync(key.Id, "", ETag.All, cancellationToken);
+        projectOf.TryRemove(key.Id, out _);
+        return true;
+    }
+
+    // "fp_" + the SHA-256 of the key blob in hex (row keys may not contain '/', which base64 does).
+    static string ClaimFor(SshKey key)
+    {
+        var base64 = key.Fingerprint["SHA256:".Length..];
+        return ClaimPrefix + Convert.ToHexStringLower(Convert.FromBase64String(base64 + new string('=', (4 - base64.Length % 4) % 4)));
+    }
+
+    async Task<string?> ProjectOfAsync(string id, CancellationToken cancellationToken)
+    {
+        if (projectOf.TryGetValue(id, out var cached))
+            return cached;
+        var response = await ids.GetEntityIfExistsAsync<TableEntity>(id, "", ["ProjectId"], cancellationToken);
+        if (!response.HasValue)
+            return null;
+        var projectId = response.Value!.GetString("ProjectId");
+        Remember(id, projectId);
+        return projectId;
+    }
+
+    void Remember(string id, string projectId)
+    {
+        // The mapping never changes, so the only concern is memory: start over past a fixed size.
+        if (projectOf.Count > 100_000)
+            projectOf.Clear();
+        projectOf[id] = projectId;
+    }
+
+    static string Filter(IReadOnlyCollection<string>? projects, ListCursor? after)
+    {
+        var filter = TableClient.CreateQueryFilter($"RowKey ge {KeyRange} and RowKey lt {KeyRangeEnd}");
+        if (projects is not null)
+            filter += " and (" + string.Join(" or ", projects.Select(p => TableClient.CreateQueryFilter($"PartitionKey eq {p}"))) + ")";
+        if (after is not null)
+            filter += " and " + (projects is { Count: 1 }
+                ? TableClient.CreateQueryFilter($"RowKey gt {after.DropletId}")
+                : TableClient.CreateQueryFilter($"(PartitionKey gt {after.ProjectId} or (PartitionKey eq {after.ProjectId} and RowKey gt {after.DropletId}))"));
+        return filter;
+    }
+
+    sealed class SshKeyEntity : ITableEntity
+    {
+        public string PartitionKey { get; set; } = "";
+        public string RowKey { get; set; } = "";
+        public DateTimeOffset? Timestamp { get; set; }
+        public ETag ETag { get; set; }
+
+        public string Name { get; set; } = "";
+        public string PublicKey { get; set; } = "";
+        public string Fingerprint { get; set; } = "";
+        public string FingerprintMd5 { get; set; } = "";
+        public string Type { get; set; } = "";
+        public int Bits { get; set; }
+        public string? Comment { get; set; }
+        public DateTimeOffset CreatedAt { get; set; }
+        public string? CreatedBy { get; set; }
+
+        public static SshKeyEntity From(SshKey k) => new()
+        {
+            PartitionKey = k.ProjectId,
+            RowKey = k.Id,
+            Name = k.Name,
+            PublicKey = k.PublicKey,
+            Fingerprint = k.Fingerprint,
+            FingerprintMd5 = k.FingerprintMd5,
+            Type = k.Type,
+            Bits = k.Bits,
+            Comment = k.Comment,
+            CreatedAt = k.CreatedAt,
+            CreatedBy = k.CreatedBy,
+        };
+
+        public SshKey ToKey() => new()
+        {
+            Id = RowKey,
+            ProjectId = PartitionKey,
+            Name = Name,
+            PublicKey = PublicKey,
+            Fingerprint = Fingerprint,
+            FingerprintMd5 = FingerprintMd5,
+            Type = Type,
+            Bits = Bits,
+            Comment = Comment,
+            CreatedAt = CreatedAt,
+            CreatedBy = CreatedBy,
+        };
+    }
+}
+
+public enum AddOutcome { Added, IdTaken, Duplicate }
+
+public sealed record AddResult(AddOutcome Outcome, string? ExistingId);
+
+public sealed record SshKeyPage(IReadOnlyList<SshKey> Items, ListCursor? Next);
