@@ -34,6 +34,7 @@ for file in $(find azure -name '*.bicepparam' | sort); do
   echo "bicep build-params $file"
   # Secrets come from the deployer's environment; a placeholder is enough to compile.
   DROPLETS_ADMIN_TOKEN=${DROPLETS_ADMIN_TOKEN:-placeholder-for-compilation-only-00000000} \
+  DROPLETS_CONSOLE_SIGNING_KEY=${DROPLETS_CONSOLE_SIGNING_KEY:-placeholder-for-compilation-only-00000000} \
     run_clean "$bicep" build-params "$file" --outfile "$out/$(basename "$file" .bicepparam).parameters.json"
 done
 

@@ -1,5 +1,6 @@
 // A dev environment with two regions. Secrets come from the environment of whoever deploys, never this file:
 //   export DROPLETS_ADMIN_TOKEN=$(openssl rand -base64 32)      # ≥ 32 characters
+//   export DROPLETS_CONSOLE_SIGNING_KEY=$(openssl rand -base64 32)   # shared with the console gateway
 //   export DROPLETS_NYC1_TOKEN=… DROPLETS_AMS3_TOKEN=…          # ServiceAccount tokens, see infra/k8s/README.md
 using 'main.bicep'
 
@@ -12,6 +13,10 @@ param regions = [
 ]
 
 param adminToken = readEnvironmentVariable('DROPLETS_ADMIN_TOKEN')
+
+// The console gateway (functions/Droplets.ConsoleGateway) runs next to the clusters with the same signing key.
+param consoleSigningKey = readEnvironmentVariable('DROPLETS_CONSOLE_SIGNING_KEY')
+param consoleGatewayUrl = 'wss://console.dev.example.com/console/vnc'
 
 param regionTokens = {
   nyc1: readEnvironmentVariable('DROPLETS_NYC1_TOKEN', '')

@@ -19,6 +19,14 @@ param regions array
 @minLength(32)
 param adminToken string
 
+@description('Console__SigningKey: HMAC key of console tickets, shared with the console gateway (at least 32 characters). Stored in Key Vault.')
+@secure()
+@minLength(32)
+param consoleSigningKey string
+
+@description('Console__GatewayUrl: where Droplets.ConsoleGateway serves /console/vnc next to the clusters, e.g. wss://console.example.com/console/vnc.')
+param consoleGatewayUrl string
+
 @description('Region slug → bearer token of the droplets ServiceAccount on that cluster. Regions left out (or empty) get no secret yet: set it later with another deployment.')
 @secure()
 param regionTokens object = {}
@@ -75,6 +83,7 @@ module vault 'modules/keyvault.bicep' = {
     location: location
     principalId: identity.properties.principalId
     adminToken: adminToken
+    consoleSigningKey: consoleSigningKey
     regionTokens: regionTokens
     regionSlugs: map(regions, r => r.slug)
   }
@@ -104,14 +113,14 @@ module app 'modules/functionapp.bicep' = {
         Recovery__Interval: recoveryInterval
         Recovery__Grace: recoveryGrace
         Droplets__TablePrefix: tablePrefix
+        Console__SigningKey: vault.outputs.consoleSigningKeyReference
+        Console__GatewayUrl: consoleGatewayUrl
       },
       reduce(regions, {}, (settings, r) => union(settings, {
         'Catalog__Regions__${r.slug}__Endpoint': r.endpoint
         'Catalog__Regions__${r.slug}__Token': vault.outputs.regionTokenReferences[r.slug]
         'Catalog__Regions__${r.slug}__SkipTlsVerify': string(r.?skipTlsVerify ?? false)
       }, contains(r, 'prometheus') ? { 'Catalog__Regions__${r.slug}__Prometheus': r.prometheus } : {}))
-      // LATER: the console gateway's URL and signing key (a Key Vault reference) arrive with the console;
-      // add them here, the key through modules/keyvault.bicep.
     )
   }
 }

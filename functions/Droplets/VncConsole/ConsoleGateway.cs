@@ -107,12 +107,15 @@ public static class ConsoleGateway
             await Task.WhenAny(otherPump, Task.Delay(CloseGrace, CancellationToken.None));
             await CloseAsync(closing, status, description);
         }
-        if (!toUpstream.IsCompleted || !toClient.IsCompleted)
+        // The close replies end the pumps; a side that never answers is cut off.
+        var pumps = Task.WhenAll(toUpstream, toClient);
+        await Task.WhenAny(pumps, Task.Delay(CloseGrace, CancellationToken.None));
+        if (!pumps.IsCompleted)
         {
             client.Abort();
             upstream.Abort();
         }
-        await Task.WhenAll(toUpstream, toClient);
+        await pumps;
         return $"{status} {description}";
     }
 

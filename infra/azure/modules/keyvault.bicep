@@ -10,6 +10,9 @@ param adminToken string
 @secure()
 param regionTokens object
 
+@secure()
+param consoleSigningKey string
+
 param regionSlugs array
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
@@ -29,6 +32,12 @@ resource admin 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   parent: vault
   name: 'auth-admin-token'
   properties: { value: adminToken }
+}
+
+resource console 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'console-signing-key'
+  properties: { value: consoleSigningKey }
 }
 
 // A region's secret is written only when its token is given, so a first deployment can precede the clusters.
@@ -53,4 +62,5 @@ resource reader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 // Versionless references: a new secret version is picked up without redeploying the app.
 output adminTokenReference string = '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${admin.name})'
 output regionTokenReferences object = toObject(regionSlugs, slug => slug, slug => '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=region-${slug}-token)')
+output consoleSigningKeyReference string = '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${console.name})'
 output name string = vault.name

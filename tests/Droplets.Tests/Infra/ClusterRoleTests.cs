@@ -45,6 +45,15 @@ public class ClusterRoleTests
             var events = await s.Host.Client.GetFromJsonAsync<JsonElement>($"api/v1/droplets/{s.DropletId}/events");
             Assert.Contains(events.EnumerateArray(), e => e.GetProperty("origin").GetString() == "kubernetes");
         }),
+        new("open its console and take a screenshot", async s =>
+        {
+            var console = await (await s.Host.Client.PostAsync($"api/v1/droplets/{s.DropletId}/console", null)).Content.ReadFromJsonAsync<JsonElement>();
+            using var socket = new System.Net.WebSockets.ClientWebSocket();
+            await socket.ConnectAsync(new Uri(console.GetProperty("url").GetString()!), CancellationToken.None);
+            await socket.CloseAsync(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
+            using var screenshot = await s.Host.Client.GetAsync($"api/v1/droplets/{s.DropletId}/console/screenshot");
+            Assert.Equal("image/png", screenshot.Content.Headers.ContentType?.MediaType);
+        }),
         new("power off", s => ActAsync(s, "power_off")),
         new("power on", s => ActAsync(s, "power_on")),
         new("reboot", s => ActAsync(s, "reboot")),

@@ -11,12 +11,14 @@ namespace Droplets.Tests.Infrastructure;
 public sealed class StandaloneHost : IAsyncDisposable
 {
     readonly Dictionary<string, string> settings;
+    readonly string program;
     readonly ConcurrentQueue<string> output = new();
     Process? process;
 
-    StandaloneHost(Dictionary<string, string> settings, int port)
+    StandaloneHost(Dictionary<string, string> settings, int port, string program = "Droplets.Standalone")
     {
         this.settings = settings;
+        this.program = program;
         BaseAddress = new Uri($"http://127.0.0.1:{port}/");
         Client = ClientWith(AdminToken);
     }
@@ -65,11 +67,23 @@ public sealed class StandaloneHost : IAsyncDisposable
         return host;
     }
 
+    // Another program of ours (the console gateway) on this host's storage and settings, on its own port.
+    public async Task<StandaloneHost> StartSiblingAsync(string program, IDictionary<string, string>? extra = null)
+    {
+        var port = Repository.FreePort();
+        var sibling = new Dictionary<string, string>(settings) { ["urls"] = $"http://127.0.0.1:{port}" };
+        foreach (var (key, value) in extra ?? new Dictionary<string, string>())
+            sibling[key] = value;
+        var host = new StandaloneHost(sibling, port, program);
+        await host.StartAsync();
+        return host;
+    }
+
     public async Task StartAsync()
     {
         var start = new ProcessStartInfo("dotnet")
         {
-            ArgumentList = { Repository.Output("functions/Droplets.Standalone", "Droplets.Standalone.dll") },
+            ArgumentList = { Repository.Output($"functions/{program}", $"{program}.dll") },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
@@ -84,7 +98,7 @@ public sealed class StandaloneHost : IAsyncDisposable
         await Eventually.HoldsAsync(async () =>
         {
             if (current.HasExited)
-                throw new InvalidOperationException($"The standalone host exited with {current.ExitCode}:\n{Output}");
+                throw new InvalidOperationException($"{program} exited with {current.ExitCode}:\n{Output}");
             try
             {
                 return (await Client.GetAsync("healthz")).IsSuccessStatusCode;

@@ -1,0 +1,260 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using Azure.Data.Tables;
+using Droplets.Droplets;
+using Droplets.Tests.Infrastructure;
+using Droplets.VncConsole;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace Droplets.Tests.Console;
+
+// The console end to end: POST /droplets/{id}/console → the gateway in the standalone host → the simulated
+// VMI's vnc websocket, which speaks real RFB.
+public class ConsoleTests(DropletsWorld world) : IClassFixture<DropletsWorld>
+{
+    const uint Background = 0x1E3A8A;   // the simulator's screen (its README, Console)
+    const uint Text = 0xFACC15;
+    const int Width = 640, Height = 400;
+    readonly StandaloneHost host = world.Host;
+
+    async Task<string> RunningDropletAsync(string name = "console-1")
+    {
+        var id = (await host.CreateDropletAsync(new { name, image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = Repository.UniqueName("p") }))
+            .GetProperty("id").GetString()!;
+        await host.WaitForStatusAsync(id, "running");
+        return id;
+    }
+
+    async Task<JsonElement> OpenAsync(string id)
+    {
+        var response = await host.Client.PostAsync($"api/v1/droplets/{id}/console", null);
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        return await response.Content.ReadFromJsonAsync<JsonElement>();
+    }
+
+    static async Task<ClientWebSocket> ConnectAsync(string url, string protocol = "binary")
+    {
+        var socket = new ClientWebSocket();
+        socket.Options.AddSubProtocol(protocol);
+        socket.Options.CollectHttpResponseDetails = true;
+        await socket.ConnectAsync(new Uri(url), CancellationToken.None);
+        return socket;
+    }
+
+    // RFB 3.8 with security None; returns the desktop name and the first full frame (server pixel format,
+    // 32 bpp little-endian 0x00RRGGBB).
+    static async Task<(string Name, uint[] Pixels)> HandshakeAsync(Stream rfb)
+    {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        async Task<byte[]> Read(int count)
+        {
+            var buffer = new byte[count];
+            await rfb.ReadExactlyAsync(buffer, deadline.Token);
+            return buffer;
+        }
+        Assert.Equal("RFB 003.008\n", Encoding.ASCII.GetString(await Read(12)));
+        await rfb.WriteAsync("RFB 003.008\n"u8.ToArray(), deadline.Token);
+        Assert.Equal([1, 1], await Read(2));                    // one security type: None
+        await rfb.WriteAsync(new byte[] { 1 }, deadline.Token);
+        Assert.Equal([0, 0, 0, 0], await Read(4));              // SecurityResult OK
+        await rfb.WriteAsync(new byte[] { 1 }, deadline.Token);  // shared
+        var init = await Read(24);
+        Assert.Equal(Width, BinaryPrimitives.ReadUInt16BigEndian(init));
+        Assert.Equal(Height, BinaryPrimitives.ReadUInt16BigEndian(init.AsSpan(2)));
+        var name = Encoding.UTF8.GetString(await Read((int)BinaryPrimitives.ReadUInt32BigEndian(init.AsSpan(20))));
+        await rfb.WriteAsync(new byte[] { 3, 0, 0, 0, 0, 0, Width >> 8, Width & 0xFF, Height >> 8, Height & 0xFF }, deadline.Token);
+        var header = await Read(16);
+        Assert.Equal(0, header[0]);
+        var data = await Read(Width * Height * 4);
+        return (name, Enumerable.Range(0, Width * Height).Select(i => BinaryPrimitives.ReadUInt32LittleEndian(data.AsSpan(i * 4)) & 0xFFFFFF).ToArray());
+    }
+
+    [Fact]
+    public async Task A_console_url_opens_an_rfb_session_on_the_droplets_screen()
+    {
+        var id = await RunningDropletAsync();
+        var before = DateTimeOffset.UtcNow;
+        var console = await OpenAsync(id);
+
+        Assert.Equal("vnc", console.GetProperty("protocol").GetString());
+        var url = console.GetProperty("url").GetString()!;
+        Assert.StartsWith($"ws://{host.BaseAddress.Authority}/console/vnc?token=v1.", url, StringComparison.Ordinal);
+        Assert.InRange(console.GetProperty("expires_at").GetDateTimeOffset(), before.AddSeconds(55), before.AddSeconds(65).AddSeconds(5));
+
+        using var socket = await ConnectAsync(url);
+        Assert.Equal("binary", socket.SubProtocol);
+        await using var rfb = WebSocketStream.Create(socket, WebSocketMessageType.Binary);
+        var (name, pixels) = await HandshakeAsync(rfb);
+        Assert.Equal(id.Replace('_', '-'), name);            // the guest hostname: the VM's name
+        Assert.Equal(Background, pixels[0]);
+        Assert.Contains(Text, pixels);
+    }
+
+    [Fact]
+    public async Task A_console_url_is_single_use()
+    {
+        var id = await RunningDropletAsync();
+        var url = (await OpenAsync(id)).GetProperty("url").GetString()!;
+        using (var first = await ConnectAsync(url))
+            await first.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
+
+        using var second = new ClientWebSocket();
+        second.Options.CollectHttpResponseDetails = true;
+        await Assert.ThrowsAsync<WebSocketException>(() => second.ConnectAsync(new Uri(url), CancellationToken.None));
+        Assert.Equal(HttpStatusCode.Unauthorized, second.HttpStatusCode);
+    }
+
+    [Fact]
+    public async Task Bad_tampered_and_expired_tickets_are_refused_before_any_upgrade()
+    {
+        var id = await RunningDropletAsync();
+        var url = (await OpenAsync(id)).GetProperty("url").GetString()!;
+        var token = url[(url.IndexOf("token=", StringComparison.Ordinal) + 6)..];
+        var gateway = url[..url.IndexOf('?', StringComparison.Ordinal)];
+
+        // Another key signs the same claims with an expiry in the past, and the signature does not match:
+        // refused as invalid (an expired ticket signed by the gateway's key is refused as expired, below).
+        var forged = Tickets("another-signing-key-of-32-characters!").Sign(new ConsoleTicket("00", id, "proj_x", "nyc1", DateTimeOffset.UtcNow.AddMinutes(5)));
+        var tampered = token[..^2] + (token[^2..] == "AA" ? "BB" : "AA");
+        foreach (var bad in new[] { "", "nonsense", "v1.a.b", forged, tampered })
+        {
+            using var socket = new ClientWebSocket();
+            socket.Options.CollectHttpResponseDetails = true;
+            await Assert.ThrowsAsync<WebSocketException>(() => socket.ConnectAsync(new Uri($"{gateway}?token={Uri.EscapeDataString(bad)}"), CancellationToken.None));
+            Assert.Equal(HttpStatusCode.Unauthorized, socket.HttpStatusCode);
+        }
+
+        // The real ticket still works afterwards: refusals consumed nothing.
+        using var good = await ConnectAsync(url);
+        Assert.Equal(WebSocketState.Open, good.State);
+
+        // Plain HTTP gets a problem, not an upgrade.
+        var plain = await new HttpClient().GetAsync(new UriBuilder(url) { Scheme = "http" }.Uri);
+        Assert.Equal(HttpStatusCode.BadRequest, plain.StatusCode);
+        Assert.Equal("application/problem+json", plain.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task An_expired_ticket_is_refused()
+    {
+        await using var expiring = await StandaloneHost.StartAsync(
+            new Dictionary<string, Uri> { ["nyc1"] = world.Nyc1.BaseAddress },
+            new Dictionary<string, string> { ["Console__SigningKey"] = SigningKey, ["Console__TicketTtl"] = "00:00:01" });
+        var id = (await expiring.CreateDropletAsync(new { name = "expiry", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = Repository.UniqueName("p") }))
+            .GetProperty("id").GetString()!;
+        await expiring.WaitForStatusAsync(id, "running");
+        var console = await (await expiring.Client.PostAsync($"api/v1/droplets/{id}/console", null)).Content.ReadFromJsonAsync<JsonElement>();
+        var expiresAt = console.GetProperty("expires_at").GetDateTimeOffset();
+        await Eventually.HoldsAsync(() => Task.FromResult(DateTimeOffset.UtcNow), now => now > expiresAt.AddSeconds(1), TimeSpan.FromSeconds(10), "the ticket to expire");
+
+        using var socket = new ClientWebSocket();
+        socket.Options.CollectHttpResponseDetails = true;
+        await Assert.ThrowsAsync<WebSocketException>(() => socket.ConnectAsync(new Uri(console.GetProperty("url").GetString()!), CancellationToken.None));
+        Assert.Equal(HttpStatusCode.Unauthorized, socket.HttpStatusCode);
+    }
+
+    [Fact]
+    public async Task A_droplet_that_is_not_running_has_no_console_and_an_open_one_closes_when_it_stops()
+    {
+        var id = await RunningDropletAsync();
+        using var socket = await ConnectAsync((await OpenAsync(id)).GetProperty("url").GetString()!);
+        await using var rfb = WebSocketStream.Create(socket, WebSocketMessageType.Binary);
+        await HandshakeAsync(rfb);
+
+        var off = await host.Client.PostAsJsonAsync($"api/v1/droplets/{id}/actions", new { type = "power_off" });
+        Assert.Equal(HttpStatusCode.Accepted, off.StatusCode);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var buffer = new byte[64 * 1024];
+        while ((await socket.ReceiveAsync(buffer, deadline.Token)).MessageType != WebSocketMessageType.Close)
+        {
+        }
+        Assert.Equal(WebSocketCloseStatus.NormalClosure, socket.CloseStatus);
+        Assert.Equal("VMI is not running", socket.CloseStatusDescription);
+
+        await host.WaitForStatusAsync(id, "stopped");
+        foreach (var response in new[] { await host.Client.PostAsync($"api/v1/droplets/{id}/console", null), await host.Client.GetAsync($"api/v1/droplets/{id}/console/screenshot") })
+        {
+            Assert.Equal(HttpStatusCode.Conflict, response.StatusCode);
+            var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+            Assert.Equal("not_running", problem.GetProperty("code").GetString());
+            Assert.Contains("it is stopped", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        }
+        Assert.Equal(HttpStatusCode.NotFound, (await host.Client.PostAsync("api/v1/droplets/dpl_000000000000/console", null)).StatusCode);
+    }
+
+    [Fact]
+    public async Task An_idle_session_is_closed()
+    {
+        await using var idle = await StandaloneHost.StartAsync(
+            new Dictionary<string, Uri> { ["nyc1"] = world.Nyc1.BaseAddress }, new Dictionary<string, string> { ["Console__IdleTimeout"] = "00:00:01" });
+        var id = (await idle.CreateDropletAsync(new { name = "idle", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = Repository.UniqueName("p") }))
+            .GetProperty("id").GetString()!;
+        await idle.WaitForStatusAsync(id, "running");
+        var console = await (await idle.Client.PostAsync($"api/v1/droplets/{id}/console", null)).Content.ReadFromJsonAsync<JsonElement>();
+        using var socket = await ConnectAsync(console.GetProperty("url").GetString()!);
+        await using var rfb = WebSocketStream.Create(socket, WebSocketMessageType.Binary);
+        await HandshakeAsync(rfb);
+
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var buffer = new byte[1024];
+        while ((await socket.ReceiveAsync(buffer, deadline.Token)).MessageType != WebSocketMessageType.Close)
+        {
+        }
+        Assert.Equal("idle for 1 s", socket.CloseStatusDescription);
+    }
+
+    [Fact]
+    public async Task The_screenshot_is_the_droplets_screen_as_png()
+    {
+        var id = await RunningDropletAsync();
+        var response = await host.Client.GetAsync($"api/v1/droplets/{id}/console/screenshot");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("image/png", response.Content.Headers.ContentType?.MediaType);
+        var png = PngImage.Decode(await response.Content.ReadAsByteArrayAsync());
+        Assert.Equal((Width, Height), (png.Width, png.Height));
+        Assert.Equal(Background, png[0, 0]);
+        Assert.True(png.Count(Text) > 0);
+    }
+
+    [Fact]
+    public async Task NoVnc_in_a_real_browser_renders_the_droplets_screen_through_the_gateway()
+    {
+        var id = await RunningDropletAsync();
+        var url = (await OpenAsync(id)).GetProperty("url").GetString()!;
+        var (png, desktopName) = await Browser.NoVncScreenshotAsync(new Uri(url), TimeSpan.FromSeconds(60));
+        Assert.Equal(id.Replace('_', '-'), desktopName);
+        var canvas = PngImage.Decode(png);
+        Assert.Equal((Width, Height), (canvas.Width, canvas.Height));
+        Assert.True(canvas.Count(Background) > Width * Height / 2, "mostly the screen's background");
+        Assert.True(canvas.Count(Text) > 0, "the hostname's pixels");
+    }
+
+    [Fact]
+    public async Task The_gateway_runs_on_its_own_with_the_apis_signing_key()
+    {
+        await using var api = await StandaloneHost.StartAsync(
+            new Dictionary<string, Uri> { ["nyc1"] = world.Nyc1.BaseAddress }, new Dictionary<string, string> { ["Console__SigningKey"] = SigningKey });
+        await using var gateway = await api.StartSiblingAsync("Droplets.ConsoleGateway");
+        var id = (await api.CreateDropletAsync(new { name = "apart", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = Repository.UniqueName("p") }))
+            .GetProperty("id").GetString()!;
+        await api.WaitForStatusAsync(id, "running");
+        var url = (await (await api.Client.PostAsync($"api/v1/droplets/{id}/console", null)).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("url").GetString()!;
+
+        // Without Console__GatewayUrl the URL names the API host; the ticket is what the gateway checks.
+        var elsewhere = new UriBuilder(url) { Port = gateway.BaseAddress.Port }.Uri.ToString();
+        using var socket = await ConnectAsync(elsewhere, "plain.kubevirt.io");
+        await using var rfb = WebSocketStream.Create(socket, WebSocketMessageType.Binary);
+        Assert.Equal(id.Replace('_', '-'), (await HandshakeAsync(rfb)).Name);
+    }
+
+    const string SigningKey = "console-signing-key-for-tests-0123456789";
+
+    static ConsoleTickets Tickets(string key) => new(
+        new TableServiceClient("UseDevelopmentStorage=true"), new StoreOptions(), Options.Create(new ConsoleOptions { SigningKey = key }),
+        TimeProvider.System, NullLogger<ConsoleTickets>.Instance);
+}
