@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
 using Azure;
@@ -22,7 +21,7 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
 {
     readonly TableClient droplets = service.GetTableClient(options.TablePrefix + "droplets");
     readonly TableClient ids = service.GetTableClient(options.TablePrefix + "dropletids");
-    readonly ConcurrentDictionary<string, string> projectOf = new(StringComparer.Ordinal);
+    readonly ProjectIndex index = new(service.GetTableClient(options.TablePrefix + "dropletids"));
 
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
@@ -36,21 +35,21 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
 
     public async Task<bool> TryAddAsync(Droplet droplet, DropletBoot boot, CancellationToken cancellationToken)
     {
-        var index = new TableEntity(droplet.Id, "") { ["ProjectId"] = droplet.ProjectId };
+        var row = new TableEntity(droplet.Id, "") { ["ProjectId"] = droplet.ProjectId };
         if (boot.SshKeys.Count > 0)
-            WriteChunks(index, "SshKeys", JsonSerializer.SerializeToUtf8Bytes(boot.SshKeys, Unescaped));
+            WriteChunks(row, "SshKeys", JsonSerializer.SerializeToUtf8Bytes(boot.SshKeys, Unescaped));
         if (boot.UserData is { Length: > 0 } userData)
-            WriteChunks(index, "UserData", Encoding.UTF8.GetBytes(userData));
+            WriteChunks(row, "UserData", Encoding.UTF8.GetBytes(userData));
         try
         {
-            await ids.AddEntityAsync(index, cancellationToken);
+            await ids.AddEntityAsync(row, cancellationToken);
         }
         catch (RequestFailedException e) when (e.Status == 409)
         {
             return false;
         }
         await droplets.AddEntityAsync(DropletEntity.From(droplet), cancellationToken);
-        Remember(droplet.Id, droplet.ProjectId);
+        index.Remember(droplet.Id, droplet.ProjectId);
         return true;
     }
 
@@ -125,7 +124,7 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
     {
         if (projects is { Count: 0 })
             return new DropletPage([], null);
-        var filter = Filter(projects, after);
+        var filter = Http.Listing.StoreFilter(projects, after);
         var items = new List<Droplet>(perPage + 1);
         // Read one more than asked for: it tells whether a next page exists without a trailing empty page.
         await foreach (var entity in droplets.QueryAsync<DropletEntity>(filter, maxPerPage: Math.Min(1000, perPage + 1), cancellationToken: cancellationToken))
@@ -156,51 +155,16 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
     {
         await droplets.DeleteEntityAsync(projectId, id, ETag.All, cancellationToken);
         await ids.DeleteEntityAsync(id, "", ETag.All, cancellationToken);
-        projectOf.TryRemove(id, out _);
+        index.Forget(id);
     }
 
     async Task<DropletEntity?> GetEntityAsync(string id, CancellationToken cancellationToken)
     {
-        var projectId = await ProjectOfAsync(id, cancellationToken);
+        var projectId = await index.ProjectOfAsync(id, cancellationToken);
         if (projectId is null)
             return null;
         var response = await droplets.GetEntityIfExistsAsync<DropletEntity>(projectId, id, cancellationToken: cancellationToken);
         return response.HasValue ? response.Value : null;
-    }
-
-    async Task<string?> ProjectOfAsync(string id, CancellationToken cancellationToken)
-    {
-        if (projectOf.TryGetValue(id, out var cached))
-            return cached;
-        var response = await ids.GetEntityIfExistsAsync<TableEntity>(id, "", ["ProjectId"], cancellationToken);
-        if (!response.HasValue)
-            return null;
-        var projectId = response.Value!.GetString("ProjectId");
-        Remember(id, projectId);
-        return projectId;
-    }
-
-    void Remember(string id, string projectId)
-    {
-        // The mapping never changes, so the only concern is memory: start over past a fixed size.
-        if (projectOf.Count > 100_000)
-            projectOf.Clear();
-        projectOf[id] = projectId;
-    }
-
-    static string? Filter(IReadOnlyCollection<string>? projects, ListCursor? after)
-    {
-        var inProjects = projects is null ? null : "(" + string.Join(" or ", projects.Select(p => TableClient.CreateQueryFilter($"PartitionKey eq {p}"))) + ")";
-        var afterCursor = after is null ? null : projects is { Count: 1 }
-            ? TableClient.CreateQueryFilter($"RowKey gt {after.DropletId}")
-            : TableClient.CreateQueryFilter($"(PartitionKey gt {after.ProjectId} or (PartitionKey eq {after.ProjectId} and RowKey gt {after.DropletId}))");
-        return (inProjects, afterCursor) switch
-        {
-            (null, null) => null,
-            ({ } p, null) => p,
-            (null, { } c) => c,
-            ({ } p, { } c) => $"{p} and {c}",
-        };
     }
 
     sealed class DropletEntity : ITableEntity

@@ -31,12 +31,14 @@ public static class DropletsApi
     }
 
     public static async Task<Results<Ok<Droplet>, ProblemHttpResult>> GetAsync(
-        string id, HttpContext context, DropletStore store, CancellationToken cancellationToken)
-    {
-        var droplet = DropletIds.IsWellFormed(id) ? await store.GetAsync(id, cancellationToken) : null;
-        // Another project's droplet is answered exactly as a missing one.
-        return droplet is null || !context.Caller().CanSee(droplet.ProjectId)
-            ? Problems.NotFound($"Droplet '{id}' does not exist.")
-            : TypedResults.Ok(droplet);
-    }
+        string id, HttpContext context, DropletStore store, CancellationToken cancellationToken) =>
+        await VisibleAsync(id, context, store, cancellationToken) is { } droplet ? TypedResults.Ok(droplet) : NotFound(id);
+
+    // A droplet the caller may see, or null: another project's droplet is answered exactly as a missing one.
+    public static async Task<Droplet?> VisibleAsync(string id, HttpContext context, DropletStore store, CancellationToken cancellationToken) =>
+        DropletIds.IsWellFormed(id) && await store.GetAsync(id, cancellationToken) is { } droplet && context.Caller().CanSee(droplet.ProjectId)
+            ? droplet
+            : null;
+
+    public static ProblemHttpResult NotFound(string id) => Problems.NotFound($"Droplet '{id}' does not exist.");
 }

@@ -42,9 +42,9 @@ public static class EventsApi
             since = parsed;
         }
 
-        var droplet = DropletIds.IsWellFormed(id) ? await droplets.GetAsync(id, cancellationToken) : null;
-        if (droplet is null || !context.Caller().CanSee(droplet.ProjectId))
-            return Problems.NotFound($"Droplet '{id}' does not exist.");
+        var droplet = await DropletsApi.VisibleAsync(id, context, droplets, cancellationToken);
+        if (droplet is null)
+            return DropletsApi.NotFound(id);
 
         var ours = actions.ListAsync(droplet.Id, cancellationToken);
         var theirs = clusters.For(droplet.Region).ListDropletEventsAsync(droplet.ProjectId, droplet.Id, cancellationToken);

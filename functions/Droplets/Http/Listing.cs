@@ -1,3 +1,4 @@
+using Azure.Data.Tables;
 using Droplets.Auth;
 using Droplets.Droplets;
 using Microsoft.AspNetCore.Http;
@@ -48,5 +49,21 @@ public sealed record Listing(string? ProjectId, IReadOnlyCollection<string>? Pro
             .SelectMany(q => q.Value.Select(v => KeyValuePair.Create(q.Key, v)))
             .Append(KeyValuePair.Create("page_token", (string?)next.Encode())));
         context.Response.Headers.Link = $"<{context.Request.PathBase}{context.Request.Path}{query}>; rel=\"next\"";
+    }
+
+    // The table filter for a page of a project-partitioned table: the projects asked for, after the cursor.
+    public static string? StoreFilter(IReadOnlyCollection<string>? projects, ListCursor? after)
+    {
+        var inProjects = projects is null ? null : "(" + string.Join(" or ", projects.Select(p => TableClient.CreateQueryFilter($"PartitionKey eq {p}"))) + ")";
+        var afterCursor = after is null ? null : projects is { Count: 1 }
+            ? TableClient.CreateQueryFilter($"RowKey gt {after.DropletId}")
+            : TableClient.CreateQueryFilter($"(PartitionKey gt {after.ProjectId} or (PartitionKey eq {after.ProjectId} and RowKey gt {after.DropletId}))");
+        return (inProjects, afterCursor) switch
+        {
+            (null, null) => null,
+            ({ } p, null) => p,
+            (null, { } c) => c,
+            ({ } p, { } c) => $"{p} and {c}",
+        };
     }
 }

@@ -64,9 +64,9 @@ public static class MetricsApi
             window = parsed;
         }
 
-        var droplet = DropletIds.IsWellFormed(id) ? await droplets.GetAsync(id, cancellationToken) : null;
-        if (droplet is null || !context.Caller().CanSee(droplet.ProjectId))
-            return Problems.NotFound($"Droplet '{id}' does not exist.");
+        var droplet = await DropletsApi.VisibleAsync(id, context, droplets, cancellationToken);
+        if (droplet is null)
+            return DropletsApi.NotFound(id);
         if (window is null && droplet.Status is not (DropletStatus.Running or DropletStatus.Resizing))
             return Problems.Create(StatusCodes.Status409Conflict, "not_running", "Conflict",
                 $"Droplet '{id}' is {System.Text.Json.JsonSerializer.Serialize(droplet.Status).Trim('"')}: current metrics exist only while it runs. Ask for its history with start (and end, step).");

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Azure;
 using Azure.Data.Tables;
 using Droplets.Droplets;
@@ -22,7 +21,7 @@ public sealed class SshKeyStore(TableServiceClient service, StoreOptions options
 
     readonly TableClient keys = service.GetTableClient(options.TablePrefix + "sshkeys");
     readonly TableClient ids = service.GetTableClient(options.TablePrefix + "sshkeyids");
-    readonly ConcurrentDictionary<string, string> projectOf = new(StringComparer.Ordinal);
+    readonly ProjectIndex index = new(service.GetTableClient(options.TablePrefix + "sshkeyids"));
 
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
@@ -58,13 +57,13 @@ public sealed class SshKeyStore(TableServiceClient service, StoreOptions options
                 throw;
             return new AddResult(AddOutcome.Duplicate, existing.Value!.GetString("KeyId"));
         }
-        Remember(key.Id, key.ProjectId);
+        index.Remember(key.Id, key.ProjectId);
         return new AddResult(AddOutcome.Added, null);
     }
 
     public async Task<SshKey?> GetAsync(string id, CancellationToken cancellationToken)
     {
-        var projectId = await ProjectOfAsync(id, cancellationToken);
+        var projectId = await index.ProjectOfAsync(id, cancellationToken);
         if (projectId is null)
             return null;
         var response = await keys.GetEntityIfExistsAsync<SshKeyEntity>(projectId, id, cancellationToken: cancellationToken);
@@ -105,7 +104,7 @@ public sealed class SshKeyStore(TableServiceClient service, StoreOptions options
             return false;
         }
         await ids.DeleteEntityAsync(key.Id, "", ETag.All, cancellationToken);
-        projectOf.TryRemove(key.Id, out _);
+        index.Forget(key.Id);
         return true;
     }
 
@@ -116,36 +115,10 @@ public sealed class SshKeyStore(TableServiceClient service, StoreOptions options
         return ClaimPrefix + Convert.ToHexStringLower(Convert.FromBase64String(base64 + new string('=', (4 - base64.Length % 4) % 4)));
     }
 
-    async Task<string?> ProjectOfAsync(string id, CancellationToken cancellationToken)
-    {
-        if (projectOf.TryGetValue(id, out var cached))
-            return cached;
-        var response = await ids.GetEntityIfExistsAsync<TableEntity>(id, "", ["ProjectId"], cancellationToken);
-        if (!response.HasValue)
-            return null;
-        var projectId = response.Value!.GetString("ProjectId");
-        Remember(id, projectId);
-        return projectId;
-    }
-
-    void Remember(string id, string projectId)
-    {
-        // The mapping never changes, so the only concern is memory: start over past a fixed size.
-        if (projectOf.Count > 100_000)
-            projectOf.Clear();
-        projectOf[id] = projectId;
-    }
-
     static string Filter(IReadOnlyCollection<string>? projects, ListCursor? after)
     {
-        var filter = TableClient.CreateQueryFilter($"RowKey ge {KeyRange} and RowKey lt {KeyRangeEnd}");
-        if (projects is not null)
-            filter += " and (" + string.Join(" or ", projects.Select(p => TableClient.CreateQueryFilter($"PartitionKey eq {p}"))) + ")";
-        if (after is not null)
-            filter += " and " + (projects is { Count: 1 }
-                ? TableClient.CreateQueryFilter($"RowKey gt {after.DropletId}")
-                : TableClient.CreateQueryFilter($"(PartitionKey gt {after.ProjectId} or (PartitionKey eq {after.ProjectId} and RowKey gt {after.DropletId}))"));
-        return filter;
+        var keys = TableClient.CreateQueryFilter($"RowKey ge {KeyRange} and RowKey lt {KeyRangeEnd}");
+        return Http.Listing.StoreFilter(projects, after) is { } page ? $"{keys} and {page}" : keys;
     }
 
     sealed class SshKeyEntity : ITableEntity

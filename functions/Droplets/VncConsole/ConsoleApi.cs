@@ -49,9 +49,9 @@ public static class ConsoleApi
 
     static async Task<(Droplet? Droplet, IResult? Problem)> RunningAsync(string id, HttpContext context, DropletStore droplets, CancellationToken cancellationToken)
     {
-        var droplet = DropletIds.IsWellFormed(id) ? await droplets.GetAsync(id, cancellationToken) : null;
-        if (droplet is null || !context.Caller().CanSee(droplet.ProjectId))
-            return (null, Problems.NotFound($"Droplet '{id}' does not exist."));
+        var droplet = await DropletsApi.VisibleAsync(id, context, droplets, cancellationToken);
+        if (droplet is null)
+            return (null, DropletsApi.NotFound(id));
         return droplet.Status is DropletStatus.Running or DropletStatus.Resizing
             ? (droplet, null)
             : (null, NotRunning(droplet, null));
