@@ -8,6 +8,7 @@ using Droplets.Metrics;
 using Droplets.Http;
 using Droplets.KubeVirt;
 using Droplets.Provisioning;
+using Droplets.Volumes;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
@@ -35,6 +36,7 @@ public static class Extensions
         services.AddSingleton(_ => Storage.Tables(configuration));
         services.AddSingleton(new StoreOptions { TablePrefix = configuration["Droplets:TablePrefix"] ?? "" });
         services.AddSingleton<DropletStore>();
+        services.AddSingleton<VolumeStore>();
         services.AddSingleton<TokenStore>();
         services.AddSingleton<Authenticator>();
         services.AddSingleton<RateLimiter>();
@@ -47,6 +49,7 @@ public static class Extensions
         services.AddSingleton<Idempotency.Filter>();
         services.AddSingleton<ActionActivities>();
         services.AddSingleton<ResizeActivities>();
+        services.AddSingleton<VolumeActivities>();
         services.AddSingleton<ActionRecovery>();
         services.AddHostedService<StoreInitializer>();
 
@@ -69,6 +72,7 @@ public static class Extensions
     public static IEndpointRouteBuilder MapDropletsApi(this IEndpointRouteBuilder app) => app
         .MapDropletEndpoints()
         .MapActionEndpoints()
+        .MapVolumeEndpoints()
         .MapEventEndpoints()
         .MapMetricsEndpoints()
         .MapTokenEndpoints();

@@ -5,6 +5,7 @@ using Droplets.Auth;
 using Droplets.Catalog;
 using Droplets.Http;
 using Droplets.Provisioning;
+using Droplets.Volumes;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.DurableTask.Client;
@@ -33,6 +34,7 @@ public static partial class CreateDroplet
     public static async Task<Results<Created<Droplet>, ProblemHttpResult>> HandleAsync(
         HttpRequest request,
         DropletStore store,
+        VolumeStore volumes,
         ActionStore actions,
         DurableTaskClient workflows,
         IOptions<CatalogOptions> catalog,
@@ -57,6 +59,10 @@ public static partial class CreateDroplet
         var actionId = DropletAction.NewId();
         var key = request.Headers[Idempotency.Header].ToString();
         var id = key.Length > 0 ? DropletIds.FromKey(caller.TokenId, key) : DropletIds.New();
+        // Volumes are held for the droplet before it is written, so that two creates cannot take the same one.
+        var volumeIds = body.VolumeIds ?? [];
+        if (volumeIds.Count > 0 && await VolumeReservations.ReserveAsync(volumes, caller, volumeIds, projectId, body.Region!, id, actionId, cancellationToken) is { } refused)
+            return refused;
         Droplet droplet;
         while (true)
         {
@@ -70,6 +76,7 @@ public static partial class CreateDroplet
                 Region = body.Region!,
                 Status = DropletStatus.Provisioning,
                 Tags = (body.Tags ?? []).Distinct(StringComparer.Ordinal).ToArray(),
+                VolumeIds = volumeIds,
                 Vcpus = plan.Vcpus,
                 Memory = plan.MemoryMib,
                 Disk = plan.DiskGib,
@@ -91,6 +98,12 @@ public static partial class CreateDroplet
                 return TypedResults.Created($"/api/v1/droplets/{earlier.Id}", earlier);
             }
             id = DropletIds.New();
+            if (volumeIds.Count > 0)
+            {
+                await VolumeReservations.ReleaseAsync(volumes, projectId, volumeIds, actionId, cancellationToken);
+                if (await VolumeReservations.ReserveAsync(volumes, caller, volumeIds, projectId, body.Region!, id, actionId, cancellationToken) is { } lost)
+                    return lost;
+            }
         }
         await actions.AddAsync(new DropletAction
         {
@@ -146,11 +159,19 @@ public static partial class CreateDroplet
             }
         }
 
-        // SSH keys and volumes have no resource yet (a later release). Refuse rather than ignore.
+        // SSH keys have no resource yet (a later release). Refuse rather than ignore.
         if (body.SshKeyIds is { Count: > 0 })
             Add("ssh_key_ids", "ssh_key_ids is not supported yet: SSH key resources are not available, so keys cannot be injected. Omit the field or send [].");
-        if (body.VolumeIds is { Count: > 0 })
-            Add("volume_ids", "volume_ids is not supported yet: volume resources are not available, so nothing can be attached. Omit the field or send [].");
+        // Volumes are checked against their records when they are reserved (VolumeReservations); here only the shape.
+        if (body.VolumeIds is { } volumeIds)
+        {
+            if (volumeIds.Count > VolumeRules.MaxPerDroplet)
+                Add("volume_ids", $"at most {VolumeRules.MaxPerDroplet} volumes can be attached to a droplet; got {volumeIds.Count}.");
+            foreach (var volumeId in volumeIds.Where(v => !Volume.IsWellFormedId(v)))
+                Add("volume_ids", $"'{volumeId}' is not a volume id (vol_ followed by 12 hex digits).");
+            foreach (var twice in volumeIds.Where(Volume.IsWellFormedId).GroupBy(v => v, StringComparer.Ordinal).Where(g => g.Count() > 1))
+                Add("volume_ids", $"volume '{twice.Key}' is listed more than once.");
+        }
 
         return errors;
 

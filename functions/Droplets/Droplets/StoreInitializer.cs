@@ -5,11 +5,13 @@ using Microsoft.Extensions.Hosting;
 namespace Droplets.Droplets;
 
 // Creates the tables once at startup, so that no request pays for it.
-public sealed class StoreInitializer(DropletStore droplets, ActionStore actions, TokenStore tokens, Http.Idempotency idempotency) : IHostedService
+public sealed class StoreInitializer(
+    DropletStore droplets, Volumes.VolumeStore volumes, ActionStore actions, TokenStore tokens, Http.Idempotency idempotency) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await droplets.InitializeAsync(cancellationToken);
+        await volumes.InitializeAsync(cancellationToken);
         await actions.InitializeAsync(cancellationToken);
         await tokens.InitializeAsync(cancellationToken);
         await idempotency.InitializeAsync(cancellationToken);

@@ -98,6 +98,7 @@ public sealed class Idempotency(TableServiceClient service, StoreOptions options
             ["Location"] = inner switch
             {
                 Created<Droplet> created => created.Location,
+                Created<Volumes.Volume> created => created.Location,
                 Accepted<Actions.DropletAction> accepted => accepted.Location,
                 _ => null,
             },

@@ -61,7 +61,11 @@ public static class DropletMapping
                             },
                             Devices = new Devices
                             {
-                                Disks = [new Disk("rootdisk", new DiskTarget("virtio")), new Disk("cloudinitdisk", new DiskTarget("virtio"))],
+                                Disks =
+                                [
+                                    new Disk("rootdisk", new DiskTarget("virtio")), new Disk("cloudinitdisk", new DiskTarget("virtio")),
+                                    .. droplet.VolumeIds.Select(VolumeMapping.VmDisk),
+                                ],
                                 Interfaces = [new Interface("default", new { })],
                             },
                         },
@@ -70,6 +74,7 @@ public static class DropletMapping
                         [
                             new Volume { Name = "rootdisk", DataVolume = new DataVolumeRef(RootDiskNameFor(droplet.Id)) },
                             new Volume { Name = "cloudinitdisk", CloudInitNoCloud = new CloudInitNoCloud(CloudConfig(droplet)) },
+                            .. droplet.VolumeIds.Select(VolumeMapping.VmVolume),
                         ],
                     },
                 },
@@ -145,4 +150,7 @@ public sealed record VmObservation(string? PrintableStatus, string? PrivateIp, s
     // Which VMI this is: a reboot is over when a different one is running.
     public string? InstanceUid { get; init; }
     public string? InstancePhase { get; init; }
+
+    // Hotplug volumes (those the droplet was created with) not reported Ready by the running VMI yet.
+    public int PendingVolumes { get; init; }
 }
