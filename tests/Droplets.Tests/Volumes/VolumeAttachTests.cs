@@ -166,6 +166,34 @@ public class VolumeAttachTests(VolumeAttachTests.World world) : IClassFixture<Vo
     }
 
     [Fact]
+    public async Task KubeVirt_refusing_the_hotplug_ends_the_attach_errored_in_its_words_and_changes_nothing()
+    {
+        var project = Repository.UniqueName("p");
+        var droplet = await host.RunningDropletAsync(project);
+        var volume = await host.AvailableVolumeAsync(project);
+        // A cluster without the hotplug feature gates: virt-api answers addvolume with a 400.
+        nyc1.Options.FeatureGates.Clear();
+        JsonElement done;
+        try
+        {
+            done = await host.CompleteVolumeActionAsync(volume, new { type = "attach", droplet_id = droplet });
+        }
+        finally
+        {
+            nyc1.Options.FeatureGates.Add("HotplugVolumes");
+        }
+
+        Assert.Equal("errored", done.GetProperty("status").GetString());
+        Assert.Equal("kubevirt_refused", done.GetProperty("error").GetProperty("code").GetString());
+        Assert.Contains("HotplugVolumes feature gate", done.GetProperty("error").GetProperty("message").GetString());
+        var after = await host.GetVolumeAsync(volume);
+        Assert.Equal(("available", JsonValueKind.Null, false), (after.GetProperty("status").GetString(), after.GetProperty("droplet_id").ValueKind, after.GetProperty("locked").GetBoolean()));
+        var record = await host.GetDropletAsync(droplet);
+        Assert.Equal(("running", false, 0), (record.GetProperty("status").GetString(), record.GetProperty("locked").GetBoolean(), record.GetProperty("volume_ids").GetArrayLength()));
+        Assert.False(nyc1.TemplateHas(project, droplet, volume));
+    }
+
+    [Fact]
     public async Task A_running_attach_locks_the_volume_and_the_droplet_naming_itself()
     {
         var project = Repository.UniqueName("p");
