@@ -3,6 +3,7 @@ using Droplets.Catalog;
 using Droplets.Droplets;
 using Droplets.Provisioning;
 using Droplets.SshKeys;
+using Droplets.Volumes;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.DurableTask.Client;
@@ -13,7 +14,7 @@ namespace Droplets.Functions;
 
 // Routes are relative to host.json's routePrefix ("api"): the public URLs are /api/v1/droplets...
 sealed class DropletFunctions(
-    DropletStore store, SshKeyStore sshKeys, ActionStore actions, IOptions<CatalogOptions> catalog, IOptions<ProvisioningOptions> provisioning,
+    DropletStore store, SshKeyStore sshKeys, VolumeStore volumes, ActionStore actions, IOptions<CatalogOptions> catalog, IOptions<ProvisioningOptions> provisioning,
     IOptions<ActionOptions> actionOptions, ILoggerFactory loggers)
 {
     [Function("ListDroplets")]
@@ -25,7 +26,7 @@ sealed class DropletFunctions(
     public async Task<IResult> Create(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/droplets")] HttpRequest request,
         [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
-        DurableLinks.Add(request.HttpContext, workflows, await CreateDroplet.HandleAsync(request, store, sshKeys, actions, workflows, catalog, provisioning, loggers, cancellationToken));
+        DurableLinks.Add(request.HttpContext, workflows, await CreateDroplet.HandleAsync(request, store, sshKeys, volumes, actions, workflows, catalog, provisioning, loggers, cancellationToken));
 
     [Function("GetDroplet")]
     public async Task<IResult> Get(

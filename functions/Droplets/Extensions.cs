@@ -10,6 +10,7 @@ using Droplets.Http;
 using Droplets.KubeVirt;
 using Droplets.Provisioning;
 using Droplets.SshKeys;
+using Droplets.Volumes;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
@@ -41,6 +42,7 @@ public static class Extensions
         services.AddSingleton(new StoreOptions { TablePrefix = configuration["Droplets:TablePrefix"] ?? "" });
         services.AddSingleton<DropletStore>();
         services.AddSingleton<SshKeyStore>();
+        services.AddSingleton<VolumeStore>();
         services.AddSingleton<TokenStore>();
         services.AddSingleton<Authenticator>();
         services.AddSingleton<RateLimiter>();
@@ -54,6 +56,7 @@ public static class Extensions
         services.AddSingleton<Idempotency.Filter>();
         services.AddSingleton<ActionActivities>();
         services.AddSingleton<ResizeActivities>();
+        services.AddSingleton<VolumeActivities>();
         services.AddSingleton<ActionRecovery>();
         services.AddHostedService<StoreInitializer>();
 
@@ -76,6 +79,7 @@ public static class Extensions
     public static IEndpointRouteBuilder MapDropletsApi(this IEndpointRouteBuilder app) => app
         .MapDropletEndpoints()
         .MapActionEndpoints()
+        .MapVolumeEndpoints()
         .MapEventEndpoints()
         .MapMetricsEndpoints()
         .MapConsoleEndpoints()

@@ -1,5 +1,6 @@
 using Droplets.Droplets;
 using Droplets.Provisioning;
+using Droplets.Volumes;
 using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -19,9 +20,9 @@ public sealed class RecoveryOptions
 // process dies in between, nothing would ever release it. This sweep finds droplets held by an action
 // for longer than the grace period whose workflow instance does not exist, writes the action record if
 // it is missing, and starts the workflow. Instance ids are derived from the action, so a race with a
-// late start is harmless, and every workflow step is idempotent.
+// late start is harmless, and every workflow step is idempotent. Volumes are swept the same way.
 public sealed class ActionRecovery(
-    DropletStore droplets, ActionStore actions, IOptions<ProvisioningOptions> provisioning, IOptions<ActionOptions> actionOptions,
+    DropletStore droplets, VolumeStore volumes, ActionStore actions, IOptions<ProvisioningOptions> provisioning, IOptions<ActionOptions> actionOptions,
     IOptions<RecoveryOptions> options, TimeProvider time, ILogger<ActionRecovery> log)
 {
     // The client is a parameter because the Functions host hands it out per invocation (binding).
@@ -30,7 +31,8 @@ public sealed class ActionRecovery(
         var recovered = 0;
         await foreach (var droplet in droplets.ListLockedAsync(time.GetUtcNow() - options.Value.Grace, cancellationToken))
         {
-            if (droplet is not { LockedBy: { } actionId, LockedFor: { } type })
+            // A droplet held by a volume's attach or detach: that volume's workflow, recovered below.
+            if (droplet is not { LockedBy: { } actionId, LockedFor: { } type } || type is ActionType.Attach or ActionType.Detach)
                 continue;
             var instanceId = type == ActionType.Create ? ProvisionDroplet.InstanceIdFor(droplet.Id) : DropletAction.InstanceIdFor(actionId);
             if (await workflows.GetInstanceAsync(instanceId, cancellationToken) is not null)
@@ -55,6 +57,49 @@ public sealed class ActionRecovery(
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 log.LogWarning(e, "Could not start the workflow of {ActionId}; will retry", actionId);
+            }
+        }
+        return recovered + await RecoverVolumesAsync(workflows, cancellationToken);
+    }
+
+    async Task<int> RecoverVolumesAsync(DurableTaskClient workflows, CancellationToken cancellationToken)
+    {
+        var recovered = 0;
+        await foreach (var volume in volumes.ListLockedAsync(time.GetUtcNow() - options.Value.Grace, cancellationToken))
+        {
+            if (volume is not { LockedBy: { } actionId, LockedFor: { } type })
+                continue;
+            try
+            {
+                // Reserved by a droplet's create: the droplet's provisioning settles it. If the create died before
+                // writing the droplet, nothing was acknowledged: let the volume go.
+                if (type == ActionType.Create && volume.PendingDropletId is { } dropletId)
+                {
+                    if (await droplets.GetAsync(volume.ProjectId, dropletId, cancellationToken) is null)
+                    {
+                        await VolumeReservations.ReleaseAsync(volumes, volume.ProjectId, [volume.Id], actionId, cancellationToken);
+                        recovered++;
+                        log.LogWarning("Volume {VolumeId} was reserved for droplet {DropletId}, which was never written; released it", volume.Id, dropletId);
+                    }
+                    continue;
+                }
+                if (await workflows.GetInstanceAsync(DropletAction.InstanceIdFor(actionId), cancellationToken) is not null)
+                    continue;
+                if (await actions.GetAsync(volume.Id, actionId, cancellationToken) is null)
+                {
+                    await actions.AddAsync(new DropletAction
+                    {
+                        Id = actionId, Type = type, Status = ActionStatus.InProgress, StartedAt = volume.UpdatedAt,
+                        ResourceId = volume.Id, Region = volume.Region, ProjectId = volume.ProjectId, CreatedBy = volume.CreatedBy,
+                    }, cancellationToken);
+                }
+                await VolumeWorkflows.StartAsync(workflows, volume, actionOptions.Value.Deadline, cancellationToken);
+                recovered++;
+                log.LogWarning("Volume {VolumeId} was held by {ActionId} without a workflow; started it", volume.Id, actionId);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                log.LogWarning(e, "Could not recover volume action {ActionId}; will retry", actionId);
             }
         }
         return recovered;

@@ -116,6 +116,8 @@ public static class ActionWorkflows
             await context.CallActivityAsync(FinishAction, failed, WorkflowPolicy.Retry);
             return failed;
         }
+        // The VM is gone, so are its hotplugged disks: its volumes are available again (claims and data kept).
+        await context.CallActivityAsync(Volumes.VolumeWorkflows.DetachDropletVolumes, input.Droplet, WorkflowPolicy.Retry);
         var done = new ActionOutcome(input.Droplet, input.ActionId, ActionStatus.Completed, DropletStatus.Deleting, null, null);
         await context.CallActivityAsync(RemoveDroplet, done, WorkflowPolicy.Retry);
         return done;

@@ -175,11 +175,11 @@ public static class ActionsApi
     }
 
     // An action in progress takes its progress from the durable instance's custom status.
-    static async Task<DropletAction> LiveAsync(DropletAction action, DurableTaskClient workflows, CancellationToken cancellationToken)
+    internal static async Task<DropletAction> LiveAsync(DropletAction action, DurableTaskClient workflows, CancellationToken cancellationToken)
     {
         if (action.Status != ActionStatus.InProgress)
             return action;
-        var instanceId = action.Type == ActionType.Create ? ProvisionDroplet.InstanceIdFor(action.ResourceId) : DropletAction.InstanceIdFor(action.Id);
+        var instanceId = action is { Type: ActionType.Create, ResourceType: "droplet" } ? ProvisionDroplet.InstanceIdFor(action.ResourceId) : DropletAction.InstanceIdFor(action.Id);
         var instance = await workflows.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken);
         var progress = instance?.SerializedCustomStatus is { } status ? JsonSerializer.Deserialize<ActionProgress>(status)?.Progress ?? 0 : 0;
         return action with { Progress = Math.Max(action.Progress, progress) };

@@ -12,6 +12,10 @@ public enum ActionType
     [JsonStringEnumMemberName("power_off")] PowerOff,
     [JsonStringEnumMemberName("power_on")] PowerOn,
     [JsonStringEnumMemberName("delete")] Delete,
+
+    // Volume actions; a volume's create, delete and resize use the types above.
+    [JsonStringEnumMemberName("attach")] Attach,
+    [JsonStringEnumMemberName("detach")] Detach,
 }
 
 [JsonConverter(typeof(JsonStringEnumConverter<ActionStatus>))]
@@ -22,8 +26,8 @@ public enum ActionStatus
     [JsonStringEnumMemberName("errored")] Errored,
 }
 
-// Every mutation of a droplet is an action that can be followed to its end. The record outlives the
-// durable instance's history; while in progress, its progress comes from the workflow.
+// Every mutation of a droplet or a volume is an action that can be followed to its end. The record outlives
+// the durable instance's history; while in progress, its progress comes from the workflow.
 public sealed record DropletAction
 {
     public required string Id { get; init; }
@@ -32,6 +36,9 @@ public sealed record DropletAction
     public required DateTimeOffset StartedAt { get; init; }
     public DateTimeOffset? CompletedAt { get; init; }
     public required string ResourceId { get; init; }
+
+    // What the action works on, told by the resource id's prefix: "droplet" or "volume".
+    public string ResourceType => ResourceId.StartsWith(Volumes.Volume.Prefix, StringComparison.Ordinal) ? "volume" : "droplet";
     public required string Region { get; init; }
     public int Progress { get; init; }
 

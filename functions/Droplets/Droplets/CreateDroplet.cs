@@ -7,6 +7,7 @@ using Droplets.Catalog;
 using Droplets.Http;
 using Droplets.Provisioning;
 using Droplets.SshKeys;
+using Droplets.Volumes;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.DurableTask.Client;
@@ -42,6 +43,7 @@ public static partial class CreateDroplet
         HttpRequest request,
         DropletStore store,
         SshKeyStore sshKeys,
+        VolumeStore volumes,
         ActionStore actions,
         DurableTaskClient workflows,
         IOptions<CatalogOptions> catalog,
@@ -76,6 +78,10 @@ public static partial class CreateDroplet
         var id = key.Length > 0 ? DropletIds.FromKey(caller.TokenId, key) : DropletIds.New();
         // The keys as they are now, not as they may be when the workflow runs: see DropletBoot.
         var boot = new DropletBoot(keys.Select(k => k.PublicKey).ToArray(), string.IsNullOrEmpty(body.UserData) ? null : body.UserData);
+        // Volumes are held for the droplet before it is written, so that two creates cannot take the same one.
+        var volumeIds = body.VolumeIds ?? [];
+        if (volumeIds.Count > 0 && await VolumeReservations.ReserveAsync(volumes, caller, volumeIds, projectId, body.Region!, id, actionId, cancellationToken) is { } refused)
+            return refused;
         Droplet droplet;
         while (true)
         {
@@ -90,6 +96,7 @@ public static partial class CreateDroplet
                 Status = DropletStatus.Provisioning,
                 Tags = (body.Tags ?? []).Distinct(StringComparer.Ordinal).ToArray(),
                 SshKeyIds = keyIds,
+                VolumeIds = volumeIds,
                 Vcpus = plan.Vcpus,
                 Memory = plan.MemoryMib,
                 Disk = plan.DiskGib,
@@ -111,6 +118,12 @@ public static partial class CreateDroplet
                 return TypedResults.Created($"/api/v1/droplets/{earlier.Id}", earlier);
             }
             id = DropletIds.New();
+            if (volumeIds.Count > 0)
+            {
+                await VolumeReservations.ReleaseAsync(volumes, projectId, volumeIds, actionId, cancellationToken);
+                if (await VolumeReservations.ReserveAsync(volumes, caller, volumeIds, projectId, body.Region!, id, actionId, cancellationToken) is { } lost)
+                    return lost;
+            }
         }
         await actions.AddAsync(new DropletAction
         {
@@ -177,9 +190,16 @@ public static partial class CreateDroplet
         if (body.UserData is { } userData && Encoding.UTF8.GetByteCount(userData) is var size and > MaxUserDataBytes)
             Add("user_data", $"user_data is {size} bytes of UTF-8; at most {MaxUserDataBytes} (64 KiB) are allowed.");
 
-        // Volumes have no resource yet (a later release). Refuse rather than ignore.
-        if (body.VolumeIds is { Count: > 0 })
-            Add("volume_ids", "volume_ids is not supported yet: volume resources are not available, so nothing can be attached. Omit the field or send [].");
+        // Volumes are checked against their records when they are reserved (VolumeReservations); here only the shape.
+        if (body.VolumeIds is { } volumeIds)
+        {
+            if (volumeIds.Count > VolumeRules.MaxPerDroplet)
+                Add("volume_ids", $"at most {VolumeRules.MaxPerDroplet} volumes can be attached to a droplet; got {volumeIds.Count}.");
+            foreach (var volumeId in volumeIds.Where(v => !Volume.IsWellFormedId(v)))
+                Add("volume_ids", $"'{volumeId}' is not a volume id (vol_ followed by 12 hex digits).");
+            foreach (var twice in volumeIds.Where(Volume.IsWellFormedId).GroupBy(v => v, StringComparer.Ordinal).Where(g => g.Count() > 1))
+                Add("volume_ids", $"volume '{twice.Key}' is listed more than once.");
+        }
 
         return errors;
 

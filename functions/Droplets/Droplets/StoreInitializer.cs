@@ -6,12 +6,14 @@ namespace Droplets.Droplets;
 
 // Creates the tables once at startup, so that no request pays for it.
 public sealed class StoreInitializer(
-    DropletStore droplets, ActionStore actions, TokenStore tokens, SshKeys.SshKeyStore sshKeys, Http.Idempotency idempotency, VncConsole.ConsoleTickets tickets)
+    DropletStore droplets, Volumes.VolumeStore volumes, ActionStore actions, TokenStore tokens, SshKeys.SshKeyStore sshKeys, Http.Idempotency idempotency,
+    VncConsole.ConsoleTickets tickets)
     : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await droplets.InitializeAsync(cancellationToken);
+        await volumes.InitializeAsync(cancellationToken);
         await actions.InitializeAsync(cancellationToken);
         await tokens.InitializeAsync(cancellationToken);
         await sshKeys.InitializeAsync(cancellationToken);

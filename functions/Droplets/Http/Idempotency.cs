@@ -99,6 +99,7 @@ public sealed class Idempotency(TableServiceClient service, StoreOptions options
             {
                 Created<Droplet> created => created.Location,
                 Created<SshKeys.SshKey> created => created.Location,
+                Created<Volumes.Volume> created => created.Location,
                 Accepted<Actions.DropletAction> accepted => accepted.Location,
                 _ => null,
             },

@@ -67,7 +67,11 @@ public static class DropletMapping
                             },
                             Devices = new Devices
                             {
-                                Disks = [new Disk("rootdisk", new DiskTarget("virtio")), new Disk("cloudinitdisk", new DiskTarget("virtio"))],
+                                Disks =
+                                [
+                                    new Disk("rootdisk", new DiskTarget("virtio")), new Disk("cloudinitdisk", new DiskTarget("virtio")),
+                                    .. droplet.VolumeIds.Select(VolumeMapping.VmDisk),
+                                ],
                                 Interfaces = [new Interface("default", new { })],
                             },
                         },
@@ -82,6 +86,7 @@ public static class DropletMapping
                                     ? new CloudInitNoCloud { SecretRef = new V1LocalObjectReference { Name = CloudInitSecretNameFor(droplet.Id) } }
                                     : new CloudInitNoCloud { UserData = userData },
                             },
+                            .. droplet.VolumeIds.Select(VolumeMapping.VmVolume),
                         ],
                     },
                 },
@@ -174,4 +179,7 @@ public sealed record VmObservation(string? PrintableStatus, string? PrivateIp, s
     // Which VMI this is: a reboot is over when a different one is running.
     public string? InstanceUid { get; init; }
     public string? InstancePhase { get; init; }
+
+    // Hotplug volumes (those the droplet was created with) not reported Ready by the running VMI yet.
+    public int PendingVolumes { get; init; }
 }

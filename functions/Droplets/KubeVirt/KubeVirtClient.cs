@@ -69,8 +69,16 @@ public sealed class KubeVirtClient(Kubernetes kubernetes)
         if (vm.Result?.Status?.PrintableStatus == "DataVolumeError"
             && await GetDataVolumeAsync(ns, DropletMapping.RootDiskNameFor(dropletId), cancellationToken) is { } disk)
             disks.Add(disk);
-        return DropletMapping.Observe(vm.Result, vmi.Result, disks, service.Result);
+        return DropletMapping.Observe(vm.Result, vmi.Result, disks, service.Result) with { PendingVolumes = VolumeMapping.PendingVolumes(vm.Result, vmi.Result) };
     }
+
+    // A volume's blank DataVolume (and, through CDI, its claim).
+    public Task CreateDataVolumeAsync(DataVolume dataVolume, CancellationToken cancellationToken) =>
+        IgnoreConflict(() => dataVolumes.CreateNamespacedAsync(dataVolume, dataVolume.Metadata.NamespaceProperty, cancellationToken));
+
+    // The claim is owned by the DataVolume and goes with it.
+    public Task DeleteDataVolumeAsync(string ns, string name, CancellationToken cancellationToken) =>
+        IgnoreNotFound(() => dataVolumes.DeleteNamespacedAsync<DataVolume>(ns, name, cancellationToken));
 
     // The Kubernetes events of a droplet's objects (KUBEVIRT.md §6), one field-selected list per object, in
     // parallel. The VMI keeps the VM's name across restarts, so its events cover every boot. Launcher pods
@@ -115,20 +123,26 @@ public sealed class KubeVirtClient(Kubernetes kubernetes)
     public Task DeleteServiceAsync(string ns, string name, CancellationToken cancellationToken) =>
         IgnoreNotFound(() => kubernetes.CoreV1.DeleteNamespacedServiceAsync(name, ns, cancellationToken: cancellationToken));
 
-    // start / stop / restart live in the aggregated subresources.kubevirt.io API, which the generated
-    // client does not cover: a PUT on the client's own HttpClient, authenticated like its other calls.
-    // KubeVirt's 409s ("VM is already running", "VM is not running") come back as a result to act on.
-    public async Task<SubresourceAnswer> PutSubresourceAsync(string ns, string name, string subresource, CancellationToken cancellationToken)
+    // start / stop / restart / addvolume / removevolume live in the aggregated subresources.kubevirt.io API,
+    // which the generated client does not cover: a PUT on the client's own HttpClient, authenticated like its
+    // other calls, with the options as the body (`{}` when there are none). KubeVirt's refusals — 409 ("VM is
+    // already running", "volume with that name already exists"), 404, 400/422 (a feature gate is off) — come
+    // back as a result to act on; they are not transient.
+    public Task<SubresourceAnswer> PutSubresourceAsync(string ns, string name, string subresource, CancellationToken cancellationToken) =>
+        PutSubresourceAsync(ns, name, subresource, null, cancellationToken);
+
+    public async Task<SubresourceAnswer> PutSubresourceAsync(string ns, string name, string subresource, object? options, CancellationToken cancellationToken)
     {
         var uri = new Uri(kubernetes.BaseUri, $"apis/subresources.kubevirt.io/v1/namespaces/{ns}/virtualmachines/{name}/{subresource}");
-        using var request = new HttpRequestMessage(HttpMethod.Put, uri) { Content = new StringContent("{}", System.Text.Encoding.UTF8, "application/json") };
+        var content = options is null ? "{}" : System.Text.Json.JsonSerializer.Serialize(options);
+        using var request = new HttpRequestMessage(HttpMethod.Put, uri) { Content = new StringContent(content, System.Text.Encoding.UTF8, "application/json") };
         if (kubernetes.Credentials is { } credentials)
             await credentials.ProcessHttpRequestAsync(request, cancellationToken);
         using var response = await kubernetes.HttpClient.SendAsync(request, cancellationToken);
         if (response.IsSuccessStatusCode)
             return new SubresourceAnswer(true, null);
         var body = await response.Content.ReadAsStringAsync(cancellationToken);
-        if (response.StatusCode is HttpStatusCode.Conflict or HttpStatusCode.NotFound)
+        if (response.StatusCode is HttpStatusCode.Conflict or HttpStatusCode.NotFound or HttpStatusCode.BadRequest or HttpStatusCode.UnprocessableEntity)
             return new SubresourceAnswer(false, StatusMessage(body) ?? response.ReasonPhrase);
         // Anything else (5xx, throttling) is transient from our side: the activity's retry policy handles it.
         throw new HttpRequestException($"KubeVirt {subresource} answered {(int)response.StatusCode}: {StatusMessage(body)}", null, response.StatusCode);

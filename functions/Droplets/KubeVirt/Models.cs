@@ -30,7 +30,17 @@ public sealed record VirtualMachineStatus
     [JsonPropertyName("ready")] public bool? Ready { get; init; }
     [JsonPropertyName("conditions")] public IList<Condition>? Conditions { get; init; }
     [JsonPropertyName("startFailure")] public StartFailure? StartFailure { get; init; }
+    [JsonPropertyName("volumeRequests")] public IList<VolumeRequest>? VolumeRequests { get; init; }
 }
+
+// A queued addvolume / removevolume request; only the volume's name matters to us.
+public sealed record VolumeRequest
+{
+    [JsonPropertyName("addVolumeOptions")] public VolumeRequestOptions? AddVolumeOptions { get; init; }
+    [JsonPropertyName("removeVolumeOptions")] public VolumeRequestOptions? RemoveVolumeOptions { get; init; }
+}
+
+public sealed record VolumeRequestOptions([property: JsonPropertyName("name")] string Name);
 
 public sealed record StartFailure([property: JsonPropertyName("consecutiveFailCount")] int? ConsecutiveFailCount);
 
@@ -54,11 +64,19 @@ public sealed record DataVolumeSpec
     [JsonPropertyName("storage")] public StorageSpec? Storage { get; init; }
 }
 
-public sealed record DataVolumeSource([property: JsonPropertyName("registry")] RegistrySource? Registry);
+public sealed record DataVolumeSource([property: JsonPropertyName("registry")] RegistrySource? Registry)
+{
+    // An empty disk (CDI's `blank: {}`), for volumes.
+    [JsonPropertyName("blank")] public object? Blank { get; init; }
+}
 
 public sealed record RegistrySource([property: JsonPropertyName("url")] string Url);
 
-public sealed record StorageSpec([property: JsonPropertyName("resources")] V1VolumeResourceRequirements Resources);
+public sealed record StorageSpec([property: JsonPropertyName("resources")] V1VolumeResourceRequirements Resources)
+{
+    [JsonPropertyName("accessModes")] public IList<string>? AccessModes { get; init; }
+    [JsonPropertyName("volumeMode")] public string? VolumeMode { get; init; }
+}
 
 public sealed record VmiTemplate
 {
@@ -121,7 +139,10 @@ public sealed record Volume
     [JsonPropertyName("cloudInitNoCloud")] public CloudInitNoCloud? CloudInitNoCloud { get; init; }
 }
 
-public sealed record DataVolumeRef([property: JsonPropertyName("name")] string Name);
+public sealed record DataVolumeRef([property: JsonPropertyName("name")] string Name)
+{
+    [JsonPropertyName("hotpluggable")] public bool? Hotpluggable { get; init; }
+}
 
 // Inline userData, or a Secret holding it under the key "userdata" (for documents over KubeVirt's inline limit).
 public sealed record CloudInitNoCloud
@@ -147,6 +168,15 @@ public sealed record VmiStatus
     [JsonPropertyName("memory")] public VmiMemoryStatus? Memory { get; init; }
     [JsonPropertyName("interfaces")] public IList<VmiInterface>? Interfaces { get; init; }
     [JsonPropertyName("conditions")] public IList<Condition>? Conditions { get; init; }
+    [JsonPropertyName("volumeStatus")] public IList<VolumeStatusEntry>? VolumeStatus { get; init; }
+}
+
+public sealed record VolumeStatusEntry
+{
+    [JsonPropertyName("name")] public string Name { get; init; } = "";
+    [JsonPropertyName("phase")] public string? Phase { get; init; }
+    [JsonPropertyName("reason")] public string? Reason { get; init; }
+    [JsonPropertyName("message")] public string? Message { get; init; }
 }
 
 public sealed record VmiMemoryStatus([property: JsonPropertyName("guestCurrent")] string? GuestCurrent);
@@ -163,6 +193,7 @@ public sealed class DataVolume : IKubernetesObject<V1ObjectMeta>
     [JsonPropertyName("apiVersion")] public string ApiVersion { get; set; } = "cdi.kubevirt.io/v1beta1";
     [JsonPropertyName("kind")] public string Kind { get; set; } = "DataVolume";
     [JsonPropertyName("metadata")] public V1ObjectMeta Metadata { get; set; } = new();
+    [JsonPropertyName("spec")] public DataVolumeSpec? Spec { get; set; }
     [JsonPropertyName("status")] public DataVolumeStatus? Status { get; set; }
 }
 

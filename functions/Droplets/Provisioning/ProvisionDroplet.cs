@@ -2,6 +2,7 @@ using Droplets.Actions;
 using Droplets.Catalog;
 using Droplets.Droplets;
 using Droplets.KubeVirt;
+using Droplets.Volumes;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.Logging;
@@ -106,13 +107,15 @@ public static class ProvisionDroplet
     public static bool IsDecisive(VmObservation seen) =>
         IsProvisioned(seen) || DropletStatusRules.FailureCode(seen.PrintableStatus) is not null;
 
+    // Volumes the droplet is created with are part of it: usable (hotplugged Ready) before it counts as running.
     static bool IsProvisioned(VmObservation seen) =>
-        seen.PrintableStatus == "Running" && seen.PrivateIp is not null && seen.PublicIp is not null;
+        seen.PrintableStatus == "Running" && seen.PrivateIp is not null && seen.PublicIp is not null && seen.PendingVolumes == 0;
 }
 
 // The workflow's I/O. One instance per process (singleton), shared by both hosts.
 public sealed class ProvisioningActivities(
-    DropletStore store, ActionStore actions, KubeVirtClients clusters, IOptions<CatalogOptions> catalog, IOptions<ProvisioningOptions> options, TimeProvider time)
+    DropletStore store, VolumeStore volumes, ActionStore actions, KubeVirtClients clusters, IOptions<CatalogOptions> catalog,
+    IOptions<ProvisioningOptions> options, TimeProvider time)
 {
     public async Task CreateVirtualMachineAsync(DropletRef droplet, CancellationToken cancellationToken)
     {
@@ -148,9 +151,13 @@ public sealed class ProvisioningActivities(
         }
     }
 
-    // Records the outcome and ends the create action, which held the droplet while it was provisioned.
+    // Records the outcome and ends the create action, which held the droplet (and the volumes it was created
+    // with) while it was provisioned. The volumes first: they are in the VM's spec whatever the outcome, so
+    // they are the droplet's (attached) until it is deleted.
     public async Task RecordProvisioningAsync(ProvisionResult result, CancellationToken cancellationToken)
     {
+        if (await store.GetAsync(result.Droplet.ProjectId, result.Droplet.Id, cancellationToken) is { VolumeIds.Count: > 0 } record)
+            await VolumeReservations.SettleAsync(volumes, record.ProjectId, record.VolumeIds, record.Id, cancellationToken);
         string? createAction = null;
         await store.UpdateAsync(result.Droplet.ProjectId, result.Droplet.Id, current =>
         {

@@ -1,4 +1,5 @@
 using Droplets.Actions;
+using Droplets.Volumes;
 using Microsoft.DurableTask;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -61,6 +62,46 @@ public static class Workflows
         .AddActivity<ResizeActivities, ResizeInput, bool>(ResizeDroplet.RollbackResize, async (a, input, ct) =>
         {
             await a.RollbackAsync(input, ct);
+            return true;
+        })
+        .AddVolumeWorkflows();
+
+    static DurableTaskRegistry AddVolumeWorkflows(this DurableTaskRegistry registry) => registry
+        .AddOrchestratorFunc<VolumeActionInput, VolumeOutcome>(VolumeWorkflows.ProvisionVolume, VolumeWorkflows.RunProvisionAsync)
+        .AddOrchestratorFunc<VolumeActionInput, VolumeOutcome>(VolumeWorkflows.DeleteVolume, VolumeWorkflows.RunDeleteAsync)
+        .AddOrchestratorFunc<VolumeActionInput, VolumeOutcome>(VolumeWorkflows.AttachVolume, VolumeWorkflows.RunAttachAsync)
+        .AddOrchestratorFunc<VolumeActionInput, VolumeOutcome>(VolumeWorkflows.DetachVolume, VolumeWorkflows.RunDetachAsync)
+        .AddOrchestratorFunc<VolumeActionInput, VolumeOutcome>(VolumeWorkflows.ResizeVolume, VolumeWorkflows.RunResizeAsync)
+        .AddActivity<VolumeActivities, VolumeRef, bool>(VolumeWorkflows.CreateVolumeClaim, async (a, input, ct) =>
+        {
+            await a.CreateClaimAsync(input, ct);
+            return true;
+        })
+        .AddActivity<VolumeActivities, VolumeObserveInput, VolumeObservation>(VolumeWorkflows.ObserveVolumeClaim, (a, input, ct) => a.ObserveClaimAsync(input, ct))
+        .AddActivity<VolumeActivities, VolumeRef, bool>(VolumeWorkflows.DeleteVolumeClaim, async (a, input, ct) =>
+        {
+            await a.DeleteClaimAsync(input, ct);
+            return true;
+        })
+        .AddActivity<VolumeActivities, VolumeObserveInput, VolumeObservation>(VolumeWorkflows.ObserveVolumeDeletion, (a, input, ct) => a.ObserveDeletionAsync(input, ct))
+        .AddActivity<VolumeActivities, VolumeOutcome, bool>(VolumeWorkflows.RemoveVolume, async (a, input, ct) =>
+        {
+            await a.RemoveAsync(input, ct);
+            return true;
+        })
+        .AddActivity<VolumeActivities, VolumeActionInput, string?>(VolumeWorkflows.TakeDropletForVolume, (a, input, ct) => a.TakeDropletAsync(input, ct))
+        .AddActivity<VolumeActivities, VolumeActionInput, string?>(VolumeWorkflows.RequestVolumeAttach, (a, input, ct) => a.RequestAttachAsync(input, ct))
+        .AddActivity<VolumeActivities, VolumeActionInput, string?>(VolumeWorkflows.RequestVolumeDetach, (a, input, ct) => a.RequestDetachAsync(input, ct))
+        .AddActivity<VolumeActivities, VolumeObserveInput, VolumeObservation>(VolumeWorkflows.ObserveVolumeAttachment, (a, input, ct) => a.ObserveAttachmentAsync(input, ct))
+        .AddActivity<VolumeActivities, VolumeActionInput, string?>(VolumeWorkflows.GrowVolumeClaim, (a, input, ct) => a.GrowClaimAsync(input, ct))
+        .AddActivity<VolumeActivities, VolumeOutcome, bool>(VolumeWorkflows.FinishVolumeAction, async (a, input, ct) =>
+        {
+            await a.FinishAsync(input, ct);
+            return true;
+        })
+        .AddActivity<VolumeActivities, DropletRef, bool>(VolumeWorkflows.DetachDropletVolumes, async (a, input, ct) =>
+        {
+            await a.DetachDropletVolumesAsync(input, ct);
             return true;
         });
 

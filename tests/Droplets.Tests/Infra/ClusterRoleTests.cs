@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using Droplets.Tests.Infrastructure;
+using Droplets.Tests.Volumes;
 using k8s;
 using k8s.Models;
 using KubeVirt.Simulator;
@@ -21,6 +22,7 @@ public class ClusterRoleTests
         public StandaloneHost Host { get; } = host;
         public string Project { get; } = project;
         public string DropletId { get; set; } = "";
+        public string VolumeId { get; set; } = "";
     }
 
     // One step per feature that reaches the cluster; each leaves the state the next one needs.
@@ -62,6 +64,15 @@ public class ClusterRoleTests
             var response = await s.Host.Client.PatchAsJsonAsync($"api/v1/droplets/{s.DropletId}", new { plan_id = "s-2vcpu-4gb" });
             await CompletedAsync(s, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("action").GetProperty("id").GetString()!);
         }),
+        new("create a volume and wait for available", async s => s.VolumeId = await s.Host.AvailableVolumeAsync(s.Project)),
+        new("attach the volume", s => VolumeActAsync(s, new { type = "attach", droplet_id = s.DropletId })),
+        new("detach the volume", s => VolumeActAsync(s, new { type = "detach" })),
+        new("resize the volume", s => VolumeActAsync(s, new { type = "resize", size_gigabytes = 20 })),
+        new("delete the volume", async s =>
+        {
+            var response = await s.Host.Client.DeleteAsync($"api/v1/volumes/{s.VolumeId}");
+            await CompletedAsync(s, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!);
+        }),
         new("delete", async s =>
         {
             var response = await s.Host.Client.DeleteAsync($"api/v1/droplets/{s.DropletId}");
@@ -75,6 +86,14 @@ public class ClusterRoleTests
                 user_data = "#!/bin/sh\n" + string.Concat(Enumerable.Repeat("echo a line of a long script\n", 200)),
             })).GetProperty("id").GetString()!;
             Assert.Equal("running", (await s.Host.WaitForStatusAsync(id, "running")).GetProperty("status").GetString());
+        }),
+        new("create a droplet with a volume, then delete it", async s =>
+        {
+            var volume = await s.Host.AvailableVolumeAsync(s.Project);
+            var id = await s.Host.RunningDropletAsync(s.Project, volumes: [volume]);
+            var response = await s.Host.Client.DeleteAsync($"api/v1/droplets/{id}");
+            await CompletedAsync(s, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!);
+            Assert.Equal("available", (await s.Host.GetVolumeAsync(volume)).GetProperty("status").GetString());
         }),
         new("an image that cannot be imported ends in error", async s =>
         {
@@ -90,6 +109,9 @@ public class ClusterRoleTests
         var response = await s.Host.Client.PostAsJsonAsync($"api/v1/droplets/{s.DropletId}/actions", new { type });
         await CompletedAsync(s, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!);
     }
+
+    static async Task VolumeActAsync(Scenario s, object body) =>
+        Assert.Equal("completed", (await s.Host.CompleteVolumeActionAsync(s.VolumeId, body)).GetProperty("status").GetString());
 
     static async Task CompletedAsync(Scenario s, string actionId)
     {

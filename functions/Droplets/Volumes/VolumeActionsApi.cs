@@ -1,0 +1,174 @@
+using System.Text.Json.Serialization;
+using Droplets.Actions;
+using Droplets.Auth;
+using Droplets.Droplets;
+using Droplets.Http;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Droplets.Volumes;
+
+// Unknown fields are refused; sizes are JSON numbers (the web defaults would also read "10" as 10).
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+[JsonNumberHandling(JsonNumberHandling.Strict)]
+public sealed record VolumeActionRequest(string? Type, string? DropletId, int? SizeGigabytes);
+
+// POST /volumes/{id}/actions (attach, detach, resize) and DELETE /volumes/{id}: 202 with the action, like
+// droplet actions. An action holds the volume; an attach or detach holds the droplet as well, so that
+// nothing else changes its VirtualMachine meanwhile.
+public static class VolumeActionsApi
+{
+    static readonly Dictionary<string, ActionType> Types = new(StringComparer.Ordinal)
+    {
+        ["attach"] = ActionType.Attach,
+        ["detach"] = ActionType.Detach,
+        ["resize"] = ActionType.Resize,
+    };
+
+    public static async Task<Results<Accepted<DropletAction>, ProblemHttpResult>> PostAsync(
+        string id, HttpRequest request, VolumeStore volumes, DropletStore droplets, ActionStore actions, DurableTaskClient workflows,
+        IOptions<ActionOptions> options, ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        var (body, problem) = await JsonBody.ReadAsync<VolumeActionRequest>(request, cancellationToken);
+        if (problem is not null)
+            return problem;
+        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        if (body!.Type is null || !Types.TryGetValue(body.Type, out var type))
+        {
+            errors["type"] = [$"type {(body.Type is null ? "is required" : $"'{body.Type}' is not a volume action")}: use one of {string.Join(", ", Types.Keys)}."];
+            return Problems.Validation(errors);
+        }
+        if (type == ActionType.Attach && string.IsNullOrEmpty(body.DropletId))
+            errors["droplet_id"] = ["droplet_id is required to attach a volume."];
+        if (type == ActionType.Resize && body.DropletId is not null)
+            errors["droplet_id"] = ["droplet_id applies only to attach and detach."];
+        if (type == ActionType.Resize && body.SizeGigabytes is not { } size)
+            errors["size_gigabytes"] = ["size_gigabytes is required to resize a volume."];
+        else if (type == ActionType.Resize && body.SizeGigabytes is < CreateVolume.MinSize or > CreateVolume.MaxSize)
+            errors["size_gigabytes"] = [$"size_gigabytes must be from {CreateVolume.MinSize} to {CreateVolume.MaxSize}; got {body.SizeGigabytes}."];
+        if (type != ActionType.Resize && body.SizeGigabytes is not null)
+            errors["size_gigabytes"] = ["size_gigabytes applies only to resize."];
+        if (errors.Count > 0)
+            return Problems.Validation(errors);
+
+        var volume = await VolumesApi.FindAsync(id, request.HttpContext, volumes, cancellationToken);
+        if (volume is null)
+            return VolumesApi.NotFound(id);
+        if (type == ActionType.Attach)
+        {
+            var droplet = DropletIds.IsWellFormed(body.DropletId!) ? await droplets.GetAsync(body.DropletId!, cancellationToken) : null;
+            var refusal = droplet is null || !request.HttpContext.Caller().CanSee(droplet.ProjectId)
+                ? $"droplet '{body.DropletId}' does not exist."
+                : droplet.Region != volume.Region
+                    ? $"droplet '{droplet.Id}' is in region '{droplet.Region}' and the volume in '{volume.Region}'; a volume attaches only to a droplet in its own region."
+                    : droplet.ProjectId != volume.ProjectId
+                        ? $"droplet '{droplet.Id}' is in project '{droplet.ProjectId}' and the volume in '{volume.ProjectId}'; a volume attaches only to a droplet of its own project."
+                        : null;
+            if (refusal is not null)
+                return Problems.Validation(new Dictionary<string, string[]> { ["droplet_id"] = [refusal] });
+        }
+        return await StartAsync(volume, type, request.HttpContext, volumes, droplets, actions, workflows, options.Value, loggers, cancellationToken,
+            body.DropletId, body.SizeGigabytes);
+    }
+
+    // A volume attached to a droplet is refused (409 naming it); otherwise its DataVolume and claim are deleted,
+    // then the record. 202 with the delete action, which stays readable.
+    public static async Task<Results<Accepted<DropletAction>, ProblemHttpResult>> DeleteAsync(
+        string id, HttpContext context, VolumeStore volumes, DropletStore droplets, ActionStore actions, DurableTaskClient workflows,
+        IOptions<ActionOptions> options, ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        var volume = await VolumesApi.FindAsync(id, context, volumes, cancellationToken);
+        if (volume is null)
+            return VolumesApi.NotFound(id);
+        return await StartAsync(volume, ActionType.Delete, context, volumes, droplets, actions, workflows, options.Value, loggers, cancellationToken, null, null);
+    }
+
+    // The volume's actions, newest first; also after the volume is deleted.
+    public static async Task<Results<Ok<IReadOnlyList<DropletAction>>, ProblemHttpResult>> ListAsync(
+        string id, HttpContext context, ActionStore actions, DurableTaskClient workflows, CancellationToken cancellationToken)
+    {
+        var list = Volume.IsWellFormedId(id) ? await actions.ListAsync(id, cancellationToken) : [];
+        if (list.Count == 0 || !context.Caller().CanSee(list[0].ProjectId))
+            return VolumesApi.NotFound(id);
+        var live = new List<DropletAction>(list.Count);
+        foreach (var action in list)
+            live.Add(await ActionsApi.LiveAsync(action, workflows, cancellationToken));
+        return TypedResults.Ok<IReadOnlyList<DropletAction>>(live);
+    }
+
+    // Takes the volume (ETag-guarded: of concurrent requests exactly one wins), then for attach/detach the
+    // droplet (if that is refused, the volume is let go again), records the action and starts its workflow.
+    // A crash after the volume was taken is picked up by ActionRecovery, whose workflow takes the droplet itself.
+    static async Task<Results<Accepted<DropletAction>, ProblemHttpResult>> StartAsync(
+        Volume found, ActionType type, HttpContext context, VolumeStore volumes, DropletStore droplets, ActionStore actions, DurableTaskClient workflows,
+        ActionOptions options, ILoggerFactory loggers, CancellationToken cancellationToken, string? dropletId, int? size)
+    {
+        var actionId = DropletAction.NewId();
+        Refusal? refusal = null;
+        var taken = await volumes.UpdateAsync(found.ProjectId, found.Id, current =>
+        {
+            refusal = VolumeRules.VolumeRefusal(type, current, dropletId, size);
+            return refusal is not null ? null : current with
+            {
+                LockedBy = actionId,
+                LockedFor = type,
+                PendingDropletId = type == ActionType.Detach ? current.DropletId : type == ActionType.Attach ? dropletId : null,
+                PendingSize = size,
+            };
+        }, cancellationToken);
+        if (taken is null)
+            return VolumesApi.NotFound(found.Id);
+        if (refusal is not null)
+            return Problem(refusal, "Volume");
+
+        if (type is ActionType.Attach or ActionType.Detach)
+        {
+            Refusal? busy = null;
+            var held = await droplets.UpdateAsync(taken.ProjectId, taken.PendingDropletId!, current =>
+            {
+                busy = VolumeRules.DropletRefusal(type, current, actionId);
+                return busy is not null ? null : VolumeRules.Hold(current, actionId, type);
+            }, cancellationToken);
+            busy ??= held is null ? new Refusal("conflict", $"Droplet '{taken.PendingDropletId}' no longer exists.") : null;
+            if (busy is not null)
+            {
+                await volumes.UpdateAsync(taken.ProjectId, taken.Id, current => current.LockedBy != actionId ? null
+                    : current with { LockedBy = null, LockedFor = null, PendingDropletId = null, PendingSize = null }, cancellationToken);
+                return Problem(busy, "Droplet");
+            }
+        }
+
+        var action = new DropletAction
+        {
+            Id = actionId,
+            Type = type,
+            Status = ActionStatus.InProgress,
+            StartedAt = DateTimeOffset.UtcNow,
+            ResourceId = taken.Id,
+            Region = taken.Region,
+            ProjectId = taken.ProjectId,
+            CreatedBy = context.Caller().TokenId,
+        };
+        await actions.AddAsync(action, cancellationToken);
+        try
+        {
+            await VolumeWorkflows.StartAsync(workflows, taken, options.Deadline, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            loggers.CreateLogger(typeof(VolumeActionsApi)).LogWarning(e, "Volume action {ActionId} not started; recovery will start it", actionId);
+        }
+        WorkflowLinks.Accepted(context, actionId, DropletAction.InstanceIdFor(actionId));
+        return TypedResults.Accepted(DropletAction.Location(actionId), action);
+    }
+
+    static ProblemHttpResult Problem(Refusal refusal, string what) => refusal.Code switch
+    {
+        "locked" => Problems.Create(StatusCodes.Status409Conflict, "locked", $"{what} is locked", refusal.Message),
+        "validation_failed" => Problems.Validation(new Dictionary<string, string[]> { ["size_gigabytes"] = [refusal.Message] }),
+        _ => Problems.Create(StatusCodes.Status409Conflict, refusal.Code, "Not possible now", refusal.Message),
+    };
+}
