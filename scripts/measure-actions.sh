@@ -2,7 +2,8 @@
 # Measures reboot and live resize (POST/PATCH → action `completed`) against a running local API with
 # the simulator's delays at zero. Polls every 50 ms, so run the API with a raised rate limit:
 #   Auth__RateLimit__PerMinute=100000 Auth__RateLimit__PerHour=1000000 ./scripts/run-local.sh
-# Knobs: REBOOTS=20, RESIZES=20, PLAN=s-2vcpu-4gb (the resize target; droplets start as s-1vcpu-1gb).
+# Knobs: REBOOTS=20, RESIZES=20, PLAN=s-2vcpu-4gb (the resize target; droplets start as s-1vcpu-1gb), KEEP=1
+# (keep the droplets, to look at a failure).
 # Usage: DROPLETS_TOKEN=<token> scripts/measure-actions.sh [api=http://localhost:7071] [simulator=http://127.0.0.1:8001]
 set -euo pipefail
 api=${1:-http://localhost:7071}/api/v1
@@ -34,7 +35,7 @@ wait_action() {  # prints ms from $2 until action $1 is completed
 # Every droplet made here is deleted on exit: left running, they fill the simulated nodes, and a live
 # resize then waits for a migration target that never fits (until the action's deadline).
 created=()
-cleanup() { for d in "${created[@]}"; do curl -s -o /dev/null -X DELETE -H "$auth" "$api/droplets/$d" || true; done; }
+cleanup() { [ -n "${KEEP:-}" ] && return; for d in "${created[@]}"; do curl -s -o /dev/null -X DELETE -H "$auth" "$api/droplets/$d" || true; done; }
 trap cleanup EXIT
 droplet() {
   local id

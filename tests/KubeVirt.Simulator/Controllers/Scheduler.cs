@@ -7,7 +7,8 @@ namespace KubeVirt.Simulator.Controllers;
 internal sealed record Node(int Index, string Name, decimal FreeCpu, decimal FreeMemory);
 
 // A tiny kube-scheduler: nodes are virtual (NodeCount × NodeCpu cores × NodeMemoryMi), usage is the sum of the
-// requests of non-terminal pods bound to them, and the pick is the node with the most free memory.
+// requests of non-terminal pods bound to them, and the pick is the node kube-scheduler's default scoring
+// (NodeResourcesFit, LeastAllocated) prefers: the most free CPU and memory after placing the pod, weighted equally.
 internal sealed class Scheduler(SimulatorOptions options)
 {
     public static string NodeName(int index) => $"node{index + 1:00}";
@@ -40,7 +41,11 @@ internal sealed class Scheduler(SimulatorOptions options)
         {
             return (null, "no nodes available to schedule pods");
         }
-        var fits = nodes.Where(n => n.Name != excludeNode && n.FreeCpu >= cpu && n.FreeMemory >= memory).OrderByDescending(n => n.FreeMemory).ThenBy(n => n.Index).FirstOrDefault();
+        var (cpuCapacity, memoryCapacity) = (Math.Max(1m, options.NodeCpu), Math.Max(1m, options.NodeMemoryMi * 1024m * 1024m));
+        var fits = nodes.Where(n => n.Name != excludeNode && n.FreeCpu >= cpu && n.FreeMemory >= memory)
+            .OrderByDescending(n => (n.FreeCpu - cpu) / cpuCapacity + (n.FreeMemory - memory) / memoryCapacity)
+            .ThenBy(n => n.Index)
+            .FirstOrDefault();
         if (fits is not null)
         {
             return (fits, "");
