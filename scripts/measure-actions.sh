@@ -67,5 +67,8 @@ for _ in $(seq 1 "${RESIZES:-20}"); do
     | sed -E 's/.*"action":\{"id":"([^"]+)".*/\1/')
   t=$(wait_action "$action" "$start") || exit 1
   resizes+=("$t")
+  # Each resized droplet (2 vCPUs) goes at once: twenty of them would fill the simulated nodes' 48 vCPUs
+  # so that the next hotplug's migration target finds no node but its source's.
+  [ -n "${KEEP:-}" ] || curl -s -o /dev/null -X DELETE -H "$auth" "$api/droplets/$id"
 done
 echo "live resize → completed (ms): $(printf '%s\n' "${resizes[@]}" | summary)"
