@@ -25,4 +25,30 @@ public static class Storage
             : new DefaultAzureCredential();
         return new TableServiceClient(endpoint, credential);
     }
+
+    // Read-modify-write with optimistic concurrency. `change` returns the new row, or null to leave it as it is;
+    // when someone else wrote first (412), the row is read again and the change applied to their version.
+    // Returns the row as it is afterwards, or null when there is none.
+    public static async Task<TEntity?> UpdateAsync<TEntity>(
+        this TableClient table, string partitionKey, string rowKey, Func<TEntity, TEntity?> change, CancellationToken cancellationToken)
+        where TEntity : class, ITableEntity
+    {
+        while (true)
+        {
+            var response = await table.GetEntityIfExistsAsync<TEntity>(partitionKey, rowKey, cancellationToken: cancellationToken);
+            if (!response.HasValue)
+                return null;
+            var current = response.Value!;
+            if (change(current) is not { } changed)
+                return current;
+            try
+            {
+                await table.UpdateEntityAsync(changed, current.ETag, TableUpdateMode.Replace, cancellationToken);
+                return changed;
+            }
+            catch (Azure.RequestFailedException e) when (e.Status == 412)
+            {
+            }
+        }
+    }
 }

@@ -95,29 +95,10 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
     }
 
     // Read-modify-write with optimistic concurrency. `change` returns null to leave the record as it is.
-    public async Task<Droplet?> UpdateAsync(string projectId, string id, Func<Droplet, Droplet?> change, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            var response = await droplets.GetEntityIfExistsAsync<DropletEntity>(projectId, id, cancellationToken: cancellationToken);
-            if (!response.HasValue)
-                return null;
-            var current = response.Value!;
-            var changed = change(current.ToDroplet());
-            if (changed is null)
-                return current.ToDroplet();
-            var entity = DropletEntity.From(changed with { UpdatedAt = DateTimeOffset.UtcNow });
-            try
-            {
-                await droplets.UpdateEntityAsync(entity, current.ETag, TableUpdateMode.Replace, cancellationToken);
-                return entity.ToDroplet();
-            }
-            catch (RequestFailedException e) when (e.Status == 412)
-            {
-                // Someone else wrote first: re-read and apply the change to their version.
-            }
-        }
-    }
+    public async Task<Droplet?> UpdateAsync(string projectId, string id, Func<Droplet, Droplet?> change, CancellationToken cancellationToken) =>
+        (await droplets.UpdateAsync<DropletEntity>(projectId, id,
+            current => change(current.ToDroplet()) is { } changed ? DropletEntity.From(changed with { UpdatedAt = DateTimeOffset.UtcNow }) : null,
+            cancellationToken))?.ToDroplet();
 
     // `projects` null means every project. Several projects are read in key order as one listing.
     public async Task<DropletPage> ListAsync(IReadOnlyCollection<string>? projects, string? tag, int perPage, ListCursor? after, CancellationToken cancellationToken)

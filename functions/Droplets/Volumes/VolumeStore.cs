@@ -47,29 +47,10 @@ public sealed class VolumeStore(TableServiceClient service, StoreOptions options
     }
 
     // Read-modify-write with optimistic concurrency. `change` returns null to leave the record as it is.
-    public async Task<Volume?> UpdateAsync(string projectId, string id, Func<Volume, Volume?> change, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            var response = await volumes.GetEntityIfExistsAsync<VolumeEntity>(projectId, id, cancellationToken: cancellationToken);
-            if (!response.HasValue)
-                return null;
-            var current = response.Value!;
-            var changed = change(current.ToVolume());
-            if (changed is null)
-                return current.ToVolume();
-            var entity = VolumeEntity.From(changed with { UpdatedAt = DateTimeOffset.UtcNow });
-            try
-            {
-                await volumes.UpdateEntityAsync(entity, current.ETag, TableUpdateMode.Replace, cancellationToken);
-                return entity.ToVolume();
-            }
-            catch (RequestFailedException e) when (e.Status == 412)
-            {
-                // Someone else wrote first: apply the change to their version.
-            }
-        }
-    }
+    public async Task<Volume?> UpdateAsync(string projectId, string id, Func<Volume, Volume?> change, CancellationToken cancellationToken) =>
+        (await volumes.UpdateAsync<VolumeEntity>(projectId, id,
+            current => change(current.ToVolume()) is { } changed ? VolumeEntity.From(changed with { UpdatedAt = DateTimeOffset.UtcNow }) : null,
+            cancellationToken))?.ToVolume();
 
     // `projects` null means every project; ordered by project, then id, like droplets.
     public async Task<(IReadOnlyList<Volume> Items, ListCursor? Next)> ListAsync(
