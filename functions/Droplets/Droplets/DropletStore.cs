@@ -105,23 +105,11 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
     {
         if (projects is { Count: 0 })
             return new DropletPage([], null);
-        var filter = Http.Listing.StoreFilter(projects, after);
-        var items = new List<Droplet>(perPage + 1);
-        // Read one more than asked for: it tells whether a next page exists without a trailing empty page.
-        await foreach (var entity in droplets.QueryAsync<DropletEntity>(filter, maxPerPage: Math.Min(1000, perPage + 1), cancellationToken: cancellationToken))
-        {
-            var droplet = entity.ToDroplet();
-            if (tag is not null && !droplet.Tags.Contains(tag, StringComparer.Ordinal))
-                continue;
-            items.Add(droplet);
-            if (items.Count > perPage)
-                break;
-        }
-        if (items.Count <= perPage)
-            return new DropletPage(items, null);
-        items.RemoveAt(perPage);
-        var last = items[^1];
-        return new DropletPage(items, new ListCursor(last.ProjectId, last.Id));
+        var rows = droplets.QueryAsync<DropletEntity>(Http.Listing.StoreFilter(projects, after), maxPerPage: Math.Min(1000, perPage + 1), cancellationToken: cancellationToken)
+            .Select(e => e.ToDroplet())
+            .Where(d => tag is null || d.Tags.Contains(tag, StringComparer.Ordinal));
+        var (items, next) = await Http.Listing.PageAsync(rows, perPage, d => new ListCursor(d.ProjectId, d.Id), cancellationToken);
+        return new DropletPage(items, next);
     }
 
     // Droplets held by an action whose workflow may never have started (see ActionRecovery).

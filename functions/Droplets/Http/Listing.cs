@@ -66,4 +66,22 @@ public sealed record Listing(string? ProjectId, IReadOnlyCollection<string>? Pro
             ({ } p, { } c) => $"{p} and {c}",
         };
     }
+
+    // One page of rows in key order: one more row than asked for is read, which tells whether a next page
+    // exists without a trailing empty page.
+    public static async Task<(IReadOnlyList<T> Items, ListCursor? Next)> PageAsync<T>(
+        IAsyncEnumerable<T> rows, int perPage, Func<T, ListCursor> cursorOf, CancellationToken cancellationToken)
+    {
+        var items = new List<T>(perPage + 1);
+        await foreach (var row in rows.WithCancellation(cancellationToken))
+        {
+            items.Add(row);
+            if (items.Count > perPage)
+                break;
+        }
+        if (items.Count <= perPage)
+            return (items, null);
+        items.RemoveAt(perPage);
+        return (items, cursorOf(items[^1]));
+    }
 }

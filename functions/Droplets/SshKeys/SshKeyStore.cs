@@ -75,17 +75,10 @@ public sealed class SshKeyStore(TableServiceClient service, StoreOptions options
     {
         if (projects is { Count: 0 })
             return new SshKeyPage([], null);
-        var items = new List<SshKey>(perPage + 1);
-        await foreach (var entity in keys.QueryAsync<SshKeyEntity>(Filter(projects, after), maxPerPage: Math.Min(1000, perPage + 1), cancellationToken: cancellationToken))
-        {
-            items.Add(entity.ToKey());
-            if (items.Count > perPage)
-                break;
-        }
-        if (items.Count <= perPage)
-            return new SshKeyPage(items, null);
-        items.RemoveAt(perPage);
-        return new SshKeyPage(items, new ListCursor(items[^1].ProjectId, items[^1].Id));
+        var rows = keys.QueryAsync<SshKeyEntity>(Filter(projects, after), maxPerPage: Math.Min(1000, perPage + 1), cancellationToken: cancellationToken)
+            .Select(e => e.ToKey());
+        var (items, next) = await Http.Listing.PageAsync(rows, perPage, k => new ListCursor(k.ProjectId, k.Id), cancellationToken);
+        return new SshKeyPage(items, next);
     }
 
     // Removes the key and its fingerprint claim together, then the index entry. False: it was already gone.

@@ -61,17 +61,9 @@ public sealed class VolumeStore(TableServiceClient service, StoreOptions options
         var page = Http.Listing.StoreFilter(projects, after);
         var inRegion = region is null ? null : TableClient.CreateQueryFilter($"Region eq {region}");
         var filter = page is not null && inRegion is not null ? $"{page} and {inRegion}" : page ?? inRegion;
-        var items = new List<Volume>(perPage + 1);
-        await foreach (var entity in volumes.QueryAsync<VolumeEntity>(filter, maxPerPage: Math.Min(1000, perPage + 1), cancellationToken: cancellationToken))
-        {
-            items.Add(entity.ToVolume());
-            if (items.Count > perPage)
-                break;
-        }
-        if (items.Count <= perPage)
-            return (items, null);
-        items.RemoveAt(perPage);
-        return (items, new ListCursor(items[^1].ProjectId, items[^1].Id));
+        var rows = volumes.QueryAsync<VolumeEntity>(filter, maxPerPage: Math.Min(1000, perPage + 1), cancellationToken: cancellationToken)
+            .Select(e => e.ToVolume());
+        return await Http.Listing.PageAsync(rows, perPage, v => new ListCursor(v.ProjectId, v.Id), cancellationToken);
     }
 
     // The volumes attached to (or reserved for) one droplet; a partition query, since both share a project.
