@@ -26,8 +26,10 @@ sealed class ProvisioningFunctions(ProvisioningActivities activities, ActionReco
     public Task RecordProvisioning([ActivityTrigger] ProvisionResult result, CancellationToken cancellationToken) =>
         activities.RecordProvisioningAsync(result, cancellationToken);
 
-    // Functions has no DurableTaskClient in the container, only the [DurableClient] binding.
+    // Functions has no DurableTaskClient in the container, only the [DurableClient] binding. The schedule is the
+    // app setting Recovery:Schedule, an NCRONTAB expression: Flex Consumption runs timers only on cron schedules
+    // (a TimeSpan such as Recovery:Interval works on App Service plans alone).
     [Function("RecoverActions")]
-    public Task RecoverProvisioning([TimerTrigger("*/30 * * * * *")] TimerInfo timer, [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
+    public Task RecoverProvisioning([TimerTrigger("%Recovery:Schedule%")] TimerInfo timer, [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
         recovery.RunOnceAsync(workflows, cancellationToken);
 }

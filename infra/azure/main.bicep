@@ -47,7 +47,8 @@ param rateLimitPerHour int = 5000
 param provisioningDeadline string = '00:10:00'
 param provisioningObserveWait string = '00:00:20'
 param actionsDeadline string = '00:05:00'
-param recoveryInterval string = '00:00:30'
+@description('NCRONTAB schedule of the recovery sweep (a timer trigger; Flex Consumption takes cron schedules only).')
+param recoverySchedule string = '*/30 * * * * *'
 param recoveryGrace string = '00:00:30'
 param tablePrefix string = ''
 
@@ -110,7 +111,7 @@ module app 'modules/functionapp.bicep' = {
         Provisioning__Deadline: provisioningDeadline
         Provisioning__ObserveWait: provisioningObserveWait
         Actions__Deadline: actionsDeadline
-        Recovery__Interval: recoveryInterval
+        Recovery__Schedule: recoverySchedule
         Recovery__Grace: recoveryGrace
         Droplets__TablePrefix: tablePrefix
         Console__SigningKey: vault.outputs.consoleSigningKeyReference

@@ -1,4 +1,5 @@
 using Droplets.Droplets;
+using Droplets.KubeVirt;
 using Droplets.Provisioning;
 using Droplets.Volumes;
 using Microsoft.DurableTask.Client;
@@ -21,9 +22,12 @@ public sealed class RecoveryOptions
 // for longer than the grace period whose workflow instance does not exist, writes the action record if
 // it is missing, and starts the workflow. Instance ids are derived from the action, so a race with a
 // late start is harmless, and every workflow step is idempotent. Volumes are swept the same way.
+// A workflow that ended without releasing its droplet — terminated by an operator (Durable's terminate endpoint),
+// or failed past its retries — is settled here too: see SettleAsync.
 public sealed class ActionRecovery(
-    DropletStore droplets, VolumeStore volumes, ActionStore actions, IOptions<ProvisioningOptions> provisioning, IOptions<ActionOptions> actionOptions,
-    IOptions<RecoveryOptions> options, TimeProvider time, ILogger<ActionRecovery> log)
+    DropletStore droplets, VolumeStore volumes, ActionStore actions, ActionActivities activities, KubeVirtClients clusters,
+    IOptions<ProvisioningOptions> provisioning, IOptions<ActionOptions> actionOptions, IOptions<RecoveryOptions> options, TimeProvider time,
+    ILogger<ActionRecovery> log)
 {
     // The client is a parameter because the Functions host hands it out per invocation (binding).
     public async Task<int> RunOnceAsync(DurableTaskClient workflows, CancellationToken cancellationToken)
@@ -35,10 +39,18 @@ public sealed class ActionRecovery(
             if (droplet is not { LockedBy: { } actionId, LockedFor: { } type } || type is ActionType.Attach or ActionType.Detach)
                 continue;
             var instanceId = type == ActionType.Create ? ProvisionDroplet.InstanceIdFor(droplet.Id) : DropletAction.InstanceIdFor(actionId);
-            if (await workflows.GetInstanceAsync(instanceId, cancellationToken) is not null)
-                continue;
             try
             {
+                var instance = await workflows.GetInstanceAsync(instanceId, cancellationToken);
+                if (instance is { RuntimeStatus: OrchestrationRuntimeStatus.Terminated or OrchestrationRuntimeStatus.Failed })
+                {
+                    await SettleAsync(droplet, instance, cancellationToken);
+                    recovered++;
+                    continue;
+                }
+                // Pending or running, it will release the droplet itself (a completed one already has).
+                if (instance is not null)
+                    continue;
                 if (await actions.GetAsync(droplet.Id, actionId, cancellationToken) is null)
                 {
                     await actions.AddAsync(new DropletAction
@@ -60,6 +72,34 @@ public sealed class ActionRecovery(
             }
         }
         return recovered + await RecoverVolumesAsync(workflows, cancellationToken);
+    }
+
+    // The workflow is over and will never release the droplet, so the sweep ends its action: errored, in words that
+    // say what happened. The droplet takes what KubeVirt reports now — except after a create or a delete, which
+    // stopped halfway: it is in error, and deleting it (again) cleans up whatever the cluster holds.
+    async Task SettleAsync(Droplet droplet, OrchestrationMetadata instance, CancellationToken cancellationToken)
+    {
+        var ended = instance.RuntimeStatus == OrchestrationRuntimeStatus.Terminated
+            ? $"Its workflow was terminated ({instance.SerializedOutput?.Trim('"') is { Length: > 0 } reason ? reason : "no reason given"})"
+            : $"Its workflow failed ({instance.FailureDetails?.ErrorMessage ?? "no details"})";
+        var type = droplet.LockedFor!.Value;
+        var (status, privateIp, error) = type switch
+        {
+            ActionType.Create => (DropletStatus.Error, null, new DropletError("provisioning_interrupted", $"{ended} before the droplet was running; delete it and create it again.")),
+            ActionType.Delete => (DropletStatus.Error, null, new DropletError("action_interrupted", $"{ended} before the VirtualMachine was gone; delete the droplet again to retry.")),
+            _ => await ObservedAsync(droplet, ended, cancellationToken),
+        };
+        await activities.FinishActionAsync(new ActionOutcome(new DropletRef(droplet.Id, droplet.ProjectId), droplet.LockedBy!, ActionStatus.Errored, status, privateIp, error),
+            cancellationToken);
+        log.LogWarning("Droplet {DropletId} was held by {ActionId}, whose workflow ended as {RuntimeStatus}; released it as {Status}",
+            droplet.Id, droplet.LockedBy, instance.RuntimeStatus, status);
+    }
+
+    async Task<(DropletStatus, string?, DropletError)> ObservedAsync(Droplet droplet, string ended, CancellationToken cancellationToken)
+    {
+        var seen = await clusters.For(droplet.Region).ObserveDropletAsync(droplet.ProjectId, droplet.Id, cancellationToken);
+        var status = DropletStatusRules.Map(seen.PrintableStatus, droplet.LockedFrom ?? DropletStatus.Error);
+        return (status, seen.PrivateIp, new DropletError("action_interrupted", $"{ended}; KubeVirt reports {seen.PrintableStatus ?? "nothing"}."));
     }
 
     async Task<int> RecoverVolumesAsync(DurableTaskClient workflows, CancellationToken cancellationToken)

@@ -6,9 +6,13 @@ using Droplets.Tests.Infrastructure;
 namespace Droplets.Tests.Actions;
 
 // Power actions, delete and the action resource, end to end through the standalone host.
-public class ActionTests(DropletsWorld world) : IClassFixture<DropletsWorld>
+public abstract class ActionTests(DropletsWorld world)
 {
-    readonly StandaloneHost host = world.Host;
+    public sealed class OnStandalone(DropletsWorld<StandaloneKind> world) : ActionTests(world), IClassFixture<DropletsWorld<StandaloneKind>>;
+
+    public sealed class OnFunctions(DropletsWorld<FunctionsKind> world) : ActionTests(world), IClassFixture<DropletsWorld<FunctionsKind>>;
+
+    readonly ApiHost host = world.Host;
 
     async Task<string> RunningDropletAsync(string? project = null)
     {

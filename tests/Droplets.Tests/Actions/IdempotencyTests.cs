@@ -7,9 +7,13 @@ using Droplets.Tests.Infrastructure;
 
 namespace Droplets.Tests.Actions;
 
-public class IdempotencyTests(DropletsWorld world) : IClassFixture<DropletsWorld>
+public abstract class IdempotencyTests(DropletsWorld world)
 {
-    readonly StandaloneHost host = world.Host;
+    public sealed class OnStandalone(DropletsWorld<StandaloneKind> world) : IdempotencyTests(world), IClassFixture<DropletsWorld<StandaloneKind>>;
+
+    public sealed class OnFunctions(DropletsWorld<FunctionsKind> world) : IdempotencyTests(world), IClassFixture<DropletsWorld<FunctionsKind>>;
+
+    readonly ApiHost host = world.Host;
 
     async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, string key, object? body = null)
     {

@@ -9,12 +9,18 @@ namespace Droplets.Tests.Actions;
 // PATCH /droplets/{id} {"plan_id"}. The catalog gains one test plan, "t-1vcpu-1gb-80": fewer CPUs and
 // less memory than s-2vcpu-4gb on the same disk, so that a shrink (which KubeVirt cannot apply live)
 // is a valid resize.
-public class ResizeTests(ResizeTests.World world) : IClassFixture<ResizeTests.World>
+public abstract class ResizeTests(ResizeTests.World world)
 {
-    public sealed class World : IAsyncLifetime
+    public sealed class OnStandalone(World<StandaloneKind> world) : ResizeTests(world), IClassFixture<World<StandaloneKind>>;
+
+    public sealed class OnFunctions(World<FunctionsKind> world) : ResizeTests(world), IClassFixture<World<FunctionsKind>>;
+
+    public sealed class World<TKind>() : World(TKind.Kind) where TKind : IHostKind;
+
+    public class World(HostKind kind) : IAsyncLifetime
     {
         public KubeVirtSimulator Region { get; private set; } = null!;
-        public StandaloneHost Host { get; private set; } = null!;
+        public ApiHost Host { get; private set; } = null!;
 
         public async Task InitializeAsync()
         {
@@ -23,7 +29,7 @@ public class ResizeTests(ResizeTests.World world) : IClassFixture<ResizeTests.Wo
                 ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromMilliseconds(200),
                 HotplugDelay = TimeSpan.FromMilliseconds(300), ExpandDelay = TimeSpan.FromMilliseconds(300),
             });
-            Host = await StandaloneHost.StartAsync(new Dictionary<string, Uri> { ["nyc1"] = Region.BaseAddress }, new Dictionary<string, string>
+            Host = await ApiHost.StartAsync(kind, new Dictionary<string, Uri> { ["nyc1"] = Region.BaseAddress }, new Dictionary<string, string>
             {
                 ["Catalog__Plans__t-1vcpu-1gb-80__Vcpus"] = "1",
                 ["Catalog__Plans__t-1vcpu-1gb-80__MemoryMib"] = "1024",
@@ -38,7 +44,7 @@ public class ResizeTests(ResizeTests.World world) : IClassFixture<ResizeTests.Wo
         }
     }
 
-    readonly StandaloneHost host = world.Host;
+    readonly ApiHost host = world.Host;
 
     async Task<(string Id, string Ns)> RunningAsync(string plan)
     {

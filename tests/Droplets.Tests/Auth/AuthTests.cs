@@ -8,18 +8,24 @@ namespace Droplets.Tests.Auth;
 
 // Every /api/v1 endpoint refuses anonymous and foreign access. One host per class, logging at Debug,
 // so that the last test can check that no secret ever reached a log line.
-public class AuthTests(AuthTests.World world) : IClassFixture<AuthTests.World>
+public abstract class AuthTests(AuthTests.World world)
 {
-    public sealed class World : IAsyncLifetime
+    public sealed class OnStandalone(World<StandaloneKind> world) : AuthTests(world), IClassFixture<World<StandaloneKind>>;
+
+    public sealed class OnFunctions(World<FunctionsKind> world) : AuthTests(world), IClassFixture<World<FunctionsKind>>;
+
+    public sealed class World<TKind>() : World(TKind.Kind) where TKind : IHostKind;
+
+    public class World(HostKind kind) : IAsyncLifetime
     {
         public KubeVirtSimulator Region { get; private set; } = null!;
-        public StandaloneHost Host { get; private set; } = null!;
+        public ApiHost Host { get; private set; } = null!;
         public List<string> Secrets { get; } = [];
 
         public async Task InitializeAsync()
         {
             Region = await KubeVirtSimulator.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromMilliseconds(100) });
-            Host = await StandaloneHost.StartAsync(new Dictionary<string, Uri> { ["nyc1"] = Region.BaseAddress },
+            Host = await ApiHost.StartAsync(kind, new Dictionary<string, Uri> { ["nyc1"] = Region.BaseAddress },
                 new Dictionary<string, string> { ["Logging__LogLevel__Default"] = "Debug", ["Auth__CacheTtl"] = "00:00:30" });
             Secrets.Add(Host.AdminToken);
         }
@@ -31,7 +37,7 @@ public class AuthTests(AuthTests.World world) : IClassFixture<AuthTests.World>
         }
     }
 
-    readonly StandaloneHost host = world.Host;
+    readonly ApiHost host = world.Host;
 
     async Task<(string Id, string Token)> CreateTokenAsync(object body)
     {

@@ -7,10 +7,10 @@ namespace Droplets.Tests.Auth;
 
 public class RateLimitTests
 {
-    [Fact]
-    public async Task Each_token_gets_its_own_budget_with_headers_and_429_past_it()
+    [Theory, BothHosts]
+    public async Task Each_token_gets_its_own_budget_with_headers_and_429_past_it(HostKind kind)
     {
-        await using var host = await StandaloneHost.StartAsync(new Dictionary<string, Uri>(),
+        await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, Uri>(),
             new Dictionary<string, string> { ["Auth__RateLimit__PerMinute"] = "5", ["Auth__RateLimit__PerHour"] = "100" });
         var created = await host.Client.PostAsJsonAsync("api/v1/tokens", new { name = "limited", project_ids = new[] { "*" }, scope = "read" });
         var token = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("token").GetString();

@@ -7,16 +7,22 @@ namespace Droplets.Tests.Catalog;
 
 // GET /plans, /images, /regions: catalog.json plus settings, as create validation sees them. This host adds a plan
 // and an image through settings (without prices or a name), and a region without a cluster.
-public class CatalogTests(CatalogTests.World world) : IClassFixture<CatalogTests.World>
+public abstract class CatalogTests(CatalogTests.World world)
 {
+    public sealed class OnStandalone(World<StandaloneKind> world) : CatalogTests(world), IClassFixture<World<StandaloneKind>>;
+
+    public sealed class OnFunctions(World<FunctionsKind> world) : CatalogTests(world), IClassFixture<World<FunctionsKind>>;
+
     public const string RegionToken = "region-token-that-must-never-show";
     public const string RegionEndpoint = "http://127.0.0.1:9/";
 
-    public sealed class World : IAsyncLifetime
-    {
-        public StandaloneHost Host { get; private set; } = null!;
+    public sealed class World<TKind>() : World(TKind.Kind) where TKind : IHostKind;
 
-        public async Task InitializeAsync() => Host = await StandaloneHost.StartAsync(
+    public class World(HostKind kind) : IAsyncLifetime
+    {
+        public ApiHost Host { get; private set; } = null!;
+
+        public async Task InitializeAsync() => Host = await ApiHost.StartAsync(kind,
             new Dictionary<string, Uri> { ["nyc1"] = new(RegionEndpoint) },
             new Dictionary<string, string>
             {
@@ -33,7 +39,7 @@ public class CatalogTests(CatalogTests.World world) : IClassFixture<CatalogTests
         public Task DisposeAsync() => Host.DisposeAsync().AsTask();
     }
 
-    readonly StandaloneHost host = world.Host;
+    readonly ApiHost host = world.Host;
 
     [Fact]
     public async Task Plans_are_listed_smallest_first_with_prices_where_configured()

@@ -15,12 +15,16 @@ namespace Droplets.Tests.Console;
 
 // The console end to end: POST /droplets/{id}/console → the gateway in the standalone host → the simulated
 // VMI's vnc websocket, which speaks real RFB.
-public class ConsoleTests(DropletsWorld world) : IClassFixture<DropletsWorld>
+public abstract class ConsoleTests(DropletsWorld world)
 {
+    public sealed class OnStandalone(DropletsWorld<StandaloneKind> world) : ConsoleTests(world), IClassFixture<DropletsWorld<StandaloneKind>>;
+
+    public sealed class OnFunctions(DropletsWorld<FunctionsKind> world) : ConsoleTests(world), IClassFixture<DropletsWorld<FunctionsKind>>;
+
     const uint Background = 0x1E3A8A;   // the simulator's screen (its README, Console)
     const uint Text = 0xFACC15;
     const int Width = 640, Height = 400;
-    readonly StandaloneHost host = world.Host;
+    readonly ApiHost host = world.Host;
 
     async Task<string> RunningDropletAsync(string name = "console-1")
     {
@@ -142,7 +146,7 @@ public class ConsoleTests(DropletsWorld world) : IClassFixture<DropletsWorld>
     [Fact]
     public async Task An_expired_ticket_is_refused()
     {
-        await using var expiring = await StandaloneHost.StartAsync(
+        await using var expiring = await ApiHost.StartAsync(world.Kind,
             new Dictionary<string, Uri> { ["nyc1"] = world.Nyc1.BaseAddress },
             new Dictionary<string, string> { ["Console__SigningKey"] = SigningKey, ["Console__TicketTtl"] = "00:00:01" });
         var id = (await expiring.CreateDropletAsync(new { name = "expiry", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = Repository.UniqueName("p") }))
@@ -190,7 +194,7 @@ public class ConsoleTests(DropletsWorld world) : IClassFixture<DropletsWorld>
     [Fact]
     public async Task An_idle_session_is_closed()
     {
-        await using var idle = await StandaloneHost.StartAsync(
+        await using var idle = await ApiHost.StartAsync(world.Kind,
             new Dictionary<string, Uri> { ["nyc1"] = world.Nyc1.BaseAddress }, new Dictionary<string, string> { ["Console__IdleTimeout"] = "00:00:01" });
         var id = (await idle.CreateDropletAsync(new { name = "idle", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = Repository.UniqueName("p") }))
             .GetProperty("id").GetString()!;
@@ -237,7 +241,7 @@ public class ConsoleTests(DropletsWorld world) : IClassFixture<DropletsWorld>
     [Fact]
     public async Task The_gateway_runs_on_its_own_with_the_apis_signing_key()
     {
-        await using var api = await StandaloneHost.StartAsync(
+        await using var api = await ApiHost.StartAsync(world.Kind,
             new Dictionary<string, Uri> { ["nyc1"] = world.Nyc1.BaseAddress }, new Dictionary<string, string> { ["Console__SigningKey"] = SigningKey });
         await using var gateway = await api.StartSiblingAsync("Droplets.ConsoleGateway");
         var id = (await api.CreateDropletAsync(new { name = "apart", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = Repository.UniqueName("p") }))

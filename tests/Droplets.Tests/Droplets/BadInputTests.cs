@@ -5,8 +5,12 @@ namespace Droplets.Tests.Droplets;
 
 // No input produces a 5xx. A seeded generator throws malformed paths, queries, headers and bodies at
 // every endpoint; the seed is in the failure message so any finding can be replayed.
-public class BadInputTests(DropletsWorld world) : IClassFixture<DropletsWorld>
+public abstract class BadInputTests(DropletsWorld world)
 {
+    public sealed class OnStandalone(DropletsWorld<StandaloneKind> world) : BadInputTests(world), IClassFixture<DropletsWorld<StandaloneKind>>;
+
+    public sealed class OnFunctions(DropletsWorld<FunctionsKind> world) : BadInputTests(world), IClassFixture<DropletsWorld<FunctionsKind>>;
+
     const int Seed = 20261128;
     const int Requests = 400;
 

@@ -6,9 +6,13 @@ using Droplets.Tests.Infrastructure;
 namespace Droplets.Tests.Droplets;
 
 // End to end through real HTTP: standalone host → Azurite → durable workflow → KubernetesClient → simulator.
-public class DropletLifecycleTests(DropletsWorld world) : IClassFixture<DropletsWorld>
+public abstract class DropletLifecycleTests(DropletsWorld world)
 {
-    readonly StandaloneHost host = world.Host;
+    public sealed class OnStandalone(DropletsWorld<StandaloneKind> world) : DropletLifecycleTests(world), IClassFixture<DropletsWorld<StandaloneKind>>;
+
+    public sealed class OnFunctions(DropletsWorld<FunctionsKind> world) : DropletLifecycleTests(world), IClassFixture<DropletsWorld<FunctionsKind>>;
+
+    readonly ApiHost host = world.Host;
 
     static object Body(string name, string project, string image = "ubuntu-22-04", string plan = "s-2vcpu-2gb", string region = "nyc1", string[]? tags = null) =>
         new { name, image, plan_id = plan, region, project_id = project, tags = tags ?? ["web"] };

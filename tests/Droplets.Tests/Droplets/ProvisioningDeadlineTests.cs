@@ -5,11 +5,11 @@ namespace Droplets.Tests.Droplets;
 
 public class ProvisioningDeadlineTests
 {
-    [Fact]
-    public async Task Droplet_that_never_boots_ends_in_error_at_the_deadline()
+    [Theory, BothHosts]
+    public async Task Droplet_that_never_boots_ends_in_error_at_the_deadline(HostKind kind)
     {
         await using var region = await KubeVirtSimulator.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromHours(1) });
-        await using var host = await StandaloneHost.StartAsync(
+        await using var host = await ApiHost.StartAsync(kind,
             new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress },
             new Dictionary<string, string> { ["Provisioning__Deadline"] = "00:00:04" });
 

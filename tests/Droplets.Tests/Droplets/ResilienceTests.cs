@@ -11,14 +11,14 @@ namespace Droplets.Tests.Droplets;
 // between writing a droplet and starting its workflow.
 public class ResilienceTests
 {
-    [Fact]
-    public async Task Killed_host_resumes_provisioning_after_restart_with_one_virtual_machine()
+    [Theory, BothHosts]
+    public async Task Killed_host_resumes_provisioning_after_restart_with_one_virtual_machine(HostKind kind)
     {
         // Booting takes long enough that the kill lands while the workflow is waiting on KubeVirt.
         await using var region = await KubeVirtSimulator.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(200), BootDelay = TimeSpan.FromSeconds(4) });
         // Work items held by the killed process become visible again after the visibility timeout; a
         // short one (above the observation wait) keeps the test quick.
-        await using var host = await StandaloneHost.StartAsync(
+        await using var host = await ApiHost.StartAsync(kind,
             new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress },
             new Dictionary<string, string> { ["Provisioning__ObserveWait"] = "00:00:03", ["DurableTask__VisibilityTimeout"] = "00:00:08" });
         var project = Repository.UniqueName("p");
@@ -39,11 +39,11 @@ public class ResilienceTests
         Assert.Single(machines);
     }
 
-    [Fact]
-    public async Task Droplet_stored_without_a_workflow_is_recovered()
+    [Theory, BothHosts]
+    public async Task Droplet_stored_without_a_workflow_is_recovered(HostKind kind)
     {
         await using var region = await KubeVirtSimulator.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(200), BootDelay = TimeSpan.FromMilliseconds(200) });
-        await using var host = await StandaloneHost.StartAsync(new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress });
+        await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress });
 
         // What the create handler writes first (the droplet, held by its create action); the "crash"
         // is that neither the action record nor the workflow follow.
@@ -69,8 +69,8 @@ public class ResilienceTests
         Assert.Equal("create", action.GetProperty("type").GetString());
     }
 
-    [Fact]
-    public async Task Killed_host_finishes_every_kind_of_action_after_restart()
+    [Theory, BothHosts]
+    public async Task Killed_host_finishes_every_kind_of_action_after_restart(HostKind kind)
     {
         // Slow stops, boots and hotplugs keep every action waiting on KubeVirt when the host dies.
         await using var region = await KubeVirtSimulator.StartAsync(new SimulatorOptions
@@ -78,7 +78,7 @@ public class ResilienceTests
             ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromSeconds(3), StopDelay = TimeSpan.FromSeconds(3),
             HotplugDelay = TimeSpan.FromSeconds(3), ExpandDelay = TimeSpan.FromSeconds(3),
         });
-        await using var host = await StandaloneHost.StartAsync(
+        await using var host = await ApiHost.StartAsync(kind,
             new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress },
             new Dictionary<string, string> { ["Provisioning__ObserveWait"] = "00:00:03", ["DurableTask__VisibilityTimeout"] = "00:00:08" });
         var project = Repository.UniqueName("p");

@@ -10,9 +10,13 @@ namespace Droplets.Tests.Droplets;
 
 // Droplets created with ssh_key_ids and user_data, end to end: what the simulated cluster's VirtualMachine (and,
 // for large user data, its Secret) holds after provisioning through the real HTTP API.
-public class SshKeyAndUserDataTests(DropletsWorld world) : IClassFixture<DropletsWorld>
+public abstract class SshKeyAndUserDataTests(DropletsWorld world)
 {
-    readonly StandaloneHost host = world.Host;
+    public sealed class OnStandalone(DropletsWorld<StandaloneKind> world) : SshKeyAndUserDataTests(world), IClassFixture<DropletsWorld<StandaloneKind>>;
+
+    public sealed class OnFunctions(DropletsWorld<FunctionsKind> world) : SshKeyAndUserDataTests(world), IClassFixture<DropletsWorld<FunctionsKind>>;
+
+    readonly ApiHost host = world.Host;
 
     async Task<string> AddKeyAsync(string line, string project, HttpClient? client = null)
     {

@@ -7,17 +7,14 @@ using Droplets.Tests.Infrastructure;
 namespace Droplets.Tests.Droplets;
 
 // Bad input gets a 4xx problem (RFC 9457) with a stable code and the request id, and changes nothing.
-// This class has its own world, so "nothing was stored" can be checked against the whole table.
-public class ValidationTests(ValidationTests.World world) : IClassFixture<ValidationTests.World>
+// Its world is its own (class fixtures are per class), so "nothing was stored" can be checked against the whole table.
+public abstract class ValidationTests(DropletsWorld world)
 {
-    public sealed class World : IAsyncLifetime
-    {
-        public DropletsWorld Inner { get; } = new();
-        public Task InitializeAsync() => Inner.InitializeAsync();
-        public Task DisposeAsync() => Inner.DisposeAsync();
-    }
+    public sealed class OnStandalone(DropletsWorld<StandaloneKind> world) : ValidationTests(world), IClassFixture<DropletsWorld<StandaloneKind>>;
 
-    readonly StandaloneHost host = world.Inner.Host;
+    public sealed class OnFunctions(DropletsWorld<FunctionsKind> world) : ValidationTests(world), IClassFixture<DropletsWorld<FunctionsKind>>;
+
+    readonly ApiHost host = world.Host;
 
     const string Valid = """{"name":"web-01","image":"ubuntu-22-04","plan_id":"s-1vcpu-1gb","region":"nyc1"}""";
 

@@ -8,9 +8,13 @@ namespace Droplets.Tests.Events;
 
 // GET /droplets/{id}/events through real HTTP: the simulator's events of the droplet's objects, merged with
 // the droplet's own lifecycle events, newest first.
-public class EventsTests(DropletsWorld world) : IClassFixture<DropletsWorld>
+public abstract class EventsTests(DropletsWorld world)
 {
-    readonly StandaloneHost host = world.Host;
+    public sealed class OnStandalone(DropletsWorld<StandaloneKind> world) : EventsTests(world), IClassFixture<DropletsWorld<StandaloneKind>>;
+
+    public sealed class OnFunctions(DropletsWorld<FunctionsKind> world) : EventsTests(world), IClassFixture<DropletsWorld<FunctionsKind>>;
+
+    readonly ApiHost host = world.Host;
 
     async Task<(string Id, string Project)> RunningDropletAsync(string name = "ev-1", string image = "ubuntu-22-04")
     {

@@ -12,9 +12,9 @@ using Microsoft.DurableTask;
 
 namespace Droplets.Tests.Functions;
 
-// The Functions host cannot run here, so its contract is checked on what it would load: the
-// functions.metadata the Worker SDK writes at build time and the host.json copied next to it. Both
-// hosts must expose the same API routes and the same workflow names.
+// A cheap check at build time, before the end-to-end suite runs the app on the real Functions host: the
+// functions.metadata the Worker SDK writes and the host.json copied next to it. Both hosts must expose the
+// same API routes and the same workflow names.
 public class FunctionsMetadataTests
 {
     static readonly JsonDocumentOptions Lenient = new() { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
@@ -23,7 +23,9 @@ public class FunctionsMetadataTests
     public void Http_functions_expose_exactly_the_standalone_api_routes()
     {
         var prefix = RoutePrefix();
+        // NoRoute, the catch-all that answers 404 and 405 as the standalone host's routing does, is no route of the API.
         var functions = HttpTriggers()
+            .Where(t => t.GetProperty("route").GetString() != "{*path}")
             .SelectMany(t => Methods(t).Select(m => Route(m, $"{prefix}/{t.GetProperty("route").GetString()}")))
             .ToHashSet();
 

@@ -17,9 +17,9 @@ public class ClusterRoleTests
 
     sealed record Step(string Name, Func<Scenario, Task> Run);
 
-    sealed class Scenario(StandaloneHost host, string project)
+    sealed class Scenario(ApiHost host, string project)
     {
-        public StandaloneHost Host { get; } = host;
+        public ApiHost Host { get; } = host;
         public string Project { get; } = project;
         public string DropletId { get; set; } = "";
         public string VolumeId { get; set; } = "";
@@ -120,15 +120,15 @@ public class ClusterRoleTests
         Assert.Equal("completed", done.GetProperty("status").GetString());
     }
 
-    [Fact]
-    public async Task ClusterRole_grants_every_call_the_app_makes_and_nothing_more()
+    [Theory, BothHosts]
+    public async Task ClusterRole_grants_every_call_the_app_makes_and_nothing_more(HostKind kind)
     {
         var role = Manifests.ClusterRole("droplets");
         Assert.All(role.Rules, rule => Assert.True(
             rule.ApiGroups.Concat(rule.Resources).Concat(rule.Verbs).All(v => !v.Contains('*')),
             "A wildcard grants more than the app calls; list apiGroups, resources and verbs explicitly."));
 
-        var calls = await RunScenarioAsync();
+        var calls = await RunScenarioAsync(kind);
 
         var ungranted = calls.Where(c => !role.Rules.Any(r => Grants(r, c))).Select(c => c.ToString()).Distinct().ToList();
         Assert.True(ungranted.Count == 0,
@@ -144,12 +144,12 @@ public class ClusterRoleTests
             "The ClusterRole grants what no scenario step used; remove it, or add a step for the feature that needs it:\n  " + string.Join("\n  ", unused));
     }
 
-    static async Task<IReadOnlyList<AuditEntry>> RunScenarioAsync()
+    static async Task<IReadOnlyList<AuditEntry>> RunScenarioAsync(HostKind kind)
     {
         var options = new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromMilliseconds(100) };
         options.FailingImages.Add(FailingImage);
         await using var region = await KubeVirtSimulator.StartAsync(options);
-        await using var host = await StandaloneHost.StartAsync(new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress });
+        await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress });
         var scenario = new Scenario(host, Repository.UniqueName("p"));
         foreach (var step in Steps)
         {

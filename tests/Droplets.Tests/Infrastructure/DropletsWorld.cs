@@ -2,16 +2,17 @@ using KubeVirt.Simulator;
 
 namespace Droplets.Tests.Infrastructure;
 
-// A whole world for end-to-end tests: two simulated regions and a standalone host wired to them.
+// A whole world for end-to-end tests: two simulated regions and an API host of the given kind wired to them.
 // nyc1 is healthy; ams3 has small nodes (8 GiB), so a 16 GiB plan cannot be scheduled there.
 // In both, the fedora image cannot be pulled.
-public sealed class DropletsWorld : IAsyncLifetime
+public abstract class DropletsWorld(HostKind kind) : IAsyncLifetime
 {
     public const string FailingImage = "quay.io/containerdisks/fedora:latest";
 
+    public HostKind Kind { get; } = kind;
     public KubeVirtSimulator Nyc1 { get; private set; } = null!;
     public KubeVirtSimulator Ams3 { get; private set; } = null!;
-    public StandaloneHost Host { get; private set; } = null!;
+    public ApiHost Host { get; private set; } = null!;
 
     public async Task InitializeAsync()
     {
@@ -19,7 +20,7 @@ public sealed class DropletsWorld : IAsyncLifetime
         var small = Options();
         small.NodeMemoryMi = 8192;
         Ams3 = await KubeVirtSimulator.StartAsync(small);
-        Host = await StandaloneHost.StartAsync(new Dictionary<string, Uri> { ["nyc1"] = Nyc1.BaseAddress, ["ams3"] = Ams3.BaseAddress });
+        Host = await ApiHost.StartAsync(Kind, new Dictionary<string, Uri> { ["nyc1"] = Nyc1.BaseAddress, ["ams3"] = Ams3.BaseAddress });
     }
 
     static SimulatorOptions Options()
@@ -36,3 +37,5 @@ public sealed class DropletsWorld : IAsyncLifetime
         await Ams3.DisposeAsync();
     }
 }
+
+public sealed class DropletsWorld<TKind>() : DropletsWorld(TKind.Kind) where TKind : IHostKind;

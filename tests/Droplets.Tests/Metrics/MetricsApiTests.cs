@@ -9,12 +9,12 @@ using KubeVirt.Simulator;
 namespace Droplets.Tests.Metrics;
 
 // nyc1 is scraped by a real Prometheus (1 s interval); ams3's Prometheus URL points at a closed port.
-public sealed class MetricsWorld : IAsyncLifetime
+public class MetricsWorld(HostKind kind) : IAsyncLifetime
 {
     public KubeVirtSimulator Nyc1 { get; private set; } = null!;
     public KubeVirtSimulator Ams3 { get; private set; } = null!;
     public Prometheus Prometheus { get; private set; } = null!;
-    public StandaloneHost Host { get; private set; } = null!;
+    public ApiHost Host { get; private set; } = null!;
     public HttpClient Simulator { get; private set; } = null!;
 
     public async Task InitializeAsync()
@@ -24,7 +24,7 @@ public sealed class MetricsWorld : IAsyncLifetime
         Ams3 = await KubeVirtSimulator.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromMilliseconds(100) });
         Prometheus = await Prometheus.StartAsync(new Uri(Nyc1.BaseAddress, "metrics"));
         Simulator = new HttpClient { BaseAddress = Nyc1.BaseAddress };
-        Host = await StandaloneHost.StartAsync(
+        Host = await ApiHost.StartAsync(kind,
             new Dictionary<string, Uri> { ["nyc1"] = Nyc1.BaseAddress, ["ams3"] = Ams3.BaseAddress },
             new Dictionary<string, string>
             {
@@ -45,10 +45,16 @@ public sealed class MetricsWorld : IAsyncLifetime
 }
 
 // GET /droplets/{id}/metrics through real HTTP, with numbers checked against what the simulator exported.
-public class MetricsApiTests(MetricsWorld world) : IClassFixture<MetricsWorld>
+public sealed class MetricsWorld<TKind>() : MetricsWorld(TKind.Kind) where TKind : IHostKind;
+
+public abstract class MetricsApiTests(MetricsWorld world)
 {
+    public sealed class OnStandalone(MetricsWorld<StandaloneKind> world) : MetricsApiTests(world), IClassFixture<MetricsWorld<StandaloneKind>>;
+
+    public sealed class OnFunctions(MetricsWorld<FunctionsKind> world) : MetricsApiTests(world), IClassFixture<MetricsWorld<FunctionsKind>>;
+
     const long OneGib = 1L << 30;
-    readonly StandaloneHost host = world.Host;
+    readonly ApiHost host = world.Host;
 
     async Task<(string Id, string Vm, string Project)> RunningDropletAsync(string region = "nyc1", double? load = null)
     {

@@ -8,18 +8,24 @@ using static Droplets.Tests.SshKeys.TestKeys;
 namespace Droplets.Tests.SshKeys;
 
 // The SSH key resource through real HTTP: the standalone host on Azurite (no cluster is needed for keys).
-public class SshKeyTests(SshKeyTests.World world) : IClassFixture<SshKeyTests.World>
+public abstract class SshKeyTests(SshKeyTests.World world)
 {
-    public sealed class World : IAsyncLifetime
-    {
-        public StandaloneHost Host { get; private set; } = null!;
+    public sealed class OnStandalone(World<StandaloneKind> world) : SshKeyTests(world), IClassFixture<World<StandaloneKind>>;
 
-        public async Task InitializeAsync() => Host = await StandaloneHost.StartAsync(new Dictionary<string, Uri>());
+    public sealed class OnFunctions(World<FunctionsKind> world) : SshKeyTests(world), IClassFixture<World<FunctionsKind>>;
+
+    public sealed class World<TKind>() : World(TKind.Kind) where TKind : IHostKind;
+
+    public class World(HostKind kind) : IAsyncLifetime
+    {
+        public ApiHost Host { get; private set; } = null!;
+
+        public async Task InitializeAsync() => Host = await ApiHost.StartAsync(kind, new Dictionary<string, Uri>());
 
         public Task DisposeAsync() => Host.DisposeAsync().AsTask();
     }
 
-    readonly StandaloneHost host = world.Host;
+    readonly ApiHost host = world.Host;
 
     static object Key(string publicKey, string project, string name = "laptop") => new { name, public_key = publicKey, project_id = project };
 

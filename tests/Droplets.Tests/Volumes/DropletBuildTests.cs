@@ -8,9 +8,13 @@ namespace Droplets.Tests.Volumes;
 
 // Everything a droplet is built from, in one: two SSH keys, user data and a volume. It boots with the keys and
 // the user data in its cloud-init and the volume attached; deleting it leaves the volume available, claim and all.
-public class DropletBuildTests(DropletsWorld world) : IClassFixture<DropletsWorld>
+public abstract class DropletBuildTests(DropletsWorld world)
 {
-    readonly StandaloneHost host = world.Host;
+    public sealed class OnStandalone(DropletsWorld<StandaloneKind> world) : DropletBuildTests(world), IClassFixture<DropletsWorld<StandaloneKind>>;
+
+    public sealed class OnFunctions(DropletsWorld<FunctionsKind> world) : DropletBuildTests(world), IClassFixture<DropletsWorld<FunctionsKind>>;
+
+    readonly ApiHost host = world.Host;
 
     async Task<string> KeyAsync(string line, string project)
     {

@@ -8,19 +8,25 @@ namespace Droplets.Tests.Volumes;
 
 // Attach, detach, droplets created with volumes and droplet deletion, end to end. Hotplug takes a second in
 // this world (AttachDelay), so a running attach can be met by other requests.
-public class VolumeAttachTests(VolumeAttachTests.World world) : IClassFixture<VolumeAttachTests.World>
+public abstract class VolumeAttachTests(VolumeAttachTests.World world)
 {
-    public sealed class World : IAsyncLifetime
+    public sealed class OnStandalone(World<StandaloneKind> world) : VolumeAttachTests(world), IClassFixture<World<StandaloneKind>>;
+
+    public sealed class OnFunctions(World<FunctionsKind> world) : VolumeAttachTests(world), IClassFixture<World<FunctionsKind>>;
+
+    public sealed class World<TKind>() : World(TKind.Kind) where TKind : IHostKind;
+
+    public class World(HostKind kind) : IAsyncLifetime
     {
         public KubeVirtSimulator Nyc1 { get; private set; } = null!;
         public KubeVirtSimulator Ams3 { get; private set; } = null!;
-        public StandaloneHost Host { get; private set; } = null!;
+        public ApiHost Host { get; private set; } = null!;
 
         public async Task InitializeAsync()
         {
             Nyc1 = await KubeVirtSimulator.StartAsync(Options());
             Ams3 = await KubeVirtSimulator.StartAsync(Options());
-            Host = await StandaloneHost.StartAsync(new Dictionary<string, Uri> { ["nyc1"] = Nyc1.BaseAddress, ["ams3"] = Ams3.BaseAddress });
+            Host = await ApiHost.StartAsync(kind, new Dictionary<string, Uri> { ["nyc1"] = Nyc1.BaseAddress, ["ams3"] = Ams3.BaseAddress });
         }
 
         static SimulatorOptions Options()
@@ -41,7 +47,7 @@ public class VolumeAttachTests(VolumeAttachTests.World world) : IClassFixture<Vo
         }
     }
 
-    readonly StandaloneHost host = world.Host;
+    readonly ApiHost host = world.Host;
     readonly KubeVirtSimulator nyc1 = world.Nyc1;
 
     static async Task<JsonElement> AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string code)

@@ -13,15 +13,15 @@ namespace Droplets.Tests.Volumes;
 // it died between taking a volume and starting the workflow that would release it.
 public class VolumeResilienceTests
 {
-    [Fact]
-    public async Task Killed_host_finishes_an_attach_after_restart_with_the_disk_added_once()
+    [Theory, BothHosts]
+    public async Task Killed_host_finishes_an_attach_after_restart_with_the_disk_added_once(HostKind kind)
     {
         // A slow hotplug keeps the workflow waiting on KubeVirt when the host dies.
         await using var region = await KubeVirtSimulator.StartAsync(new SimulatorOptions
         {
             ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromMilliseconds(200), AttachDelay = TimeSpan.FromSeconds(4),
         });
-        await using var host = await StandaloneHost.StartAsync(
+        await using var host = await ApiHost.StartAsync(kind,
             new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress },
             new Dictionary<string, string> { ["Provisioning__ObserveWait"] = "00:00:03", ["DurableTask__VisibilityTimeout"] = "00:00:08" });
         var project = Repository.UniqueName("p");
@@ -51,11 +51,11 @@ public class VolumeResilienceTests
         Assert.Equal(2, (await host.Client.GetFromJsonAsync<JsonElement>($"api/v1/volumes/{volume}/actions")).GetArrayLength());
     }
 
-    [Fact]
-    public async Task A_volume_taken_for_an_attach_without_a_workflow_is_recovered()
+    [Theory, BothHosts]
+    public async Task A_volume_taken_for_an_attach_without_a_workflow_is_recovered(HostKind kind)
     {
         await using var region = await KubeVirtSimulator.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromMilliseconds(200) });
-        await using var host = await StandaloneHost.StartAsync(new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress });
+        await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress });
         var project = Repository.UniqueName("p");
         var droplet = await host.RunningDropletAsync(project);
         var volume = await host.AvailableVolumeAsync(project);
@@ -75,11 +75,11 @@ public class VolumeResilienceTests
         Assert.Equal("Ready", region.HotplugPhase(project, droplet, volume));
     }
 
-    [Fact]
-    public async Task A_reservation_for_a_droplet_that_was_never_written_is_released()
+    [Theory, BothHosts]
+    public async Task A_reservation_for_a_droplet_that_was_never_written_is_released(HostKind kind)
     {
         await using var region = await KubeVirtSimulator.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(100) });
-        await using var host = await StandaloneHost.StartAsync(new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress });
+        await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress });
         var project = Repository.UniqueName("p");
         var volume = await host.AvailableVolumeAsync(project);
         var (volumes, droplets) = await StoresAsync(host);
@@ -95,7 +95,7 @@ public class VolumeResilienceTests
         Assert.Null(await droplets.GetAsync(ghost, CancellationToken.None));
     }
 
-    static async Task<(VolumeStore, DropletStore)> StoresAsync(StandaloneHost host)
+    static async Task<(VolumeStore, DropletStore)> StoresAsync(ApiHost host)
     {
         var tables = new TableServiceClient((await Azurite.SharedAsync()).ConnectionString);
         var options = new StoreOptions { TablePrefix = host.TablePrefix };

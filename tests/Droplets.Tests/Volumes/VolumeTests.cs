@@ -8,9 +8,13 @@ namespace Droplets.Tests.Volumes;
 
 // Volumes end to end through the standalone host: the resource, its claim in the region's cluster, and its
 // lifecycle (create, resize, delete). Attach and detach are in VolumeAttachTests.
-public class VolumeTests(DropletsWorld world) : IClassFixture<DropletsWorld>
+public abstract class VolumeTests(DropletsWorld world)
 {
-    readonly StandaloneHost host = world.Host;
+    public sealed class OnStandalone(DropletsWorld<StandaloneKind> world) : VolumeTests(world), IClassFixture<DropletsWorld<StandaloneKind>>;
+
+    public sealed class OnFunctions(DropletsWorld<FunctionsKind> world) : VolumeTests(world), IClassFixture<DropletsWorld<FunctionsKind>>;
+
+    readonly ApiHost host = world.Host;
 
     static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
 

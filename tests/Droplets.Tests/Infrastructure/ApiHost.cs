@@ -1,0 +1,229 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text.Json;
+
+namespace Droplets.Tests.Infrastructure;
+
+// The API as its users run it: a separate process on real Kestrel, on Azurite, talking to simulated regions
+// over HTTP — either the standalone host, or the Functions app on the real Functions host (`func start`),
+// next to the console gateway it is deployed with. Each instance has its own tables, task hub and host id; it
+// can be killed (SIGKILL, host and worker alike) and started again on the same storage to prove that nothing
+// acknowledged is lost.
+public sealed class ApiHost : IAsyncDisposable
+{
+    readonly Dictionary<string, string> settings;
+    readonly string program;
+    readonly ConcurrentQueue<string> output = new();
+    ApiHost? gateway;
+    Process? process;
+
+    ApiHost(HostKind kind, Dictionary<string, string> settings, int port, string program)
+    {
+        Kind = kind;
+        this.settings = settings;
+        this.program = program;
+        BaseAddress = new Uri($"http://127.0.0.1:{port}/");
+        Client = ClientWith(AdminToken);
+    }
+
+    public HostKind Kind { get; }
+
+    // A fresh admin token per host; Client uses it, so tests see every project unless they choose a token.
+    public string AdminToken => settings["Auth__AdminToken"];
+
+    public HttpClient ClientWith(string? token)
+    {
+        var client = new HttpClient { BaseAddress = BaseAddress };
+        if (token is not null)
+            client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        return client;
+    }
+
+    public Uri BaseAddress { get; }
+    public HttpClient Client { get; }
+    public string TablePrefix => settings["Droplets__TablePrefix"];
+    public string TaskHub => settings["DurableTask__HubName"];
+    public string Output => string.Join('\n', output);
+
+    public static async Task<ApiHost> StartAsync(HostKind kind, IReadOnlyDictionary<string, Uri> regions, IDictionary<string, string>? extra = null)
+    {
+        var azurite = await Azurite.SharedAsync();
+        var port = Repository.FreePort();
+        var settings = new Dictionary<string, string>
+        {
+            ["AzureWebJobsStorage"] = azurite.ConnectionString,
+            ["Droplets__TablePrefix"] = Repository.UniqueName("t"),
+            ["DurableTask__HubName"] = Repository.UniqueName("hub"),
+            ["DurableTask__WorkerId"] = Repository.UniqueName("worker"),
+            ["Logging__LogLevel__Default"] = "Warning",
+            ["Recovery__Interval"] = "00:00:01",
+            // Tests poll fast; the rate limit has its own test with small limits.
+            ["Auth__RateLimit__PerMinute"] = "1000000",
+            ["Auth__RateLimit__PerHour"] = "1000000",
+            ["Auth__AdminToken"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
+            ["Recovery__Grace"] = "00:00:02",
+            ["urls"] = $"http://127.0.0.1:{port}",
+        };
+        foreach (var (region, endpoint) in regions)
+            settings[$"Catalog__Regions__{region}__Endpoint"] = endpoint.ToString();
+        if (kind == HostKind.Functions)
+        {
+            // The console gateway is deployed next to the Functions app (Functions holds no WebSockets): the
+            // app's console URLs name it, and both share the ticket signing key.
+            settings["Console__SigningKey"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+            settings["Console__GatewayUrl"] = $"ws://127.0.0.1:{Repository.FreePort()}/console/vnc";
+            // The Functions host's recovery sweep runs on a timer (Recovery:Schedule): every second, like Recovery:Interval above.
+            settings["Recovery__Schedule"] = "* * * * * *";
+        }
+        foreach (var (key, value) in extra ?? new Dictionary<string, string>())
+            settings[key] = value;
+        var host = new ApiHost(kind, settings, port, kind == HostKind.Standalone ? "Droplets.Standalone" : "Droplets.Functions");
+        await host.StartAsync();
+        return host;
+    }
+
+    // Another program of ours (the console gateway) on this host's storage and settings, on its own port.
+    public async Task<ApiHost> StartSiblingAsync(string program, IDictionary<string, string>? extra = null, int? port = null)
+    {
+        var at = port ?? Repository.FreePort();
+        var sibling = new Dictionary<string, string>(settings) { ["urls"] = $"http://127.0.0.1:{at}" };
+        foreach (var (key, value) in extra ?? new Dictionary<string, string>())
+            sibling[key] = value;
+        var host = new ApiHost(HostKind.Standalone, sibling, at, program);
+        await host.StartAsync();
+        return host;
+    }
+
+    public async Task StartAsync()
+    {
+        var start = program == "Droplets.Functions" ? await FunctionsHost.StartInfoAsync(settings, BaseAddress.Port) : new ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { Repository.Output($"functions/{program}", $"{program}.dll") },
+        };
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        foreach (var (key, value) in settings)
+            start.Environment[key] = value;
+        process = Process.Start(start)!;
+        process.OutputDataReceived += (_, e) => Record(e.Data);
+        process.ErrorDataReceived += (_, e) => Record(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var current = process;
+        await Eventually.HoldsAsync(async () =>
+        {
+            if (current.HasExited)
+                throw new InvalidOperationException($"{program} exited with {current.ExitCode}:\n{Output}");
+            try
+            {
+                return await ReadyAsync();
+            }
+            catch (HttpRequestException)
+            {
+                return false;
+            }
+        }, ready => ready, TimeSpan.FromSeconds(120), $"{program} to answer");
+        if (program == "Droplets.Functions" && gateway is null)
+            gateway = await StartSiblingAsync("Droplets.ConsoleGateway", port: new Uri(settings["Console__GatewayUrl"]).Port);
+    }
+
+    // The standalone host answers /healthz once it serves. The Functions host answers before its worker has
+    // indexed the functions, so it is ready once an API route answers with our problem (the host's own 404
+    // for a route it does not know yet has no body).
+    async Task<bool> ReadyAsync()
+    {
+        if (program != "Droplets.Functions")
+            return (await Client.GetAsync("healthz")).IsSuccessStatusCode;
+        using var anonymous = ClientWith(null);
+        var response = await anonymous.GetAsync("api/v1/regions");
+        return response.Content.Headers.ContentType?.MediaType == "application/problem+json";
+    }
+
+    // SIGKILL: no shutdown hooks, no flushing. What survives is what was durably written. On the Functions host
+    // the worker process dies with the host, as when an instance is lost.
+    public async Task KillAsync()
+    {
+        process!.Kill(entireProcessTree: true);
+        await process.WaitForExitAsync();
+    }
+
+    public async Task<JsonElement> CreateDropletAsync(object body)
+    {
+        var response = await Client.PostAsJsonAsync("api/v1/droplets", body);
+        var json = await response.Content.ReadFromJsonAsync<JsonElement>();
+        if ((int)response.StatusCode != 201)
+            throw new InvalidOperationException($"Create answered {(int)response.StatusCode}: {json}");
+        return json;
+    }
+
+    public async Task<JsonElement> GetDropletAsync(string id) =>
+        await Client.GetFromJsonAsync<JsonElement>($"api/v1/droplets/{id}");
+
+    public Task<JsonElement> WaitForStatusAsync(string id, string status, TimeSpan? timeout = null) =>
+        Eventually.HoldsAsync(() => GetDropletAsync(id), d => d.GetProperty("status").GetString() == status || d.GetProperty("status").GetString() == "error" && status != "error",
+            timeout ?? TimeSpan.FromSeconds(60), $"droplet {id} to be {status}");
+
+    void Record(string? line)
+    {
+        if (line is null)
+            return;
+        output.Enqueue(line);
+        while (output.Count > 50_000)
+            output.TryDequeue(out _);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        if (process is { HasExited: false })
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+        process?.Dispose();
+        if (gateway is not null)
+            await gateway.DisposeAsync();
+    }
+}
+
+// `func start` on the built Functions app: Core Tools' `func` where installed (DROPLETS_FUNC names another), else
+// the Functions host built from source in ../shared/functions-host. Our settings become the host's: the task
+// hub through host.json's override, and a host id of its own so that hosts sharing one Azurite do not share the
+// timer trigger's singleton lock and keys.
+static class FunctionsHost
+{
+    static readonly Lazy<Task<string>> Func = new(FindAsync);
+
+    public static async Task<ProcessStartInfo> StartInfoAsync(Dictionary<string, string> settings, int port)
+    {
+        settings.TryAdd("AzureFunctionsJobHost__extensions__durableTask__hubName", settings["DurableTask__HubName"]);
+        settings.TryAdd("AzureFunctionsWebHost__hostid", settings["DurableTask__HubName"]);
+        settings.TryAdd("AzureFunctionsJobHost__logging__logLevel__default", "Warning");
+        var start = new ProcessStartInfo(await Func.Value)
+        {
+            ArgumentList = { "start", "--script-root", Repository.Output("functions/Droplets.Functions", ""), "--port", port.ToString() },
+            WorkingDirectory = Path.GetTempPath(),
+        };
+        return start;
+    }
+
+    static async Task<string> FindAsync()
+    {
+        if (Environment.GetEnvironmentVariable("DROPLETS_FUNC") is { Length: > 0 } chosen)
+            return chosen;
+        var onPath = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(dir => Path.Combine(dir, "func")).FirstOrDefault(File.Exists);
+        if (onPath is not null)
+            return onPath;
+        var shared = Path.GetFullPath(Path.Combine(Repository.Root, "..", "shared", "functions-host", "func"));
+        if (!File.Exists(shared))
+            throw new InvalidOperationException($"No Functions host: install Core Tools v4 (func), set DROPLETS_FUNC, or provide {shared}.");
+        // The wrapper builds the host on first use (cached); building it once here keeps parallel fixtures from racing.
+        using var build = Process.Start(new ProcessStartInfo(Path.Combine(Path.GetDirectoryName(shared)!, "build.sh")) { RedirectStandardOutput = true })!;
+        await build.StandardOutput.ReadToEndAsync();
+        await build.WaitForExitAsync();
+        if (build.ExitCode != 0)
+            throw new InvalidOperationException("../shared/functions-host/build.sh failed; run it by hand to see why.");
+        return shared;
+    }
+}
