@@ -7,20 +7,22 @@ using Microsoft.Azure.Functions.Worker;
 namespace Droplets.Functions;
 
 // The Functions host answers a request that matches no function — an unknown path, or a known route with another
-// method — with a bare 404 of its own. Its router ranks routes by precedence and tries a catch-all last, so this
-// function gets exactly those requests and answers them as the standalone host's routing does: a 405 problem with
-// `Allow` when the path is one of our routes, else a 404 problem. The routes are read from our own [HttpTrigger]s.
+// method — with a bare 404 of its own. This catch-all answers them as the standalone host's routing does: a 405
+// problem with `Allow` when the path is one of our routes, else a 404 problem. The routes are read from our own
+// [HttpTrigger]s. The host tries function routes in the order of the functions' names (ordinal, ignoring case;
+// Microsoft.Azure.WebJobs.Extensions.Http 3.2 does not rank them by precedence), so this one's name must sort
+// after every other function's: a test checks it.
 static class NoRouteFunction
 {
-    const string Name = "NoRoute";
+    public const string Name = "ZZ_NoRoute";
 
     static readonly (TemplateMatcher Route, string[] Methods)[] Routes =
         (from method in typeof(NoRouteFunction).Assembly.GetTypes().SelectMany(t => t.GetMethods())
          where method.GetCustomAttribute<FunctionAttribute>()?.Name is { } name && name != Name
          from parameter in method.GetParameters()
          let trigger = parameter.GetCustomAttribute<HttpTriggerAttribute>()
-         where trigger?.Route is not null
-         select (new TemplateMatcher(TemplateParser.Parse(trigger.Route), new RouteValueDictionary()), (trigger.Methods ?? []).Select(m => m.ToUpperInvariant()).ToArray()))
+         where trigger is { Route: not null }
+         select (new TemplateMatcher(TemplateParser.Parse(trigger.Route!), new RouteValueDictionary()), (trigger.Methods ?? []).Select(m => m.ToUpperInvariant()).ToArray()))
         .ToArray();
 
     [Function(Name)]

@@ -11,12 +11,14 @@ builder.Configuration.AddDropletsCatalog();
 builder.Services.AddDroplets(builder.Configuration);
 builder.AddDurableTaskSidecar();
 builder.Services.AddHostedService<ActionRecoveryService>();
+builder.Services.AddWorkflowManagement();
 
 var app = builder.Build();
 app.UseDropletsHttp();
 app.UseWebSockets();
 app.MapGet("/healthz", () => "ok");
 app.MapDropletsApi();
+app.MapWorkflowManagement();
 app.MapConsoleGateway();
 app.MapDurableTaskSidecar();
 app.Run();

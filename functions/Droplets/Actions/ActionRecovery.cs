@@ -44,8 +44,8 @@ public sealed class ActionRecovery(
                 var instance = await workflows.GetInstanceAsync(instanceId, cancellationToken);
                 if (instance is { RuntimeStatus: OrchestrationRuntimeStatus.Terminated or OrchestrationRuntimeStatus.Failed })
                 {
-                    await SettleAsync(droplet, instance, cancellationToken);
-                    recovered++;
+                    if (await SettleAsync(droplet, await workflows.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken) ?? instance, cancellationToken))
+                        recovered++;
                     continue;
                 }
                 // Pending or running, it will release the droplet itself (a completed one already has).
@@ -75,31 +75,50 @@ public sealed class ActionRecovery(
     }
 
     // The workflow is over and will never release the droplet, so the sweep ends its action: errored, in words that
-    // say what happened. The droplet takes what KubeVirt reports now — except after a create or a delete, which
-    // stopped halfway: it is in error, and deleting it (again) cleans up whatever the cluster holds.
-    async Task SettleAsync(Droplet droplet, OrchestrationMetadata instance, CancellationToken cancellationToken)
+    // say what happened. A create or a delete stopped halfway: the droplet is in error, and deleting it (again)
+    // cleans up whatever the cluster holds. After a power action or a resize the droplet takes what KubeVirt reports
+    // once KubeVirt is at rest (running, stopped or failed; until then the droplet stays held and the next sweep
+    // looks again), or what it reports when the action's deadline has passed.
+    async Task<bool> SettleAsync(Droplet droplet, OrchestrationMetadata instance, CancellationToken cancellationToken)
     {
-        var ended = instance.RuntimeStatus == OrchestrationRuntimeStatus.Terminated
-            ? $"Its workflow was terminated ({instance.SerializedOutput?.Trim('"') is { Length: > 0 } reason ? reason : "no reason given"})"
-            : $"Its workflow failed ({instance.FailureDetails?.ErrorMessage ?? "no details"})";
-        var type = droplet.LockedFor!.Value;
-        var (status, privateIp, error) = type switch
+        // A terminate's reason is the instance's output: JSON from the Durable Task SDK, the bare text from Durable
+        // Functions' terminate endpoint.
+        var reason = instance.RuntimeStatus == OrchestrationRuntimeStatus.Terminated
+            ? instance.SerializedOutput is ['"', .., '"'] quoted ? System.Text.Json.JsonSerializer.Deserialize<string>(quoted) : instance.SerializedOutput
+            : instance.FailureDetails?.ErrorMessage;
+        if (reason is { Length: > 200 })
+            reason = reason[..200] + "…";
+        var ended = (instance.RuntimeStatus == OrchestrationRuntimeStatus.Terminated ? "Its workflow was terminated" : "Its workflow failed")
+            + (string.IsNullOrEmpty(reason) ? "" : $" ({reason})");
+        DropletStatus status;
+        string? privateIp = null;
+        DropletError error;
+        switch (droplet.LockedFor!.Value)
         {
-            ActionType.Create => (DropletStatus.Error, null, new DropletError("provisioning_interrupted", $"{ended} before the droplet was running; delete it and create it again.")),
-            ActionType.Delete => (DropletStatus.Error, null, new DropletError("action_interrupted", $"{ended} before the VirtualMachine was gone; delete the droplet again to retry.")),
-            _ => await ObservedAsync(droplet, ended, cancellationToken),
-        };
+            case ActionType.Create:
+                (status, error) = (DropletStatus.Error, new DropletError("provisioning_interrupted", $"{ended} before the droplet was running; delete it and create it again."));
+                break;
+            case ActionType.Delete:
+                (status, error) = (DropletStatus.Error, new DropletError("action_interrupted", $"{ended} before the VirtualMachine was gone; delete the droplet again to retry."));
+                break;
+            case ActionType.Reboot or ActionType.PowerOff or ActionType.PowerOn or ActionType.Resize or ActionType.Attach or ActionType.Detach:
+                var seen = await clusters.For(droplet.Region).ObserveDropletAsync(droplet.ProjectId, droplet.Id, cancellationToken);
+                var atRest = !seen.Exists || seen is { PrintableStatus: "Running", PrivateIp: not null } or { PrintableStatus: "Stopped" or "Paused" }
+                    || DropletStatusRules.FailureCode(seen.PrintableStatus) is not null;
+                if (!atRest && time.GetUtcNow() < droplet.UpdatedAt + actionOptions.Value.Deadline)
+                    return false;
+                status = seen.Exists ? DropletStatusRules.Map(seen.PrintableStatus, droplet.LockedFrom ?? DropletStatus.Error) : DropletStatus.Error;
+                privateIp = seen.PrivateIp;
+                error = new DropletError("action_interrupted", $"{ended}; KubeVirt reports {(seen.Exists ? seen.PrintableStatus ?? "no status" : "no VirtualMachine")}.");
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(droplet), droplet.LockedFor, "Unknown action type.");
+        }
         await activities.FinishActionAsync(new ActionOutcome(new DropletRef(droplet.Id, droplet.ProjectId), droplet.LockedBy!, ActionStatus.Errored, status, privateIp, error),
             cancellationToken);
         log.LogWarning("Droplet {DropletId} was held by {ActionId}, whose workflow ended as {RuntimeStatus}; released it as {Status}",
             droplet.Id, droplet.LockedBy, instance.RuntimeStatus, status);
-    }
-
-    async Task<(DropletStatus, string?, DropletError)> ObservedAsync(Droplet droplet, string ended, CancellationToken cancellationToken)
-    {
-        var seen = await clusters.For(droplet.Region).ObserveDropletAsync(droplet.ProjectId, droplet.Id, cancellationToken);
-        var status = DropletStatusRules.Map(seen.PrintableStatus, droplet.LockedFrom ?? DropletStatus.Error);
-        return (status, seen.PrivateIp, new DropletError("action_interrupted", $"{ended}; KubeVirt reports {seen.PrintableStatus ?? "nothing"}."));
+        return true;
     }
 
     async Task<int> RecoverVolumesAsync(DurableTaskClient workflows, CancellationToken cancellationToken)

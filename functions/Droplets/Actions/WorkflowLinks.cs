@@ -1,12 +1,14 @@
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Net.Http.Headers;
 
 namespace Droplets.Actions;
 
 // Where an accepted operation can be followed. Every host answers `Operation-Location` (our action
-// resource). A host with workflow management endpoints of its own — Durable Functions' status and
-// terminate webhooks — also links those, for operators: Durable puts the host's system key in `code`,
-// which must never reach API callers, so it is removed and the links work only with a key the operator
-// adds.
+// resource). Both hosts also link the workflow's management endpoints — Durable Functions' status and
+// terminate webhooks, which the standalone host serves too (WorkflowManagementApi) — for operators. On
+// Functions, Durable puts the host's system key in `code`, which must never reach API callers, so it is
+// removed and the links work only with a key the operator adds; the standalone host wants the admin token.
 public static class WorkflowLinks
 {
     const string InstanceItem = "droplets.workflow-instance";
@@ -15,6 +17,8 @@ public static class WorkflowLinks
     {
         context.Response.Headers[ActionsApi.OperationLocation] = DropletAction.Location(actionId);
         context.Items[InstanceItem] = instanceId;
+        if (context.RequestServices.GetService<WorkflowManagement>() is { } management)
+            context.Response.Headers.Append(HeaderNames.Link, management.Link(context.Request, instanceId));
     }
 
     public static string? InstanceId(HttpContext context) => context.Items[InstanceItem] as string;

@@ -6,14 +6,17 @@ namespace Droplets.Auth;
 
 // The one place that decides whether a request to /api/v1 may proceed: bearer token (401), rate limit
 // (429, and RateLimit-* headers on every answer), read scope on mutations (403), admin-only token
-// management (403). Both hosts call it from their middleware before any handler runs.
+// management (403). Both hosts call it from their middleware before any handler runs. The standalone
+// host's workflow management routes (WorkflowManagementApi) pass it too, with the admin token only; the
+// Functions host serves its own, behind its system key, and they never reach our middleware.
 public sealed class ApiGate(Authenticator authenticator, RateLimiter limiter)
 {
     public const string ApiPrefix = "/api/v1";
 
     public async Task<bool> AllowAsync(HttpContext context)
     {
-        if (!context.Request.Path.StartsWithSegments(ApiPrefix, StringComparison.OrdinalIgnoreCase))
+        var management = context.Request.Path.StartsWithSegments(Actions.WorkflowManagementApi.Prefix, StringComparison.OrdinalIgnoreCase);
+        if (!management && !context.Request.Path.StartsWithSegments(ApiPrefix, StringComparison.OrdinalIgnoreCase))
             return true;
 
         var header = context.Request.Headers.Authorization.ToString();
@@ -42,6 +45,8 @@ public sealed class ApiGate(Authenticator authenticator, RateLimiter limiter)
             return await RefuseAsync(context, Forbidden("This token has the read scope; changes need a write token."), null);
         if (context.Request.Path.StartsWithSegments(ApiPrefix + "/tokens", StringComparison.OrdinalIgnoreCase) && !caller.IsAdmin)
             return await RefuseAsync(context, Forbidden("Only the admin token manages tokens."), null);
+        if (management && !caller.IsAdmin)
+            return await RefuseAsync(context, Forbidden("Only the admin token manages workflows."), null);
 
         context.Features.Set(caller);
         return true;

@@ -13,8 +13,8 @@ using Microsoft.Extensions.Options;
 
 namespace Droplets.Tests.Console;
 
-// The console end to end: POST /droplets/{id}/console → the gateway in the standalone host → the simulated
-// VMI's vnc websocket, which speaks real RFB.
+// The console end to end: POST /droplets/{id}/console → the gateway (in the standalone host, or beside the Functions
+// app) → the simulated VMI's vnc websocket, which speaks real RFB.
 public abstract class ConsoleTests(DropletsWorld world)
 {
     public sealed class OnStandalone(DropletsWorld<StandaloneKind> world) : ConsoleTests(world), IClassFixture<DropletsWorld<StandaloneKind>>;
@@ -87,7 +87,7 @@ public abstract class ConsoleTests(DropletsWorld world)
 
         Assert.Equal("vnc", console.GetProperty("protocol").GetString());
         var url = console.GetProperty("url").GetString()!;
-        Assert.StartsWith($"ws://{host.BaseAddress.Authority}/console/vnc?token=v1.", url, StringComparison.Ordinal);
+        Assert.StartsWith($"{host.ConsoleGateway}?token=v1.", url, StringComparison.Ordinal);
         Assert.InRange(console.GetProperty("expires_at").GetDateTimeOffset(), before.AddSeconds(55), before.AddSeconds(65).AddSeconds(5));
 
         using var socket = await ConnectAsync(url);

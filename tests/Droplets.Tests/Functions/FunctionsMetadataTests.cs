@@ -33,6 +33,17 @@ public class FunctionsMetadataTests
         Assert.Equal(Sorted(StandaloneApiRoutes()), Sorted(functions));
     }
 
+    // The host tries HTTP routes in the order of the functions' names (FunctionMetadataManager sorts them, ordinal
+    // ignoring case), so the catch-all must come last or it would take the requests of the functions after it.
+    [Fact]
+    public void The_catch_all_route_is_the_last_function_the_host_tries()
+    {
+        var names = Bindings().Select(b => b.Function).Distinct().Order(StringComparer.OrdinalIgnoreCase).ToList();
+        var catchAll = Bindings().Single(b => b.Binding.GetProperty("type").GetString() == "httpTrigger" && b.Binding.GetProperty("route").GetString() == "{*path}").Function;
+
+        Assert.Equal(catchAll, names[^1]);
+    }
+
     [Fact]
     public void Workflow_functions_match_the_standalone_registrations()
     {

@@ -18,11 +18,14 @@ public sealed class ApiHost : IAsyncDisposable
     ApiHost? gateway;
     Process? process;
 
-    ApiHost(HostKind kind, Dictionary<string, string> settings, int port, string program)
+    readonly string[] arguments;
+
+    ApiHost(HostKind kind, Dictionary<string, string> settings, int port, string program, string[]? arguments = null)
     {
         Kind = kind;
         this.settings = settings;
         this.program = program;
+        this.arguments = arguments ?? [];
         BaseAddress = new Uri($"http://127.0.0.1:{port}/");
         Client = ClientWith(AdminToken);
     }
@@ -46,7 +49,11 @@ public sealed class ApiHost : IAsyncDisposable
     public string TaskHub => settings["DurableTask__HubName"];
     public string Output => string.Join('\n', output);
 
-    public static async Task<ApiHost> StartAsync(HostKind kind, IReadOnlyDictionary<string, Uri> regions, IDictionary<string, string>? extra = null)
+    // Where console URLs point: this host's own gateway (standalone), or the gateway deployed beside the Functions app.
+    public string ConsoleGateway => settings.TryGetValue("Console__GatewayUrl", out var url) ? url : $"ws://{BaseAddress.Authority}/console/vnc";
+
+    // `arguments` go to `func start` (e.g. --enableAuth); the standalone host takes none.
+    public static async Task<ApiHost> StartAsync(HostKind kind, IReadOnlyDictionary<string, Uri> regions, IDictionary<string, string>? extra = null, string[]? arguments = null)
     {
         var azurite = await Azurite.SharedAsync();
         var port = Repository.FreePort();
@@ -78,7 +85,7 @@ public sealed class ApiHost : IAsyncDisposable
         }
         foreach (var (key, value) in extra ?? new Dictionary<string, string>())
             settings[key] = value;
-        var host = new ApiHost(kind, settings, port, kind == HostKind.Standalone ? "Droplets.Standalone" : "Droplets.Functions");
+        var host = new ApiHost(kind, settings, port, kind == HostKind.Standalone ? "Droplets.Standalone" : "Droplets.Functions", arguments);
         await host.StartAsync();
         return host;
     }
@@ -97,7 +104,7 @@ public sealed class ApiHost : IAsyncDisposable
 
     public async Task StartAsync()
     {
-        var start = program == "Droplets.Functions" ? await FunctionsHost.StartInfoAsync(settings, BaseAddress.Port) : new ProcessStartInfo("dotnet")
+        var start = program == "Droplets.Functions" ? await FunctionsHost.StartInfoAsync(settings, BaseAddress.Port, arguments) : new ProcessStartInfo("dotnet")
         {
             ArgumentList = { Repository.Output($"functions/{program}", $"{program}.dll") },
         };
@@ -138,6 +145,16 @@ public sealed class ApiHost : IAsyncDisposable
         using var anonymous = ClientWith(null);
         var response = await anonymous.GetAsync("api/v1/regions");
         return response.Content.Headers.ContentType?.MediaType == "application/problem+json";
+    }
+
+    // A system key of the Functions host (e.g. durabletask_extension, which authorises the Durable management
+    // routes), where the host keeps it: blob azure-webjobs-secrets/<host id>/host.json in its storage.
+    public async Task<string> SystemKeyAsync(string name)
+    {
+        var blob = new Azure.Storage.Blobs.BlobContainerClient(settings["AzureWebJobsStorage"], "azure-webjobs-secrets")
+            .GetBlobClient($"{settings["AzureFunctionsWebHost__hostid"]}/host.json");
+        using var secrets = JsonDocument.Parse((await blob.DownloadContentAsync()).Value.Content.ToString());
+        return secrets.RootElement.GetProperty("systemKeys").EnumerateArray().Single(k => k.GetProperty("name").GetString() == name).GetProperty("value").GetString()!;
     }
 
     // SIGKILL: no shutdown hooks, no flushing. What survives is what was durably written. On the Functions host
@@ -195,7 +212,7 @@ static class FunctionsHost
 {
     static readonly Lazy<Task<string>> Func = new(FindAsync);
 
-    public static async Task<ProcessStartInfo> StartInfoAsync(Dictionary<string, string> settings, int port)
+    public static async Task<ProcessStartInfo> StartInfoAsync(Dictionary<string, string> settings, int port, string[] arguments)
     {
         settings.TryAdd("AzureFunctionsJobHost__extensions__durableTask__hubName", settings["DurableTask__HubName"]);
         settings.TryAdd("AzureFunctionsWebHost__hostid", settings["DurableTask__HubName"]);
@@ -205,6 +222,8 @@ static class FunctionsHost
             ArgumentList = { "start", "--script-root", Repository.Output("functions/Droplets.Functions", ""), "--port", port.ToString() },
             WorkingDirectory = Path.GetTempPath(),
         };
+        foreach (var argument in arguments)
+            start.ArgumentList.Add(argument);
         return start;
     }
 

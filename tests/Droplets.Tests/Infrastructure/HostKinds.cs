@@ -1,4 +1,3 @@
-using System.Net;
 using System.Reflection;
 using Xunit.Sdk;
 
@@ -32,16 +31,13 @@ public sealed class BothHostsAttribute : DataAttribute
     public override IEnumerable<object[]> GetData(MethodInfo testMethod) => Enum.GetValues<HostKind>().Select(kind => new object[] { kind });
 }
 
-// Where the hosts answer differently on purpose: the one place that says so, and why.
-public static class HostDifferences
-{
-    // A known route with another method: the standalone host's routing knows every route and answers our 405
-    // problem with `Allow`; the Functions host matches a function by route and method together, so a wrong
-    // method finds no function and the host itself answers a bare 404 before any of our code runs.
-    public static HttpStatusCode WrongMethod(HostKind kind) => kind switch
-    {
-        HostKind.Standalone => HttpStatusCode.MethodNotAllowed,
-        HostKind.Functions => HttpStatusCode.NotFound,
-        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
-    };
-}
+// Where the hosts differ on purpose — the one list of it; every other answer is asserted equal on both:
+// - Durable's management routes (/runtime/webhooks/durabletask/instances/{id}, …/terminate): the Functions host's
+//   own, behind its durabletask_extension system key (which a local `func start` does not ask for); the standalone
+//   host's copy, behind our admin token. See WorkflowManagementTests.The_management_routes_are_not_for_api_callers.
+// - The console gateway: inside the standalone host; beside the Functions app (Functions holds no WebSockets), so
+//   console URLs name Console:GatewayUrl. See ApiHost.ConsoleGateway.
+// - The recovery sweep: a background service every Recovery:Interval (standalone); a timer trigger on
+//   Recovery:Schedule, an NCRONTAB expression (Functions). ApiHost sets both to every second.
+// - After a kill -9 the Functions host resumes work after its queue visibility timeout (1 minute, the least the
+//   Durable extension accepts; the standalone engine is given 8 s in the crash tests), so its crash tests take longer.

@@ -1,0 +1,91 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Droplets.Actions;
+
+// Durable Functions' HTTP management API for one instance — its status and terminate — served by the standalone
+// host under the same paths and with the same answers, so that one operator's client works against both hosts.
+// The Functions host serves its own (authorised by its durabletask_extension system key); here ApiGate lets only
+// the admin token through. A host that maps these routes registers WorkflowManagement, and WorkflowLinks links them.
+public static class WorkflowManagementApi
+{
+    public const string Prefix = "/runtime/webhooks/durabletask";
+
+    static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    public static IServiceCollection AddWorkflowManagement(this IServiceCollection services) => services.AddSingleton<WorkflowManagement>();
+
+    public static IEndpointRouteBuilder MapWorkflowManagement(this IEndpointRouteBuilder app)
+    {
+        var instance = app.MapGroup(Prefix + "/instances/{instanceId}");
+        instance.MapGet("", StatusAsync);
+        instance.MapPost("terminate", TerminateAsync);
+        return app;
+    }
+
+    // 202 with Location and Retry-After while the instance runs, 200 once it has ended, 404 for an unknown one.
+    static async Task<IResult> StatusAsync(string instanceId, HttpContext context, DurableTaskClient workflows, CancellationToken cancellationToken)
+    {
+        if (await workflows.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken) is not { } instance)
+            return TypedResults.NotFound();
+        var status = new
+        {
+            name = instance.Name,
+            instanceId = instance.InstanceId,
+            runtimeStatus = instance.RuntimeStatus.ToString(),
+            input = Node(instance.SerializedInput),
+            customStatus = Node(instance.SerializedCustomStatus),
+            output = Node(instance.SerializedOutput),
+            createdTime = instance.CreatedAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture),
+            lastUpdatedTime = instance.LastUpdatedAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture),
+        };
+        if (instance.IsCompleted)
+            return TypedResults.Json(status, Json);
+        context.Response.Headers.Location = $"{context.Request.Scheme}://{context.Request.Host}{context.Request.PathBase}{context.Request.Path}";
+        context.Response.Headers.RetryAfter = "5";
+        return TypedResults.Json(status, Json, statusCode: StatusCodes.Status202Accepted);
+    }
+
+    // 202 once asked, 410 if the instance has already ended, 404 for an unknown one.
+    static async Task<IResult> TerminateAsync(string instanceId, string? reason, DurableTaskClient workflows, CancellationToken cancellationToken)
+    {
+        if (await workflows.GetInstanceAsync(instanceId, cancellationToken) is not { } instance)
+            return TypedResults.NotFound();
+        if (instance.IsCompleted)
+            return TypedResults.StatusCode(StatusCodes.Status410Gone);
+        await workflows.TerminateInstanceAsync(instanceId, reason, cancellationToken);
+        return TypedResults.Accepted((string?)null);
+    }
+
+    // A serialized value as JSON when it is JSON, else as the text it is (Durable Functions stores a terminate's
+    // reason as bare text).
+    static JsonNode? Node(string? serialized)
+    {
+        if (serialized is null)
+            return null;
+        try
+        {
+            return JsonNode.Parse(serialized);
+        }
+        catch (JsonException)
+        {
+            return JsonValue.Create(serialized);
+        }
+    }
+}
+
+// This host serves WorkflowManagementApi: the Link of an accepted operation names its routes, as Durable Functions'
+// CreateHttpManagementPayload names the Functions host's (there without the key, here without any).
+public sealed class WorkflowManagement
+{
+    public string Link(HttpRequest request, string instanceId)
+    {
+        var instance = $"{request.Scheme}://{request.Host}{request.PathBase}{WorkflowManagementApi.Prefix}/instances/{Uri.EscapeDataString(instanceId)}";
+        return WorkflowLinks.Header(instance, $"{instance}/terminate?reason={{text}}");
+    }
+}

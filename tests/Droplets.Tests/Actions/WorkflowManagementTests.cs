@@ -1,0 +1,162 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Droplets.Tests.Infrastructure;
+using KubeVirt.Simulator;
+
+namespace Droplets.Tests.Actions;
+
+// The Durable management endpoints an accepted operation links (Link: rel="durable-status", rel="durable-terminate"):
+// Durable Functions' own on the Functions host (no key needed locally, as with func), the standalone host's copy of
+// them behind the admin token. Terminating a workflow ends its action errored and releases the droplet sanely.
+public abstract partial class WorkflowManagementTests(WorkflowManagementTests.World world)
+{
+    public sealed class OnStandalone(World<StandaloneKind> world) : WorkflowManagementTests(world), IClassFixture<World<StandaloneKind>>;
+
+    public sealed class OnFunctions(World<FunctionsKind> world) : WorkflowManagementTests(world), IClassFixture<World<FunctionsKind>>;
+
+    public sealed class World<TKind>() : World(TKind.Kind) where TKind : IHostKind;
+
+    // Boots and stops take long enough for a terminate to land while the workflow waits on KubeVirt.
+    public class World(HostKind kind) : IAsyncLifetime
+    {
+        public KubeVirtSimulator Region { get; private set; } = null!;
+        public ApiHost Host { get; private set; } = null!;
+
+        public async Task InitializeAsync()
+        {
+            Region = await KubeVirtSimulator.StartAsync(new SimulatorOptions
+            {
+                ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromSeconds(3), StopDelay = TimeSpan.FromSeconds(3),
+            });
+            Host = await ApiHost.StartAsync(kind, new Dictionary<string, Uri> { ["nyc1"] = Region.BaseAddress });
+        }
+
+        public async Task DisposeAsync()
+        {
+            await Host.DisposeAsync();
+            await Region.DisposeAsync();
+        }
+    }
+
+    readonly ApiHost host = world.Host;
+
+    [GeneratedRegex("<([^>]+)>; rel=\"([^\"]+)\"")]
+    private static partial Regex LinkPattern();
+
+    static Dictionary<string, string> Links(HttpResponseMessage response) =>
+        LinkPattern().Matches(string.Join(", ", response.Headers.GetValues("Link")))
+            .ToDictionary(m => m.Groups[2].Value, m => m.Groups[1].Value);
+
+    async Task<JsonElement> ActionAsync(string id) => await host.Client.GetFromJsonAsync<JsonElement>($"api/v1/actions/{id}");
+
+    [Fact]
+    public async Task A_create_links_its_workflow_status_and_a_terminated_create_ends_in_error_and_can_be_deleted()
+    {
+        var response = await host.Client.PostAsJsonAsync("api/v1/droplets",
+            new { name = "terminated", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = Repository.UniqueName("p") });
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
+        var actionId = response.Headers.GetValues("Operation-Location").Single().Split('/')[^1];
+        var links = Links(response);
+        var status = new Uri(links["durable-status"]);
+        Assert.Equal($"/runtime/webhooks/durabletask/instances/provision-{id}", status.AbsolutePath);
+        Assert.DoesNotContain("code=", links["durable-status"] + links["durable-terminate"], StringComparison.Ordinal);
+        Assert.EndsWith("/terminate?reason={text}", links["durable-terminate"], StringComparison.Ordinal);
+
+        var running = await host.Client.GetAsync(status);
+        Assert.Equal(HttpStatusCode.Accepted, running.StatusCode);
+        var body = await running.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("ProvisionDroplet", body.GetProperty("name").GetString());
+        Assert.Equal($"provision-{id}", body.GetProperty("instanceId").GetString());
+        Assert.Contains(body.GetProperty("runtimeStatus").GetString(), new[] { "Pending", "Running" });
+
+        var terminate = await host.Client.PostAsync(links["durable-terminate"].Replace("{text}", "operator%20test", StringComparison.Ordinal), null);
+        Assert.Equal(HttpStatusCode.Accepted, terminate.StatusCode);
+
+        var terminated = await Eventually.HoldsAsync(async () => await host.Client.GetAsync(status), r => r.StatusCode == HttpStatusCode.OK,
+            TimeSpan.FromSeconds(30), "the instance to be terminated");
+        var ended = await terminated.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("Terminated", ended.GetProperty("runtimeStatus").GetString());
+        Assert.Equal("operator test", ended.GetProperty("output").GetString());
+        Assert.Equal(HttpStatusCode.Gone, (await host.Client.PostAsync(links["durable-terminate"].Replace("{text}", "again", StringComparison.Ordinal), null)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await host.Client.GetAsync(new Uri(status, "provision-dpl_000000000000"))).StatusCode);
+
+        // The recovery sweep ends what the workflow left held: the create errored, the droplet in error and free.
+        var droplet = await Eventually.HoldsAsync(() => host.GetDropletAsync(id), d => !d.GetProperty("locked").GetBoolean(),
+            TimeSpan.FromSeconds(30), "the terminated create to release the droplet");
+        Assert.Equal("error", droplet.GetProperty("status").GetString());
+        Assert.Equal("provisioning_interrupted", droplet.GetProperty("error").GetProperty("code").GetString());
+        Assert.Contains("terminated (operator test)", droplet.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+        var action = await ActionAsync(actionId);
+        Assert.Equal("errored", action.GetProperty("status").GetString());
+        Assert.Equal("provisioning_interrupted", action.GetProperty("error").GetProperty("code").GetString());
+
+        Assert.Equal(HttpStatusCode.Accepted, (await host.Client.DeleteAsync($"api/v1/droplets/{id}")).StatusCode);
+        await Eventually.HoldsAsync(async () => (await host.Client.GetAsync($"api/v1/droplets/{id}")).StatusCode, s => s == HttpStatusCode.NotFound,
+            TimeSpan.FromSeconds(60), "the droplet to be deleted");
+        Assert.Null(world.Region.Get("virtualmachines", droplet.GetProperty("project_id").GetString()!.Replace('_', '-'), id.Replace('_', '-')));
+    }
+
+    [Fact]
+    public async Task A_terminated_reboot_releases_the_droplet_as_kubevirt_leaves_it_and_the_next_action_runs()
+    {
+        var id = (await host.CreateDropletAsync(new { name = "rebooted", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = Repository.UniqueName("p") }))
+            .GetProperty("id").GetString()!;
+        await host.WaitForStatusAsync(id, "running");
+
+        var reboot = await host.Client.PostAsJsonAsync($"api/v1/droplets/{id}/actions", new { type = "reboot" });
+        Assert.Equal(HttpStatusCode.Accepted, reboot.StatusCode);
+        var actionId = (await reboot.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
+        var links = Links(reboot);
+        Assert.Equal($"/runtime/webhooks/durabletask/instances/action-{actionId}", new Uri(links["durable-status"]).AbsolutePath);
+        Assert.Equal(HttpStatusCode.Accepted, (await host.Client.PostAsync(links["durable-terminate"].Replace("{text}", "stop", StringComparison.Ordinal), null)).StatusCode);
+
+        // KubeVirt goes on restarting the VM (3 s to stop, 3 s to boot); the droplet is released once it is at rest.
+        var action = await Eventually.HoldsAsync(() => ActionAsync(actionId), a => a.GetProperty("status").GetString() != "in-progress",
+            TimeSpan.FromSeconds(60), "the terminated reboot to be settled");
+        Assert.Equal("errored", action.GetProperty("status").GetString());
+        Assert.Equal("action_interrupted", action.GetProperty("error").GetProperty("code").GetString());
+        Assert.Contains("terminated (stop)", action.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+        var droplet = await host.GetDropletAsync(id);
+        Assert.False(droplet.GetProperty("locked").GetBoolean());
+        Assert.Equal("running", droplet.GetProperty("status").GetString());
+
+        var next = await host.Client.PostAsJsonAsync($"api/v1/droplets/{id}/actions", new { type = "power_off" });
+        Assert.Equal(HttpStatusCode.Accepted, next.StatusCode);
+        await host.WaitForStatusAsync(id, "stopped");
+    }
+
+    [Fact]
+    public async Task The_management_routes_are_not_for_api_callers()
+    {
+        var created = await host.Client.PostAsJsonAsync("api/v1/tokens", new { name = "writer", project_ids = new[] { "*" }, scope = "write" });
+        var writer = host.ClientWith((await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("token").GetString());
+        var path = "runtime/webhooks/durabletask/instances/provision-dpl_000000000000";
+        switch (host.Kind)
+        {
+            // Behind the admin token: any other token is 403, none is 401.
+            case HostKind.Standalone:
+                Assert.Equal(HttpStatusCode.Forbidden, (await writer.GetAsync(path)).StatusCode);
+                Assert.Equal(HttpStatusCode.Unauthorized, (await host.ClientWith(null).GetAsync(path)).StatusCode);
+                Assert.Equal(HttpStatusCode.NotFound, (await host.Client.GetAsync(path)).StatusCode);
+                break;
+            // Behind the host's durabletask_extension system key. A local `func start` asks for no key (every request
+            // is admin there, as in Core Tools); with --enableAuth it does, as Azure always does.
+            case HostKind.Functions:
+                await using (var keyed = await ApiHost.StartAsync(HostKind.Functions, new Dictionary<string, Uri> { ["nyc1"] = world.Region.BaseAddress }, arguments: ["--enableAuth"]))
+                {
+                    Assert.Equal(HttpStatusCode.Unauthorized, (await keyed.Client.GetAsync(path)).StatusCode);
+                    Assert.Equal(HttpStatusCode.Unauthorized, (await keyed.ClientWith(null).GetAsync($"{path}?code={keyed.AdminToken}")).StatusCode);
+                    var key = await keyed.SystemKeyAsync("durabletask_extension");
+                    Assert.Equal(HttpStatusCode.NotFound, (await keyed.ClientWith(null).GetAsync($"{path}?code={Uri.EscapeDataString(key)}")).StatusCode);
+                    // The API's own functions are anonymous to the host: our tokens decide.
+                    Assert.Equal(HttpStatusCode.OK, (await keyed.Client.GetAsync("api/v1/regions")).StatusCode);
+                }
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(host), host.Kind, null);
+        }
+    }
+}
