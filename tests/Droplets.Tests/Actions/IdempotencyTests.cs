@@ -44,6 +44,8 @@ public abstract class IdempotencyTests(DropletsWorld world)
         Assert.Equal(id, await IdOf(second));
         Assert.Equal(first.Headers.Location, second.Headers.Location);
         Assert.Equal(first.Headers.GetValues("Operation-Location").Single(), second.Headers.GetValues("Operation-Location").Single());
+        Assert.Contains("rel=\"durable-status\"", first.Headers.GetValues("Link").Single(), StringComparison.Ordinal);
+        Assert.Equal(first.Headers.GetValues("Link").Single(), second.Headers.GetValues("Link").Single());
         await host.WaitForStatusAsync(id, "running");
         Assert.Single(world.Nyc1.List("virtualmachines", project.Replace('_', '-')));
         Assert.Single((await host.Client.GetFromJsonAsync<JsonElement>($"api/v1/droplets?project_id={project}")).EnumerateArray());
