@@ -20,7 +20,7 @@ static class NoRouteFunction
          from parameter in method.GetParameters()
          let trigger = parameter.GetCustomAttribute<HttpTriggerAttribute>()
          where trigger?.Route is not null
-         select (new TemplateMatcher(TemplateParser.Parse(trigger.Route), new RouteValueDictionary()), (trigger.Methods ?? []).Select(m => m.ToUpperInvariant()).ToArray()))
+         select (new TemplateMatcher(TemplateParser.Parse(trigger.Route!), new RouteValueDictionary()), (trigger.Methods ?? []).Select(m => m.ToUpperInvariant()).ToArray()))
         .ToArray();
 
     [Function(Name)]

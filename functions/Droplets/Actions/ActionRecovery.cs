@@ -80,7 +80,7 @@ public sealed class ActionRecovery(
     async Task SettleAsync(Droplet droplet, OrchestrationMetadata instance, CancellationToken cancellationToken)
     {
         var ended = instance.RuntimeStatus == OrchestrationRuntimeStatus.Terminated
-            ? $"Its workflow was terminated ({instance.SerializedOutput?.Trim('"') is { Length: > 0 } reason ? reason : "no reason given"})"
+            ? $"Its workflow was terminated ({(instance.SerializedOutput?.Trim('"') is { Length: > 0 } reason ? reason : "no reason given")})"
             : $"Its workflow failed ({instance.FailureDetails?.ErrorMessage ?? "no details"})";
         var type = droplet.LockedFor!.Value;
         var (status, privateIp, error) = type switch
