@@ -7,13 +7,14 @@
 # Each host waits until the simulator is empty again (its deletes done) before it stops. Settings in the environment
 # reach the hosts, e.g. a Durable tuning of the Functions host:
 #   AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval=00:00:00.1 scripts/measure-hosts.sh
+# HOSTS=functions (or standalone) measures only that one.
 # Usage: scripts/measure-hosts.sh [gets=50] [droplets=20] [reboots=20]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-gets=${1:-50} count=${2:-20} reboots=${3:-20}
+gets=${1:-50} count=${2:-20} reboots=${3:-20} hosts=${HOSTS:-standalone functions}
 [ -x /usr/bin/prometheus ] || { echo "measure-metrics.sh needs /usr/bin/prometheus (scripts/test.sh installs it)" >&2; exit 1; }
-func=$(functions_host)
+[[ " $hosts " != *" functions "* ]] || func=$(functions_host)
 npm ci --no-audit --no-fund --loglevel=error
 dotnet build Droplets.Functions.sln --nologo -v quiet
 
@@ -60,24 +61,27 @@ measure() {
 }
 
 echo "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start" >&2
-Droplets__TablePrefix=standalone DurableTask__HubName=standalone \
-  spawn dotnet functions/Droplets.Standalone/bin/Debug/net10.0/Droplets.Standalone.dll --urls http://localhost:7071 >"$work/standalone.log" 2>&1
-wait_for_port 7071
-measure http://localhost:7071 standalone
-stop_one "${pids[-1]}"
-
-export Droplets__TablePrefix=functions
-export AzureFunctionsJobHost__extensions__durableTask__hubName="${AzureFunctionsJobHost__extensions__durableTask__hubName:-functions}"
-start_functions "$func" 7073 "$work/functions.log"
-measure http://localhost:7073 functions
-stop_one "${pids[-1]}"
+if [[ " $hosts " == *" standalone "* ]]; then
+  Droplets__TablePrefix=standalone DurableTask__HubName=standalone \
+    spawn dotnet functions/Droplets.Standalone/bin/Debug/net10.0/Droplets.Standalone.dll --urls http://localhost:7071 >"$work/standalone.log" 2>&1
+  wait_for_port 7071
+  measure http://localhost:7071 standalone
+  stop_one "${pids[-1]}"
+fi
+if [[ " $hosts " == *" functions "* ]]; then
+  export Droplets__TablePrefix=functions
+  export AzureFunctionsJobHost__extensions__durableTask__hubName="${AzureFunctionsJobHost__extensions__durableTask__hubName:-functions}"
+  start_functions "$func" 7073 "$work/functions.log"
+  measure http://localhost:7073 functions
+  stop_one "${pids[-1]}"
+fi
 echo "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end" >&2
 
 # "…: min 3.6, median 4.0, max …" → "4.0 (min 3.6)"
-figure() { sed -nE "s/^$2.*min ([0-9.]+), median ([0-9.]+).*/\2 (min \1)/p" "$work/$1.txt"; }
-row() { printf '%-44s %-20s %s\n' "$1" "$(figure standalone "$2")" "$(figure functions "$2")"; }
+figure() { [ ! -f "$work/$1.txt" ] || sed -nE "s|^$2.*min ([0-9.]+), median ([0-9.]+).*|\2 (min \1)|p" "$work/$1.txt"; }
+row() { printf '%-50s %-20s %s\n' "$1" "$(figure standalone "$2")" "$(figure functions "$2")"; }
 echo
-printf '%-44s %-20s %s\n' "ms, median (min)" "standalone host" "Functions host"
+printf '%-50s %-20s %s\n' "ms, median (min)" "standalone host" "Functions host"
 row "GET /droplets/{id} (n=$gets)" 'GET /droplets/.id.:'
 row "GET /droplets/{id}/metrics (n=$gets)" 'GET /droplets/.id./metrics:'
 row "POST -> running (n=$count)" 'POST -> running'

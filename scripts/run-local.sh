@@ -55,7 +55,7 @@ export Auth__AdminToken="${DROPLETS_ADMIN_TOKEN:-$(head -c 32 /dev/urandom | bas
 if [ "$host" = standalone ]; then
   spawn dotnet functions/Droplets.Standalone/bin/Debug/net10.0/Droplets.Standalone.dll --urls http://localhost:7071
   wait_for_port 7071
-  served="the standalone host"
+  served="standalone host"
 else
   # The gateway redeems the console tickets the app signs: same storage, regions and signing key (new each run).
   export Recovery__Schedule="${Recovery__Schedule:-*/30 * * * * *}"
@@ -64,7 +64,7 @@ else
   spawn dotnet functions/Droplets.ConsoleGateway/bin/Debug/net10.0/Droplets.ConsoleGateway.dll --urls http://127.0.0.1:7072
   wait_for_port 7072
   start_functions "$func" 7071
-  served="the Functions host ($func), console gateway on :7072"
+  served="Functions host $func, console gateway on :7072"
 fi
 
 api=http://localhost:7071/api/v1
@@ -74,6 +74,6 @@ if [ -n "$token" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorizat
   token=""
 fi
 [ -n "$token" ] || token=$(mint_token "$api")
-echo "Droplets API on http://localhost:7071 on $served (regions: nyc1 -> http://127.0.0.1:8001, ams3 -> http://127.0.0.1:8002). Ctrl+C stops."
+echo "Droplets API on http://localhost:7071 ($served; regions: nyc1 -> http://127.0.0.1:8001, ams3 -> http://127.0.0.1:8002). Ctrl+C stops."
 echo "DROPLETS_TOKEN=$token"
 wait "${pids[-1]}"
