@@ -2,7 +2,7 @@
 # Measures reboot and live resize (POST/PATCH → action `completed`) against a running local API with
 # the simulator's delays at zero. Polls every 50 ms, so run the API with a raised rate limit:
 #   Auth__RateLimit__PerMinute=100000 Auth__RateLimit__PerHour=1000000 ./scripts/run-local.sh
-# Knobs: REBOOTS=20, RESIZES=20, PLAN=s-2vcpu-4gb (the resize target; droplets start as s-1vcpu-1gb), KEEP=1
+# Knobs: REBOOTS=20, RESIZES=20 (0: none), PLAN=s-2vcpu-4gb (the resize target; droplets start as s-1vcpu-1gb), KEEP=1
 # (keep the droplets, to look at a failure).
 # Usage: DROPLETS_TOKEN=<token> scripts/measure-actions.sh [api=http://localhost:7071] [simulator=http://127.0.0.1:8001]
 set -euo pipefail
@@ -71,4 +71,4 @@ for _ in $(seq 1 "${RESIZES:-20}"); do
   # so that the next hotplug's migration target finds no node but its source's.
   [ -n "${KEEP:-}" ] || curl -s -o /dev/null -X DELETE -H "$auth" "$api/droplets/$id"
 done
-echo "live resize → completed (ms): $(printf '%s\n' "${resizes[@]}" | summary)"
+[ ${#resizes[@]} -eq 0 ] || echo "live resize → completed (ms): $(printf '%s\n' "${resizes[@]}" | summary)"
