@@ -109,6 +109,43 @@ start_functions() {
   done
 }
 
+# The test cluster's binaries (kube-apiserver and etcd), exported as KUBEBUILDER_ASSETS, the folder the tests and
+# controller-runtime's envtest look in: KUBEBUILDER_ASSETS when it already holds both, else both on PATH, else
+# ../shared/kube-apiserver's kube-apiserver (unpacked once) with /usr/bin/etcd or Debian's etcd-server package
+# (downloaded and unpacked, no service started), cached where ../shared/kube-apiserver/cluster caches them.
+kube_assets() {
+  if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/kube-apiserver" ] && [ -x "$KUBEBUILDER_ASSETS/etcd" ]; then
+    return 0
+  fi
+  if command -v kube-apiserver >/dev/null && command -v etcd >/dev/null; then
+    return 0
+  fi
+  local shared=../shared/kube-apiserver cache=${XDG_CACHE_HOME:-$HOME/.cache}/kube-apiserver
+  if [ ! -d "$shared/dist" ]; then
+    echo "No kube-apiserver and etcd: put both on PATH, set KUBEBUILDER_ASSETS to a folder holding them (as" >&2
+    echo "envtest's setup-envtest installs them), or put shared/kube-apiserver beside this clone." >&2
+    return 1
+  fi
+  local api=$cache/v1.32.6/kube-apiserver etcd=/usr/bin/etcd
+  if [ ! -x "$api" ]; then
+    mkdir -p "$cache/v1.32.6"
+    xz -dc "$shared"/dist/kube-apiserver-v1.32.6-linux-amd64.xz > "$api.tmp" && chmod +x "$api.tmp" && mv "$api.tmp" "$api"
+  fi
+  if [ ! -x "$etcd" ]; then
+    etcd=$cache/etcd/usr/bin/etcd
+    if [ ! -x "$etcd" ]; then
+      local tmp; tmp=$(mktemp -d)
+      ( cd "$tmp" && { apt-get download etcd-server >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get download etcd-server >/dev/null; }; } ) \
+        || { echo "cannot get Debian's etcd-server package (apt-get download etcd-server)" >&2; return 1; }
+      mkdir -p "$cache/etcd" && dpkg -x "$tmp"/etcd-server_*.deb "$cache/etcd" && rm -rf "$tmp"
+    fi
+  fi
+  export KUBEBUILDER_ASSETS=$cache/assets
+  mkdir -p "$KUBEBUILDER_ASSETS"
+  ln -sf "$api" "$KUBEBUILDER_ASSETS/kube-apiserver"
+  ln -sf "$etcd" "$KUBEBUILDER_ASSETS/etcd"
+}
+
 # A new API token (write scope, every project) from the API at $1 (…/api/v1), minted with $Auth__AdminToken.
 mint_token() {
   curl -sf -X POST "$1/tokens" -H "Authorization: Bearer $Auth__AdminToken" -H 'content-type: application/json' \

@@ -3,7 +3,7 @@
 # Functions host, each on Azurite) and the Functions metadata check. Needs the README's prerequisites; what else the
 # tests use it provides: Debian's prometheus and chromium (installed when missing, as root with apt-get; otherwise it
 # says what to install and stops) and a Functions host (Core Tools' func on PATH, DROPLETS_FUNC naming one, or the
-# host built once from ../shared/functions-host).
+# host built once from ../shared/functions-host) and the test clusters' kube-apiserver and etcd (kube_assets, lib.sh).
 # Usage: scripts/test.sh [dotnet test options...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +37,18 @@ fi
 
 # The end-to-end tests run on the Functions host too; they find it the same way (functions_host, lib.sh).
 functions_host >/dev/null
+# The test clusters are real kube-apiservers (one etcd per run); kube_assets finds or prepares the binaries.
+kube_assets
 
 npm ci --no-audit --no-fund --loglevel=error
-dotnet test Droplets.Functions.sln --logger "console;verbosity=normal" "$@"
+# Every test's name is printed as it ends; when some fail, their messages are repeated at the end, where a CI log's
+# tail shows them.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+dotnet test Droplets.Functions.sln --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "=== the failures again ==="
+  awk '/^  Failed /{show=1} /^  (Passed|Skipped) /{show=0} show' "$log" | head -400
+fi
+exit "$status"

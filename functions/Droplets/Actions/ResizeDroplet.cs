@@ -140,7 +140,7 @@ public sealed class ResizeActivities(
         await cluster.PatchVirtualMachineAsync(ns, name, SizePatch(catalog.Value.Plans[input.FromPlanId]), cancellationToken);
     }
 
-    static object SizePatch(Plan plan) => new
+    internal static object SizePatch(Plan plan) => new
     {
         spec = new { template = new { spec = new { domain = new { cpu = new { sockets = plan.Vcpus }, memory = new { guest = $"{plan.MemoryMib}Mi" } } } } },
     };

@@ -78,7 +78,7 @@ public sealed class KubeVirtClient(Kubernetes kubernetes)
 
     // The claim is owned by the DataVolume and goes with it.
     public Task DeleteDataVolumeAsync(string ns, string name, CancellationToken cancellationToken) =>
-        IgnoreNotFound(() => dataVolumes.DeleteNamespacedAsync<DataVolume>(ns, name, cancellationToken));
+        IgnoreNotFound(() => kubernetes.CustomObjects.DeleteNamespacedCustomObjectAsync("cdi.kubevirt.io", "v1beta1", ns, "datavolumes", name, cancellationToken: cancellationToken));
 
     // The Kubernetes events of a droplet's objects (KUBEVIRT.md §6), one field-selected list per object, in
     // parallel. The VMI keeps the VM's name across restarts, so its events cover every boot. Launcher pods
@@ -117,8 +117,10 @@ public sealed class KubeVirtClient(Kubernetes kubernetes)
             new V1Patch(new { spec = new { resources = new { requests = new Dictionary<string, string> { ["storage"] = size } } } }, V1Patch.PatchType.MergePatch),
             name, ns, cancellationToken: cancellationToken);
 
+    // A custom object's DELETE answers with the object while finalizers hold it (KubeVirt's do) and with a Status
+    // once it is gone at once, so the answer is not read as a VirtualMachine.
     public Task DeleteVirtualMachineAsync(string ns, string name, CancellationToken cancellationToken) =>
-        IgnoreNotFound(() => virtualMachines.DeleteNamespacedAsync<VirtualMachine>(ns, name, cancellationToken));
+        IgnoreNotFound(() => kubernetes.CustomObjects.DeleteNamespacedCustomObjectAsync("kubevirt.io", "v1", ns, "virtualmachines", name, cancellationToken: cancellationToken));
 
     public Task DeleteServiceAsync(string ns, string name, CancellationToken cancellationToken) =>
         IgnoreNotFound(() => kubernetes.CoreV1.DeleteNamespacedServiceAsync(name, ns, cancellationToken: cancellationToken));
@@ -262,7 +264,7 @@ public sealed class KubeVirtClients(IOptions<CatalogOptions> catalog) : IDisposa
         var config = string.IsNullOrWhiteSpace(settings.Endpoint)
             ? KubernetesClientConfiguration.BuildConfigFromConfigFile(currentContext: settings.KubeconfigContext)
             : new KubernetesClientConfiguration { Host = settings.Endpoint, AccessToken = settings.Token, SkipTlsVerify = settings.SkipTlsVerify };
-        var kubernetes = new Kubernetes(config);
+        var kubernetes = new Kubernetes(config, new StrictFieldValidation());
         return (kubernetes, new KubeVirtClient(kubernetes));
     }
 
@@ -270,5 +272,23 @@ public sealed class KubeVirtClients(IOptions<CatalogOptions> catalog) : IDisposa
     {
         foreach (var (kubernetes, _) in clients.Values)
             kubernetes.Dispose();
+    }
+}
+
+// Every object and patch the app writes to the API server is decoded strictly (fieldValidation=Strict): a field
+// the cluster's KubeVirt or CDI does not know is a 422, not a warning and a silently dropped setting. virt-api's
+// subresources (subresources.kubevirt.io) decode their own bodies and are left alone.
+sealed class StrictFieldValidation : DelegatingHandler
+{
+    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        if (request.RequestUri is { } uri
+            && (request.Method == HttpMethod.Post || request.Method == HttpMethod.Put || request.Method == HttpMethod.Patch)
+            && !uri.AbsolutePath.StartsWith("/apis/subresources.kubevirt.io/", StringComparison.Ordinal)
+            && !uri.Query.Contains("fieldValidation=", StringComparison.Ordinal))
+        {
+            request.RequestUri = new UriBuilder(uri) { Query = uri.Query.Length > 1 ? uri.Query[1..] + "&fieldValidation=Strict" : "fieldValidation=Strict" }.Uri;
+        }
+        return base.SendAsync(request, cancellationToken);
     }
 }

@@ -32,7 +32,7 @@ public class ResilienceTests
         await host.KillAsync();
         await host.StartAsync();
 
-        var running = await host.WaitForStatusAsync(id, "running");
+        var running = await host.WaitForStatusAsync(id, "running", ApiHost.ResumeDeadline);
         Assert.Equal("running", running.GetProperty("status").GetString());
         Assert.NotNull(running.GetProperty("public_ip").GetString());
         var machines = region.List("virtualmachines").Where(vm => vm["metadata"]?["labels"]?["droplets.dev/droplet-id"]?.GetValue<string>() == id);
@@ -91,7 +91,7 @@ public class ResilienceTests
         }
         async Task<JsonElement> FinishedAsync(string actionId) =>
             await Eventually.HoldsAsync(() => host.Client.GetFromJsonAsync<JsonElement>($"api/v1/actions/{actionId}"),
-                a => a.GetProperty("status").GetString() != "in-progress", TimeSpan.FromSeconds(90), $"action {actionId} to finish");
+                a => a.GetProperty("status").GetString() != "in-progress", ApiHost.ResumeDeadline, $"action {actionId} to finish");
         async Task<string> ActAsync(string id, string type) =>
             (await (await host.Client.PostAsJsonAsync($"api/v1/droplets/{id}/actions", new { type })).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
 

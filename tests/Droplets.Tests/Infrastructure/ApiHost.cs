@@ -157,6 +157,11 @@ public sealed class ApiHost : IAsyncDisposable
         return secrets.RootElement.GetProperty("systemKeys").EnumerateArray().Single(k => k.GetProperty("name").GetString() == name).GetProperty("value").GetString()!;
     }
 
+    // How long a restarted host may take to finish what a killed one was doing. The standalone host takes the dead
+    // host's messages up after the test's DurableTask__VisibilityTimeout; the Functions host's Durable extension
+    // holds them for its own visibility timeout, which it refuses below one minute (host.json has the minimum).
+    public static TimeSpan ResumeDeadline { get; } = TimeSpan.FromMinutes(3);
+
     // SIGKILL: no shutdown hooks, no flushing. What survives is what was durably written. On the Functions host
     // the worker process dies with the host, as when an instance is lost.
     public async Task KillAsync()

@@ -38,7 +38,7 @@ public class VolumeResilienceTests
         await host.KillAsync();
         await host.StartAsync();
 
-        Assert.Equal("completed", (await host.WaitForActionAsync(actionId, TimeSpan.FromSeconds(90))).GetProperty("status").GetString());
+        Assert.Equal("completed", (await host.WaitForActionAsync(actionId, ApiHost.ResumeDeadline)).GetProperty("status").GetString());
         var attached = await host.GetVolumeAsync(volume);
         Assert.Equal(("attached", droplet, false), (attached.GetProperty("status").GetString(), attached.GetProperty("droplet_id").GetString(), attached.GetProperty("locked").GetBoolean()));
         var record = await host.GetDropletAsync(droplet);
