@@ -43,9 +43,20 @@ start_azurite() {
   spawn node node_modules/azurite/dist/src/azurite.js --location "$1" --skipApiVersionCheck --silent
 }
 
-# A simulated KubeVirt region on 127.0.0.1:$1.
+# A simulated KubeVirt region on 127.0.0.1:$1: a real kube-apiserver (binaries from kube_assets) with the simulator as
+# KubeVirt; its admin kubeconfig (naming the API server) is written to $2 once it is up.
 start_simulator() {
-  spawn dotnet tests/KubeVirt.Simulator/bin/Debug/net10.0/KubeVirt.Simulator.dll --urls "http://127.0.0.1:$1"
+  rm -f "$2"
+  spawn dotnet tests/KubeVirt.Simulator/bin/Debug/net10.0/KubeVirt.Simulator.dll --urls "http://127.0.0.1:$1" --kubeconfig "$2"
+}
+
+# Waits for the region whose kubeconfig is $1, applies infra/k8s there (as a cluster admin would) and prints a token
+# of the app's ServiceAccount (kubectl create token: a bound ServiceAccount token, valid for a day).
+region_token() {
+  for _ in $(seq 1 240); do [ -s "$1" ] && break; sleep 0.5; done
+  [ -s "$1" ] || { echo "the simulated region did not write $1" >&2; exit 1; }
+  kubectl --kubeconfig "$1" apply -k infra/k8s >/dev/null
+  kubectl --kubeconfig "$1" -n droplets-system create token droplets --duration=24h
 }
 
 # Prometheus on :9090 with its data in folder $1, scraping the simulators at $2… (host:port) every 5 s.

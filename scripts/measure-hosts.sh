@@ -27,12 +27,16 @@ finish() {
 trap finish EXIT
 trap 'exit 130' INT TERM HUP
 
+kube_assets
 start_azurite "$work/azurite"
-start_simulator 8001
-for port in 10000 10001 10002 8001; do wait_for_port "$port"; done
+start_simulator 8001 "$work/nyc1.kubeconfig"
+for port in 10000 10001 10002; do wait_for_port "$port"; done
+nyc1_token=$(region_token "$work/nyc1.kubeconfig")
+wait_for_port 8001
 start_prometheus "$work/prometheus" 127.0.0.1:8001
 export AzureWebJobsStorage="UseDevelopmentStorage=true"
 export Catalog__Regions__nyc1__Endpoint="http://127.0.0.1:8001"
+export Catalog__Regions__nyc1__Token="$nyc1_token"
 export Catalog__Regions__nyc1__Prometheus="http://127.0.0.1:9090/"
 export Logging__LogLevel__Default="${Logging__LogLevel__Default:-Warning}"
 export Auth__RateLimit__PerMinute=100000 Auth__RateLimit__PerHour=1000000

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the API locally on http://localhost:7071 with everything it needs: Azurite (tables, queues,
-# durable task hub), two simulated KubeVirt regions (nyc1 on :8001, ams3 on :8002), a Prometheus scraping
-# them (:9090) and the standalone host. Ctrl+C stops all of it.
+# durable task hub), two simulated KubeVirt regions (nyc1 on :8001, ams3 on :8002; each a real kube-apiserver with
+# the simulator as KubeVirt, infra/k8s applied, the app using its ServiceAccount's token; admin kubeconfigs in
+# .simulator/), a Prometheus scraping them (:9090) and the standalone host. Ctrl+C stops all of it.
 #
 # --functions runs the Functions app on the real Functions host instead (`func start`: $DROPLETS_FUNC, else Core
 # Tools' func on PATH, else the host built from ../shared/functions-host), with the console gateway beside it on
@@ -21,15 +22,28 @@ case ${1:-} in
   *) echo "usage: scripts/run-local.sh [--functions]" >&2; exit 2 ;;
 esac
 [ "$host" = standalone ] || func=$(functions_host)
+kube_assets
+# kubectl applies infra/k8s to the simulated regions: the machine's, or Debian's kubernetes-client package.
+if ! command -v kubectl >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null
+  else
+    echo "kubectl is needed: sudo apt-get install kubernetes-client" >&2; exit 1
+  fi
+fi
 npm ci --no-audit --no-fund --loglevel=error
 dotnet build Droplets.Functions.sln --nologo -v quiet
 
 trap stop_all EXIT
 trap 'exit 130' INT TERM HUP
 start_azurite .azurite
-start_simulator 8001
-start_simulator 8002
-for port in 10000 10001 10002 8001 8002; do wait_for_port "$port"; done
+mkdir -p .simulator
+start_simulator 8001 .simulator/nyc1.kubeconfig
+start_simulator 8002 .simulator/ams3.kubeconfig
+for port in 10000 10001 10002; do wait_for_port "$port"; done
+nyc1_token=$(region_token .simulator/nyc1.kubeconfig)
+ams3_token=$(region_token .simulator/ams3.kubeconfig)
+for port in 8001 8002; do wait_for_port "$port"; done
 
 # Prometheus on :9090 scrapes both simulated regions every 5 s (GET /droplets/{id}/metrics asks it). Debian's
 # package is installed when it is missing and this runs as root; otherwise metrics answer 424 until it is.
@@ -49,6 +63,8 @@ fi
 export AzureWebJobsStorage="UseDevelopmentStorage=true"
 export Catalog__Regions__nyc1__Endpoint="http://127.0.0.1:8001"
 export Catalog__Regions__ams3__Endpoint="http://127.0.0.1:8002"
+export Catalog__Regions__nyc1__Token="$nyc1_token"
+export Catalog__Regions__ams3__Token="$ams3_token"
 export Logging__LogLevel__Default="${Logging__LogLevel__Default:-Warning}"
 export Logging__LogLevel__Droplets="${Logging__LogLevel__Droplets:-Information}"
 export Auth__AdminToken="${DROPLETS_ADMIN_TOKEN:-$(head -c 32 /dev/urandom | base64 | tr -d '/+=')}"

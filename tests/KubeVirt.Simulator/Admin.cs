@@ -23,7 +23,7 @@ internal static class Admin
                 {
                     // What an overloaded etcd looks like through the API server.
                     var error = new ApiException(500, "", "etcdserver: request timed out");
-                    await KubernetesApi.Write(context, 500, error.ToStatus());
+                    await Rest.Write(context, 500, error.ToStatus());
                     return;
                 }
             }
@@ -39,7 +39,7 @@ internal static class Admin
             JsonObject changes;
             try
             {
-                changes = await KubernetesApi.ReadJson(context) as JsonObject ?? throw new FormatException("expected a JSON object");
+                changes = await Rest.ReadJson(context) as JsonObject ?? throw new FormatException("expected a JSON object");
                 options.Apply(changes);
             }
             catch (Exception e) when (e is FormatException or ArgumentException or OverflowException or ApiException or InvalidOperationException)

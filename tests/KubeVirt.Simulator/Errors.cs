@@ -9,6 +9,10 @@ internal sealed class ApiException(int code, string reason, string message, Json
     public string Reason { get; } = reason;
     public JsonObject? Details { get; } = details;
 
+    // The API server's own refusal (a Status body), rethrown as it came.
+    public static ApiException FromStatus(int code, JsonObject status) =>
+        new(code, status.Str("reason") ?? "", status.Str("message") ?? $"the API server answered {code}", status["details"]?.DeepClone() as JsonObject);
+
     public JsonObject ToStatus()
     {
         var status = new JsonObject

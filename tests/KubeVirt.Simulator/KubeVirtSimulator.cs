@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using KubeVirt.Simulator.Cluster;
 using KubeVirt.Simulator.Controllers;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -6,20 +7,27 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Yarp.ReverseProxy.Forwarder;
 
 namespace KubeVirt.Simulator;
 
-// A fake Kubernetes API server with KubeVirt, CDI and a LoadBalancer provider behind it, on a real Kestrel port.
+// A cluster with KubeVirt, CDI and a LoadBalancer provider: a real kube-apiserver (KubeApiServer) with KubeVirt's
+// and CDI's CRDs, and the simulator as KubeVirt's controllers (a client of that API server) and as virt-api. Its
+// address (BaseAddress, plain HTTP on loopback) is the cluster's URL for clients: virt-api's subresources are
+// answered here, after the API server's own authorization check; everything else goes to the API server untouched
+// (a path-routing front, as an aggregated API would be routed), through the admin knobs' latency and errors.
 public sealed class KubeVirtSimulator : IAsyncDisposable
 {
     readonly WebApplication app;
     readonly Store store;
     readonly ControllerLoop controllers;
+    readonly KubeApiServer server;
 
-    KubeVirtSimulator(WebApplication app, Store store, ControllerLoop controllers, SimulatorOptions options, Uri baseAddress, AuditLog audit)
+    KubeVirtSimulator(WebApplication app, KubeApiServer server, Store store, ControllerLoop controllers, SimulatorOptions options, Uri baseAddress, AuditLog audit)
     {
         Audit = audit;
         this.app = app;
+        this.server = server;
         this.store = store;
         this.controllers = controllers;
         Options = options;
@@ -30,41 +38,54 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
     public SimulatorOptions Options { get; }
     public AuditLog Audit { get; }
 
+    // The API server itself (https, its own CA) and a token that may do anything there (system:masters).
+    public Uri ApiServer => server.BaseAddress;
+    public string AdminToken => server.AdminToken;
+    public string CertificateAuthorityPem => server.CertificateAuthority.ExportCertificatePem();
+
     public static async Task<KubeVirtSimulator> StartAsync(SimulatorOptions? options = null, string url = "http://127.0.0.1:0", CancellationToken cancellationToken = default)
     {
         options ??= new SimulatorOptions();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls(url);
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-
-        var app = builder.Build();
-        var store = new Store();
-        foreach (var ns in new[] { "default", "kube-system", "kube-public" })
+        var server = await KubeApiServer.StartAsync(cancellationToken: cancellationToken);
+        try
         {
-            var obj = new JsonObject { ["metadata"] = new JsonObject { ["name"] = ns } };
-            store.Create(Resources.Namespaces, obj, o => Validation.Admit(Resources.Namespaces, o, store));
+            await KubeVirtInstall.InstallAsync(server, cancellationToken);
+            var store = await Store.StartAsync(server, cancellationToken);
+
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.WebHost.UseUrls(url);
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            builder.Services.AddHttpForwarder();
+            var app = builder.Build();
+
+            var events = new EventRecorder(store);
+            var subresources = new Subresources(store, options, app.Lifetime.ApplicationStopping);
+            var stats = new DomainStats(store);
+            var audit = new AuditLog();
+            app.UseAudit(audit);
+            app.UseWebSockets();
+            app.UseFaultInjection(options);
+            app.MapAdmin(options);
+            app.MapMetrics(stats);
+            new VirtApi(subresources, server).Map(app);
+            app.MapForwarder("/{**path}", server.BaseAddress.ToString(), ForwarderRequestConfig.Empty, HttpTransformer.Default,
+                new HttpMessageInvoker(KubeApiServer.Handler()));
+
+            var controllers = new ControllerLoop(store, options, events, stats, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("KubeVirt.Simulator.Controllers"));
+            await app.StartAsync(cancellationToken);
+            controllers.Start();
+
+            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            return new KubeVirtSimulator(app, server, store, controllers, options, new Uri(address.TrimEnd('/') + "/"), audit);
         }
-        var events = new EventRecorder(store);
-        var subresources = new Subresources(store, options, app.Lifetime.ApplicationStopping);
-        var stats = new DomainStats(store);
-
-        var audit = new AuditLog();
-        app.UseAudit(audit);
-        app.UseWebSockets();
-        app.UseFaultInjection(options);
-        app.MapAdmin(options);
-        app.MapMetrics(stats);
-        app.MapOpenApi();
-        new KubernetesApi(store, subresources).Map(app);
-
-        var controllers = new ControllerLoop(store, options, events, stats, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("KubeVirt.Simulator.Controllers"));
-        await app.StartAsync(cancellationToken);
-        controllers.Start();
-
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new KubeVirtSimulator(app, store, controllers, options, new Uri(address.TrimEnd('/') + "/"), audit);
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
     }
 
+    // What the simulator's informers hold (eventually what the API server has), cloned.
     public IReadOnlyList<JsonObject> List(string resource, string? @namespace = null) =>
         store.List(Type(resource), @namespace).Items;
 
@@ -82,5 +103,7 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
         await controllers.DisposeAsync();
         await app.StopAsync();
         await app.DisposeAsync();
+        await store.DisposeAsync();
+        await server.DisposeAsync();
     }
 }

@@ -6,7 +6,23 @@ using Microsoft.Extensions.Configuration;
 var config = new ConfigurationBuilder().AddEnvironmentVariables().AddCommandLine(args).Build();
 var options = SimulatorOptions.FromConfiguration(config.GetSection("Simulator"));
 await using var simulator = await KubeVirtSimulator.StartAsync(options, config["urls"] ?? "http://127.0.0.1:8001");
-Console.WriteLine($"KubeVirt simulator listening on {simulator.BaseAddress}");
+Console.WriteLine($"KubeVirt simulator listening on {simulator.BaseAddress} (kube-apiserver {simulator.ApiServer})");
+// --kubeconfig FILE: an admin kubeconfig for kubectl, naming the API server itself (https, its CA beside the file):
+// kubectl sends no credentials over plain HTTP, and it needs none of virt-api's subresources.
+if (config["kubeconfig"] is { Length: > 0 } kubeconfig)
+{
+    var authority = Path.ChangeExtension(Path.GetFullPath(kubeconfig), ".ca.crt");
+    await File.WriteAllTextAsync(authority, simulator.CertificateAuthorityPem);
+    await File.WriteAllTextAsync(kubeconfig, $$$"""
+        apiVersion: v1
+        kind: Config
+        clusters: [{name: simulator, cluster: {server: "{{{simulator.ApiServer}}}", certificate-authority: "{{{authority}}}"}}]
+        users: [{name: admin, user: {token: "{{{simulator.AdminToken}}}"}}]
+        contexts: [{name: simulator, context: {cluster: simulator, user: admin}}]
+        current-context: simulator
+        """);
+    Console.WriteLine($"kubeconfig (admin): {kubeconfig}");
+}
 
 // Run until Ctrl+C or SIGTERM.
 var stopped = new TaskCompletionSource();

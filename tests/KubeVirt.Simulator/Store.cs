@@ -1,53 +1,56 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
 using System.Text.Json.Nodes;
-using System.Threading.Channels;
+using KubeVirt.Simulator.Cluster;
 
 namespace KubeVirt.Simulator;
 
-internal sealed record WatchEvent(string Type, ResourceType Resource, JsonObject Object, long ResourceVersion);
-
 internal enum UpdateMode
 {
-    // A client write to the main resource: status is kept from the stored object when the type has a status subresource.
+    // virt-api writing the main resource: status is the API server's business (kept when there is a /status).
     Main,
-    // A client write to /status: only status changes are taken.
+    // Only the status, through /status where the kind has it.
     Status,
-    // A controller write: everything is taken.
+    // A controller write: the main resource, then its status.
     Full,
 }
 
-// The "etcd + registry" of the simulator: schema-less objects, one global resourceVersion, finalizer-aware deletion
-// and a short history so watches can resume. Every method hands out clones; nothing outside holds a live object.
-internal sealed class Store
+// The simulator's view of the real API server, as a KubeVirt component has it through informers: every kind it
+// plays is listed and watched (with the admin token) into a local cache that controllers and virt-api read.
+// Writes go to the API server at once (HttpClient.Send: the controllers are one synchronous loop) and their answers
+// are cached straight away, so a pass reads its own writes; a stale write is the API server's 409, which the
+// controllers take as "try again next pass". Every method hands out clones.
+internal sealed class Store : IAsyncDisposable
 {
-    const int HistoryLimit = 10_000;
-    const string NameChars = "bcdfghjklmnpqrstvwxz2456789";
-
+    readonly HttpClient http;
     readonly Lock gate = new();
     readonly Dictionary<ResourceType, Dictionary<(string Namespace, string Name), JsonObject>> objects =
         Resources.All.ToDictionary(r => r, _ => new Dictionary<(string, string), JsonObject>());
-    readonly Queue<WatchEvent> history = new();
-    readonly List<Watcher> watchers = [];
     readonly SemaphoreSlim changed = new(0);
-    long resourceVersion = 100;
-    long oldestHistory = 100;
+    readonly CancellationTokenSource stop = new();
+    readonly List<Task> informers = [];
 
-    public long ResourceVersion
+    Store(HttpClient http) => this.http = http;
+
+    public static async Task<Store> StartAsync(KubeApiServer server, CancellationToken cancellationToken)
     {
-        get
+        var http = server.HttpClient(server.AdminToken);
+        http.Timeout = Timeout.InfiniteTimeSpan;
+        var store = new Store(http);
+        foreach (var type in Resources.All)
         {
-            lock (gate)
-            {
-                return resourceVersion;
-            }
+            var synced = new TaskCompletionSource();
+            store.informers.Add(Task.Run(() => store.InformAsync(type, synced), CancellationToken.None));
+            await synced.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
         }
+        return store;
     }
 
     public JsonObject? Get(ResourceType type, string? ns, string name)
     {
         lock (gate)
-        {
             return objects[type].TryGetValue((ns ?? "", name), out var obj) ? obj.Clone() : null;
-        }
     }
 
     public (List<JsonObject> Items, long ResourceVersion) List(ResourceType type, string? ns)
@@ -60,192 +63,115 @@ internal sealed class Store
                 .ThenBy(kv => kv.Key.Name, StringComparer.Ordinal)
                 .Select(kv => kv.Value.Clone())
                 .ToList();
-            return (items, resourceVersion);
+            return (items, 0);
         }
     }
 
     public bool Exists(ResourceType type, string? ns, string name)
     {
         lock (gate)
-        {
             return objects[type].ContainsKey((ns ?? "", name));
-        }
     }
 
-    // admit runs under the store lock after defaults are applied, so allocators can look at the store without racing.
-    public JsonObject Create(ResourceType type, JsonObject obj, Action<JsonObject>? admit = null)
+    public JsonObject Create(ResourceType type, JsonObject obj)
     {
-        lock (gate)
+        obj["apiVersion"] = type.ApiVersion;
+        obj["kind"] = type.Kind;
+        var ns = type.Namespaced ? obj.Namespace() : null;
+        // Cached at once: should the status write fail, the next pass sees the object and does not make another.
+        var created = Remember(type, Send(HttpMethod.Post, Path(type, ns, null), obj));
+        if (type.HasStatus && obj["status"] is JsonObject status && !JsonNode.DeepEquals(status, created["status"]))
         {
-            var meta = obj.Meta();
-            var ns = type.Namespaced ? meta.Str("namespace") ?? "" : "";
-            var name = meta.Str("name") ?? "";
-            if (name.Length == 0)
-            {
-                var prefix = meta.Str("generateName") ?? "";
-                do
-                {
-                    name = prefix + string.Concat(Enumerable.Range(0, 5).Select(_ => NameChars[Random.Shared.Next(NameChars.Length)]));
-                }
-                while (objects[type].ContainsKey((ns, name)));
-                meta["name"] = name;
-            }
-            if (objects[type].ContainsKey((ns, name)))
-            {
-                throw Errors.AlreadyExists(type.GroupResource, name);
-            }
-            obj["apiVersion"] = type.ApiVersion;
-            obj["kind"] = type.Kind;
-            if (type.Namespaced)
-            {
-                meta["namespace"] = ns;
-            }
-            else
-            {
-                meta.Remove("namespace");
-            }
-            meta["uid"] = Guid.NewGuid().ToString();
-            meta["creationTimestamp"] = Json.Now();
-            meta.Remove("deletionTimestamp");
-            meta.Remove("deletionGracePeriodSeconds");
-            meta.Remove("managedFields");
-            meta.Remove("selfLink");
-            if (type.IsCustom)
-            {
-                meta["generation"] = 1;
-            }
-            admit?.Invoke(obj);
-            var stored = obj.Clone();
-            stored.Meta()["resourceVersion"] = (++resourceVersion).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            objects[type][(ns, name)] = stored;
-            Publish("ADDED", type, stored);
-            return stored.Clone();
+            created["status"] = status.DeepClone();
+            created = Remember(type, Send(HttpMethod.Put, Path(type, ns, created.Name()) + "/status", created));
         }
+        return created;
     }
 
-    // change receives a clone of the stored object and returns the desired object (null = leave it alone).
+    // change receives a clone of the cached object and returns the desired one (null: leave it alone).
     public JsonObject Update(ResourceType type, string? ns, string name, Func<JsonObject, JsonObject?> change, UpdateMode mode)
     {
-        lock (gate)
+        var current = Get(type, ns, name) ?? throw Errors.NotFound(type.GroupResource, name);
+        var desired = change(current.Clone());
+        if (desired is null || JsonNode.DeepEquals(desired, current))
+            return current;
+        var path = Path(type, type.Namespaced ? ns : null, name);
+        if (!type.HasStatus)
         {
-            var key = (ns ?? "", name);
-            if (!objects[type].TryGetValue(key, out var current))
-            {
-                throw Errors.NotFound(type.GroupResource, name);
-            }
-            var desired = change(current.Clone());
-            if (desired is null)
-            {
-                return current.Clone();
-            }
-            var currentRv = current.Str("metadata", "resourceVersion");
-            var desiredRv = desired.Str("metadata", "resourceVersion");
-            if (!string.IsNullOrEmpty(desiredRv) && desiredRv != currentRv)
-            {
-                throw Errors.StaleObject(type.GroupResource, name);
-            }
-
-            var next = Merge(type, current, desired, mode);
-            if (JsonNode.DeepEquals(next, current))
-            {
-                return current.Clone();
-            }
-            if (type.IsCustom && !JsonNode.DeepEquals(WithoutMetaAndStatus(next), WithoutMetaAndStatus(current)))
-            {
-                next.Meta()["generation"] = (current.Long("metadata", "generation") ?? 1) + 1;
-            }
-            next.Meta()["resourceVersion"] = (++resourceVersion).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            if (next.IsDeleting() && next.Finalizers().Count == 0)
-            {
-                objects[type].Remove(key);
-                Publish("DELETED", type, next);
-            }
-            else
-            {
-                objects[type][key] = next;
-                Publish("MODIFIED", type, next);
-            }
-            return next.Clone();
+            var answer = Send(HttpMethod.Put, path, desired);
+            return Gone(answer) ? Forget(type, ns, name, answer) : Remember(type, answer);
         }
+
+        var next = current;
+        if (mode != UpdateMode.Status && !JsonNode.DeepEquals(WithoutStatus(desired), WithoutStatus(current)))
+        {
+            next = Send(HttpMethod.Put, path, desired);
+            if (Gone(next))
+                return Forget(type, ns, name, next);
+        }
+        if (mode != UpdateMode.Main && !JsonNode.DeepEquals(desired["status"], next["status"]))
+        {
+            var withStatus = next.Clone();
+            withStatus["status"] = desired["status"]?.DeepClone();
+            next = Send(HttpMethod.Put, path + "/status", withStatus);
+        }
+        return Remember(type, next);
     }
 
-    // Finalizers hold the object in "Terminating"; otherwise it goes at once. Orphan adds the "orphan" finalizer
-    // that the garbage collector resolves by detaching dependents.
+    // The API server applies finalizers and grace periods; Orphan leaves dependents to the garbage collector's
+    // "orphan" finalizer. Pods go at once (grace period 0): the simulator is their kubelet and has nothing to wait for.
     public JsonObject Delete(ResourceType type, string? ns, string name, bool orphan = false)
     {
-        lock (gate)
-        {
-            var key = (ns ?? "", name);
-            if (!objects[type].TryGetValue(key, out var current))
-            {
-                throw Errors.NotFound(type.GroupResource, name);
-            }
-            var next = current.Clone();
-            if (orphan && !next.IsDeleting())
-            {
-                next.SetFinalizers(next.Finalizers().Append("orphan"));
-            }
-            if (next.Finalizers().Count == 0)
-            {
-                objects[type].Remove(key);
-                next.Meta()["resourceVersion"] = (++resourceVersion).ToString(System.Globalization.CultureInfo.InvariantCulture);
-                Publish("DELETED", type, next);
-                return next.Clone();
-            }
-            if (next.IsDeleting() && JsonNode.DeepEquals(next, current))
-            {
-                return current.Clone();
-            }
-            if (!next.IsDeleting())
-            {
-                next.Meta()["deletionTimestamp"] = Json.Now();
-                next.Meta()["deletionGracePeriodSeconds"] = 0;
-                if (type.IsCustom)
-                {
-                    next.Meta()["generation"] = (current.Long("metadata", "generation") ?? 1) + 1;
-                }
-            }
-            next.Meta()["resourceVersion"] = (++resourceVersion).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            objects[type][key] = next;
-            Publish("MODIFIED", type, next);
-            return next.Clone();
-        }
+        var options = new JsonObject { ["kind"] = "DeleteOptions", ["apiVersion"] = "v1", ["propagationPolicy"] = orphan ? "Orphan" : "Background" };
+        if (type == Resources.Pods)
+            options["gracePeriodSeconds"] = 0;
+        var answer = Send(HttpMethod.Delete, Path(type, type.Namespaced ? ns : null, name), options);
+        return Gone(answer) ? Forget(type, ns, name, answer) : Remember(type, answer);
     }
 
-    // Namespaces go at once with everything in them: the simulator has no namespace lifecycle controller.
-    public JsonObject DeleteNamespace(string name)
+    // The scheduler's decision: spec.nodeName is set through the pod's binding subresource (the spec is otherwise
+    // immutable), and the bound pod read back.
+    public JsonObject Bind(string ns, string name, string node)
     {
-        lock (gate)
+        var binding = new JsonObject
         {
-            if (!objects[Resources.Namespaces].TryGetValue(("", name), out var ns))
-            {
-                throw Errors.NotFound(Resources.Namespaces.GroupResource, name);
-            }
-            foreach (var type in Resources.All.Where(t => t.Namespaced))
-            {
-                foreach (var key in objects[type].Keys.Where(k => k.Namespace == name).ToList())
-                {
-                    var gone = objects[type][key];
-                    objects[type].Remove(key);
-                    gone.Meta()["resourceVersion"] = (++resourceVersion).ToString(System.Globalization.CultureInfo.InvariantCulture);
-                    Publish("DELETED", type, gone);
-                }
-            }
-            objects[Resources.Namespaces].Remove(("", name));
-            ns.Meta()["deletionTimestamp"] = Json.Now();
-            ns.Child("status")["phase"] = "Terminating";
-            ns.Meta()["resourceVersion"] = (++resourceVersion).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            Publish("DELETED", Resources.Namespaces, ns);
-            return ns.Clone();
+            ["apiVersion"] = "v1",
+            ["kind"] = "Binding",
+            ["metadata"] = new JsonObject { ["name"] = name, ["namespace"] = ns },
+            ["target"] = new JsonObject { ["apiVersion"] = "v1", ["kind"] = "Node", ["name"] = node },
+        };
+        Send(HttpMethod.Post, Path(Resources.Pods, ns, name) + "/binding", binding);
+        var pod = Send(HttpMethod.Get, Path(Resources.Pods, ns, name), null);
+        pod["apiVersion"] = "v1";
+        pod["kind"] = "Pod";
+        return Remember(Resources.Pods, pod);
+    }
+
+    // The namespace controller's last step: an emptied namespace drops its "kubernetes" finalizer and goes.
+    public void FinalizeNamespace(string ns)
+    {
+        var current = Send(HttpMethod.Get, Path(Resources.Namespaces, null, ns), null);
+        current.Child("spec")["finalizers"] = new JsonArray();
+        Send(HttpMethod.Put, Path(Resources.Namespaces, null, ns) + "/finalize", current);
+    }
+
+    // A read from the API server itself, past the cache (the garbage collector's check before it deletes).
+    public JsonObject? Live(ResourceType type, string? ns, string name)
+    {
+        try
+        {
+            return Send(HttpMethod.Get, Path(type, type.Namespaced ? ns : null, name), null);
+        }
+        catch (ApiException e) when (e.Code == 404)
+        {
+            return null;
         }
     }
 
     public HashSet<string> AllUids()
     {
         lock (gate)
-        {
             return objects.Values.SelectMany(d => d.Values).Select(o => o.Uid()).ToHashSet();
-        }
     }
 
     // Waits until something changed or the timeout passed; used by the controller loop.
@@ -258,115 +184,137 @@ internal sealed class Store
         }
     }
 
-    // Registers a watcher and returns what it must replay first. Without a resourceVersion, that is the current state
-    // as ADDED events (like a list+watch); with one, the changes since then.
-    public Watcher Watch(ResourceType type, string? ns, string? fromResourceVersion)
+    static string Path(ResourceType type, string? ns, string? name)
+    {
+        var root = type.Group.Length == 0 ? $"api/{type.Version}" : $"apis/{type.Group}/{type.Version}";
+        var scope = ns is { Length: > 0 } ? $"/namespaces/{ns}" : "";
+        return $"{root}{scope}/{type.Plural}{(name is null ? "" : "/" + name)}";
+    }
+
+    JsonObject Send(HttpMethod method, string path, JsonObject? body)
+    {
+        using var request = new HttpRequestMessage(method, path);
+        if (body is not null)
+            request.Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
+        using var response = http.Send(request, stop.Token);
+        using var reader = new StreamReader(response.Content.ReadAsStream(stop.Token));
+        var text = reader.ReadToEnd();
+        var answer = (text.Length > 0 ? JsonNode.Parse(text) as JsonObject : null) ?? new JsonObject();
+        if (!response.IsSuccessStatusCode)
+            throw ApiException.FromStatus((int)response.StatusCode, answer);
+        return answer;
+    }
+
+    // Keeps the newer of what the cache has and what the API server just answered.
+    JsonObject Remember(ResourceType type, JsonObject obj)
     {
         lock (gate)
         {
-            var watcher = new Watcher(this, type, ns);
-            if (string.IsNullOrEmpty(fromResourceVersion) || fromResourceVersion == "0")
-            {
-                foreach (var obj in objects[type].Where(kv => ns is null || kv.Key.Namespace == ns).Select(kv => kv.Value))
-                {
-                    watcher.Initial.Add(new WatchEvent("ADDED", type, obj.Clone(), resourceVersion));
-                }
-            }
-            else
-            {
-                if (!long.TryParse(fromResourceVersion, out var from))
-                {
-                    throw Errors.BadRequest($"invalid resource version: {fromResourceVersion}");
-                }
-                if (from < oldestHistory)
-                {
-                    throw Errors.Gone($"too old resource version: {from} ({resourceVersion})");
-                }
-                watcher.Initial.AddRange(history.Where(e => e.ResourceVersion > from && watcher.Matches(e)).Select(e => e with { Object = e.Object.Clone() }));
-            }
-            watchers.Add(watcher);
-            return watcher;
+            var key = (type.Namespaced ? obj.Namespace() : "", obj.Name());
+            if (!objects[type].TryGetValue(key, out var cached) || Version(obj) >= Version(cached))
+                objects[type][key] = obj.Clone();
         }
+        Signal();
+        return obj;
     }
 
-    void Unsubscribe(Watcher watcher)
+    JsonObject Forget(ResourceType type, string? ns, string name, JsonObject answer)
     {
         lock (gate)
-        {
-            watchers.Remove(watcher);
-        }
+            objects[type].Remove((type.Namespaced ? ns ?? "" : "", name));
+        Signal();
+        return answer;
     }
 
-    void Publish(string type, ResourceType resource, JsonObject obj)
+    void Signal()
     {
-        var rv = resourceVersion;
-        var evt = new WatchEvent(type, resource, obj.Clone(), rv);
-        history.Enqueue(evt);
-        while (history.Count > HistoryLimit)
-        {
-            oldestHistory = history.Dequeue().ResourceVersion;
-        }
-        foreach (var watcher in watchers.Where(w => w.Matches(evt)))
-        {
-            watcher.Channel.Writer.TryWrite(evt with { Object = evt.Object.Clone() });
-        }
         if (changed.CurrentCount == 0)
-        {
             changed.Release();
-        }
     }
 
-    static JsonObject Merge(ResourceType type, JsonObject current, JsonObject desired, UpdateMode mode)
-    {
-        JsonObject next;
-        if (mode == UpdateMode.Status)
-        {
-            next = current.Clone();
-            next["status"] = desired["status"]?.DeepClone();
-        }
-        else
-        {
-            next = desired.Clone();
-            if (mode == UpdateMode.Main && type.HasStatus)
-            {
-                next["status"] = current["status"]?.DeepClone();
-            }
-            var meta = next.Meta();
-            var old = current.Meta();
-            foreach (var field in new[] { "name", "namespace", "uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation" })
-            {
-                meta[field] = old[field]?.DeepClone();
-                if (meta[field] is null)
-                {
-                    meta.Remove(field);
-                }
-            }
-            next["apiVersion"] = type.ApiVersion;
-            next["kind"] = type.Kind;
-        }
-        if (next["status"] is null)
-        {
-            next.Remove("status");
-        }
-        next.Meta()["resourceVersion"] = current.Str("metadata", "resourceVersion");
-        return next;
-    }
+    static long Version(JsonObject obj) =>
+        long.TryParse(obj.Str("metadata", "resourceVersion"), NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : 0;
 
-    static JsonObject WithoutMetaAndStatus(JsonObject obj)
+    // The answer of a write that ended the object: a Status, or the object as it was when its last finalizer went.
+    static bool Gone(JsonObject answer) => answer.Str("kind") == "Status" || answer.IsDeleting() && answer.Finalizers().Count == 0;
+
+    static JsonObject WithoutStatus(JsonObject obj)
     {
         var copy = obj.Clone();
-        copy.Remove("metadata");
         copy.Remove("status");
         return copy;
     }
 
-    internal sealed class Watcher(Store store, ResourceType type, string? ns) : IDisposable
+    // List, then watch from the list's resourceVersion; relist when the watch ends or its version is too old (an
+    // ERROR event, code 410), as client-go's reflector does.
+    async Task InformAsync(ResourceType type, TaskCompletionSource synced)
     {
-        public List<WatchEvent> Initial { get; } = [];
-        public Channel<WatchEvent> Channel { get; } = System.Threading.Channels.Channel.CreateUnbounded<WatchEvent>();
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                var list = JsonNode.Parse(await http.GetStringAsync(Path(type, null, null), stop.Token))!.AsObject();
+                var version = list.Str("metadata", "resourceVersion");
+                lock (gate)
+                {
+                    objects[type] = list["items"]!.AsArray().OfType<JsonObject>()
+                        .Select(item => { item["apiVersion"] = type.ApiVersion; item["kind"] = type.Kind; return item.Clone(); })
+                        .ToDictionary(item => (type.Namespaced ? item.Namespace() : "", item.Name()));
+                }
+                Signal();
+                synced.TrySetResult();
+                await WatchAsync(type, version, stop.Token);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException or System.Text.Json.JsonException)
+            {
+                await Task.Delay(200, stop.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+        }
+    }
 
-        public bool Matches(WatchEvent e) => e.Resource == type && (ns is null || e.Object.Namespace() == ns);
+    async Task WatchAsync(ResourceType type, string? version, CancellationToken cancellationToken)
+    {
+        using var response = await http.GetAsync($"{Path(type, null, null)}?watch=true&allowWatchBookmarks=true&resourceVersion={version}",
+            HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        response.EnsureSuccessStatusCode();
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken));
+        while (await reader.ReadLineAsync(cancellationToken) is { } line)
+        {
+            if (line.Length == 0 || JsonNode.Parse(line) is not JsonObject evt || evt["object"] is not JsonObject obj)
+                continue;
+            switch (evt.Str("type"))
+            {
+                case "ADDED" or "MODIFIED":
+                    obj["apiVersion"] = type.ApiVersion;
+                    obj["kind"] = type.Kind;
+                    Remember(type, obj);
+                    break;
+                case "DELETED":
+                    lock (gate)
+                    {
+                        var key = (type.Namespaced ? obj.Namespace() : "", obj.Name());
+                        if (objects[type].TryGetValue(key, out var cached) && cached.Uid() == obj.Uid())
+                            objects[type].Remove(key);
+                    }
+                    Signal();
+                    break;
+                case "BOOKMARK":
+                    break;
+                default:
+                    return;
+            }
+        }
+    }
 
-        public void Dispose() => store.Unsubscribe(this);
+    public async ValueTask DisposeAsync()
+    {
+        await stop.CancelAsync();
+        await Task.WhenAll(informers).ContinueWith(_ => { }, TaskScheduler.Default);
+        http.Dispose();
+        stop.Dispose();
     }
 }

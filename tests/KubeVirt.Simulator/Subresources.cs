@@ -36,6 +36,10 @@ internal sealed class Subresources
         };
     }
 
+    // What virt-api serves, with the verb RBAC rules name for it (a websocket or a read is "get", the rest "update").
+    public IEnumerable<(string Resource, string Action, string Verb)> Served =>
+        handlers.Keys.Select(k => (k.Resource, k.Action, k.Action.StartsWith("vnc", StringComparison.Ordinal) ? "get" : "update"));
+
     public async Task Handle(HttpContext context, string ns, string resource, string name, string action)
     {
         if (!handlers.TryGetValue((resource, action), out var handler))
@@ -67,7 +71,7 @@ internal sealed class Subresources
     async Task Start(HttpContext context, string ns, string name)
     {
         RequirePut(context);
-        var body = await KubernetesApi.ReadJson(context, allowEmpty: true);
+        var body = await Rest.ReadJson(context, allowEmpty: true);
         var vm = GetVm(ns, name);
         var vmi = GetVmi(ns, name);
         var phase = vmi.Str("status", "phase") ?? "";
@@ -110,7 +114,7 @@ internal sealed class Subresources
     async Task Stop(HttpContext context, string ns, string name)
     {
         RequirePut(context);
-        var body = await KubernetesApi.ReadJson(context, allowEmpty: true);
+        var body = await Rest.ReadJson(context, allowEmpty: true);
         var vm = GetVm(ns, name);
         var vmi = GetVmi(ns, name);
         var running = vmi is not null && !VmiPhases.IsFinal(vmi.Str("status", "phase") ?? "");
@@ -154,7 +158,7 @@ internal sealed class Subresources
     async Task Restart(HttpContext context, string ns, string name)
     {
         RequirePut(context);
-        var body = await KubernetesApi.ReadJson(context, allowEmpty: true);
+        var body = await Rest.ReadJson(context, allowEmpty: true);
         var grace = body.Long("gracePeriodSeconds");
         if (grace > 0)
         {

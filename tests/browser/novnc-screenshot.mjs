@@ -15,9 +15,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
-const [wsUrl, out, timeoutArg] = process.argv.slice(2);
+const [wsUrl, out, timeoutArg, bearer] = process.argv.slice(2);
 if (!wsUrl || !out || !/^wss?:\/\//.test(wsUrl)) {
-  console.error('usage: novnc-screenshot.mjs <ws-url> <out.png> [timeout-seconds]');
+  console.error('usage: novnc-screenshot.mjs <ws-url> <out.png> [timeout-seconds [bearer-token]]');
   process.exit(2);
 }
 const timeout = Number(timeoutArg ?? 30) * 1000;
@@ -33,9 +33,15 @@ const page = `<!doctype html>
 <div id="screen"></div>
 <script type="module">
   import RFB from '/novnc/core/rfb.js';
-  const url = new URLSearchParams(location.search).get('url');
+  const query = new URLSearchParams(location.search);
+  const url = query.get('url');
+  // A browser cannot set Authorization on a websocket: Kubernetes takes the bearer token as a subprotocol.
+  const protocols = ['plain.kubevirt.io'];
+  if (query.get('bearer')) {
+    protocols.push('base64url.bearer.authorization.k8s.io.' + btoa(query.get('bearer')).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, ''));
+  }
   window.vnc = { state: 'connecting' };
-  const rfb = new RFB(document.getElementById('screen'), url, { wsProtocols: ['plain.kubevirt.io'] });
+  const rfb = new RFB(document.getElementById('screen'), url, { wsProtocols: protocols });
   rfb.viewOnly = true;
   rfb.addEventListener('connect', () => { window.vnc.state = 'connected'; });
   rfb.addEventListener('disconnect', e => { window.vnc.state = 'disconnected'; window.vnc.clean = e.detail.clean; });
@@ -76,7 +82,7 @@ try {
   const tab = await browser.newPage();
   tab.on('console', m => log.push(`console.${m.type()}: ${m.text()}`));
   tab.on('pageerror', e => log.push(`pageerror: ${e.message}`));
-  await tab.goto(`http://127.0.0.1:${server.address().port}/?url=${encodeURIComponent(wsUrl)}`, { timeout: remaining() });
+  await tab.goto(`http://127.0.0.1:${server.address().port}/?url=${encodeURIComponent(wsUrl)}${bearer ? `&bearer=${encodeURIComponent(bearer)}` : ''}`, { timeout: remaining() });
 
   await tab.waitForFunction(() => window.vnc && window.vnc.state !== 'connecting', null, { timeout: remaining(), polling: 50 });
   const state = await tab.evaluate(() => window.vnc.state);

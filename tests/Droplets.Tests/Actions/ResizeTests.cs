@@ -24,12 +24,12 @@ public abstract class ResizeTests(ResizeTests.World world)
 
         public async Task InitializeAsync()
         {
-            Region = await KubeVirtSimulator.StartAsync(new SimulatorOptions
+            Region = await TestRegion.StartAsync(new SimulatorOptions
             {
                 ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromMilliseconds(200),
                 HotplugDelay = TimeSpan.FromMilliseconds(300), ExpandDelay = TimeSpan.FromMilliseconds(300),
             });
-            Host = await ApiHost.StartAsync(kind, new Dictionary<string, Uri> { ["nyc1"] = Region.BaseAddress }, new Dictionary<string, string>
+            Host = await ApiHost.StartAsync(kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = Region }, new Dictionary<string, string>
             {
                 ["Catalog__Plans__t-1vcpu-1gb-80__Vcpus"] = "1",
                 ["Catalog__Plans__t-1vcpu-1gb-80__MemoryMib"] = "1024",

@@ -26,11 +26,11 @@ public abstract partial class WorkflowManagementTests(WorkflowManagementTests.Wo
 
         public async Task InitializeAsync()
         {
-            Region = await KubeVirtSimulator.StartAsync(new SimulatorOptions
+            Region = await TestRegion.StartAsync(new SimulatorOptions
             {
                 ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromSeconds(3), StopDelay = TimeSpan.FromSeconds(3),
             });
-            Host = await ApiHost.StartAsync(kind, new Dictionary<string, Uri> { ["nyc1"] = Region.BaseAddress });
+            Host = await ApiHost.StartAsync(kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = Region });
         }
 
         public async Task DisposeAsync()
@@ -145,7 +145,7 @@ public abstract partial class WorkflowManagementTests(WorkflowManagementTests.Wo
             // Behind the host's durabletask_extension system key. A local `func start` asks for no key (every request
             // is admin there, as in Core Tools); with --enableAuth it does, as Azure always does.
             case HostKind.Functions:
-                await using (var keyed = await ApiHost.StartAsync(HostKind.Functions, new Dictionary<string, Uri> { ["nyc1"] = world.Region.BaseAddress }, arguments: ["--enableAuth"]))
+                await using (var keyed = await ApiHost.StartAsync(HostKind.Functions, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = world.Region }, arguments: ["--enableAuth"]))
                 {
                     Assert.Equal(HttpStatusCode.Unauthorized, (await keyed.Client.GetAsync(path)).StatusCode);
                     Assert.Equal(HttpStatusCode.Unauthorized, (await keyed.ClientWith(null).GetAsync($"{path}?code={keyed.AdminToken}")).StatusCode);

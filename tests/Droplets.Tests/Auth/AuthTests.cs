@@ -24,8 +24,8 @@ public abstract class AuthTests(AuthTests.World world)
 
         public async Task InitializeAsync()
         {
-            Region = await KubeVirtSimulator.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromMilliseconds(100) });
-            Host = await ApiHost.StartAsync(kind, new Dictionary<string, Uri> { ["nyc1"] = Region.BaseAddress },
+            Region = await TestRegion.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromMilliseconds(100) });
+            Host = await ApiHost.StartAsync(kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = Region },
                 new Dictionary<string, string> { ["Logging__LogLevel__Default"] = "Debug", ["Auth__CacheTtl"] = "00:00:30" });
             Secrets.Add(Host.AdminToken);
         }

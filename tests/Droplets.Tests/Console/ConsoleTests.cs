@@ -1,3 +1,4 @@
+using KubeVirt.Simulator;
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Http.Json;
@@ -147,7 +148,7 @@ public abstract class ConsoleTests(DropletsWorld world)
     public async Task An_expired_ticket_is_refused()
     {
         await using var expiring = await ApiHost.StartAsync(world.Kind,
-            new Dictionary<string, Uri> { ["nyc1"] = world.Nyc1.BaseAddress },
+            new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = world.Nyc1 },
             new Dictionary<string, string> { ["Console__SigningKey"] = SigningKey, ["Console__TicketTtl"] = "00:00:01" });
         var id = (await expiring.CreateDropletAsync(new { name = "expiry", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = Repository.UniqueName("p") }))
             .GetProperty("id").GetString()!;
@@ -195,7 +196,7 @@ public abstract class ConsoleTests(DropletsWorld world)
     public async Task An_idle_session_is_closed()
     {
         await using var idle = await ApiHost.StartAsync(world.Kind,
-            new Dictionary<string, Uri> { ["nyc1"] = world.Nyc1.BaseAddress }, new Dictionary<string, string> { ["Console__IdleTimeout"] = "00:00:01" });
+            new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = world.Nyc1 }, new Dictionary<string, string> { ["Console__IdleTimeout"] = "00:00:01" });
         var id = (await idle.CreateDropletAsync(new { name = "idle", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = Repository.UniqueName("p") }))
             .GetProperty("id").GetString()!;
         await idle.WaitForStatusAsync(id, "running");
@@ -242,7 +243,7 @@ public abstract class ConsoleTests(DropletsWorld world)
     public async Task The_gateway_runs_on_its_own_with_the_apis_signing_key()
     {
         await using var api = await ApiHost.StartAsync(world.Kind,
-            new Dictionary<string, Uri> { ["nyc1"] = world.Nyc1.BaseAddress }, new Dictionary<string, string> { ["Console__SigningKey"] = SigningKey });
+            new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = world.Nyc1 }, new Dictionary<string, string> { ["Console__SigningKey"] = SigningKey });
         await using var gateway = await api.StartSiblingAsync("Droplets.ConsoleGateway");
         var id = (await api.CreateDropletAsync(new { name = "apart", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = Repository.UniqueName("p") }))
             .GetProperty("id").GetString()!;

@@ -15,11 +15,11 @@ public class ResilienceTests
     public async Task Killed_host_resumes_provisioning_after_restart_with_one_virtual_machine(HostKind kind)
     {
         // Booting takes long enough that the kill lands while the workflow is waiting on KubeVirt.
-        await using var region = await KubeVirtSimulator.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(200), BootDelay = TimeSpan.FromSeconds(4) });
+        await using var region = await TestRegion.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(200), BootDelay = TimeSpan.FromSeconds(4) });
         // Work items held by the killed process become visible again after the visibility timeout; a
         // short one (above the observation wait) keeps the test quick.
         await using var host = await ApiHost.StartAsync(kind,
-            new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress },
+            new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = region },
             new Dictionary<string, string> { ["Provisioning__ObserveWait"] = "00:00:03", ["DurableTask__VisibilityTimeout"] = "00:00:08" });
         var project = Repository.UniqueName("p");
 
@@ -42,8 +42,8 @@ public class ResilienceTests
     [Theory, BothHosts]
     public async Task Droplet_stored_without_a_workflow_is_recovered(HostKind kind)
     {
-        await using var region = await KubeVirtSimulator.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(200), BootDelay = TimeSpan.FromMilliseconds(200) });
-        await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress });
+        await using var region = await TestRegion.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(200), BootDelay = TimeSpan.FromMilliseconds(200) });
+        await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = region });
 
         // What the create handler writes first (the droplet, held by its create action); the "crash"
         // is that neither the action record nor the workflow follow.
@@ -73,13 +73,13 @@ public class ResilienceTests
     public async Task Killed_host_finishes_every_kind_of_action_after_restart(HostKind kind)
     {
         // Slow stops, boots and hotplugs keep every action waiting on KubeVirt when the host dies.
-        await using var region = await KubeVirtSimulator.StartAsync(new SimulatorOptions
+        await using var region = await TestRegion.StartAsync(new SimulatorOptions
         {
             ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromSeconds(3), StopDelay = TimeSpan.FromSeconds(3),
             HotplugDelay = TimeSpan.FromSeconds(3), ExpandDelay = TimeSpan.FromSeconds(3),
         });
         await using var host = await ApiHost.StartAsync(kind,
-            new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress },
+            new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = region },
             new Dictionary<string, string> { ["Provisioning__ObserveWait"] = "00:00:03", ["DurableTask__VisibilityTimeout"] = "00:00:08" });
         var project = Repository.UniqueName("p");
         var ns = project.Replace('_', '-');

@@ -38,23 +38,12 @@ public sealed class ClusterContractTests(ClusterContractTests.Cluster cluster) :
             Server = await KubeApiServer.StartAsync([ClusterUser.ServiceAccount("droplets-system", "droplets", AppToken)]);
             await KubeVirtInstall.InstallAsync(Server);
             Admin = new Kubernetes(Server.Configuration(Server.AdminToken));
-            foreach (var manifest in Manifests.Load())
-                await ApplyAsync(manifest);
+            await Manifests.ApplyAsync(Admin);
             clients = new KubeVirtClients(Options.Create(new CatalogOptions
             {
                 Regions = { ["nyc1"] = new Region { Name = "New York 1", Endpoint = Server.BaseAddress.ToString(), Token = AppToken, SkipTlsVerify = true } },
             }));
         }
-
-        // infra/k8s as `kubectl apply` would send it (strict, as kubectl does), so a field Kubernetes does not know fails.
-        Task ApplyAsync(object manifest) => manifest switch
-        {
-            V1Namespace ns => Admin.CoreV1.CreateNamespaceAsync(ns, fieldValidation: "Strict"),
-            V1ServiceAccount account => Admin.CoreV1.CreateNamespacedServiceAccountAsync(account, account.Metadata.NamespaceProperty, fieldValidation: "Strict"),
-            V1ClusterRole role => Admin.RbacAuthorizationV1.CreateClusterRoleAsync(role, fieldValidation: "Strict"),
-            V1ClusterRoleBinding binding => Admin.RbacAuthorizationV1.CreateClusterRoleBindingAsync(binding, fieldValidation: "Strict"),
-            _ => throw new InvalidOperationException($"infra/k8s has a {manifest.GetType().Name}; teach this fixture to apply it."),
-        };
 
         public async Task DisposeAsync()
         {

@@ -8,8 +8,10 @@ using KubeVirt.Simulator;
 
 namespace Droplets.Tests.Infra;
 
-// The ClusterRole in infra/k8s grants exactly what the app calls: every Kubernetes request that a scenario through
-// the real HTTP API makes is granted by some rule, and every (apiGroup, resource, verb) a rule grants was used.
+// The ClusterRole in infra/k8s grants exactly what the app calls. The app runs each scenario step through the real
+// HTTP API against a test region where it holds only its ServiceAccount's token, so the API server's RBAC (and the
+// same check before virt-api's subresources) refuses whatever the role does not grant and the step fails; the
+// cluster's request log then shows every (apiGroup, resource, verb) a rule grants was used, so nothing more is granted.
 // When a feature starts calling something new, add a step for it below and the rule to infra/k8s/rbac.yaml.
 public class ClusterRoleTests
 {
@@ -148,8 +150,8 @@ public class ClusterRoleTests
     {
         var options = new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromMilliseconds(100) };
         options.FailingImages.Add(FailingImage);
-        await using var region = await KubeVirtSimulator.StartAsync(options);
-        await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress });
+        await using var region = await TestRegion.StartAsync(options);
+        await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = region });
         var scenario = new Scenario(host, Repository.UniqueName("p"));
         foreach (var step in Steps)
         {

@@ -23,6 +23,23 @@ public static partial class Manifests
         Load().OfType<V1ClusterRole>().SingleOrDefault(r => r.Metadata.Name == name)
         ?? throw new InvalidOperationException($"infra/k8s has no ClusterRole '{name}'.");
 
+    // infra/k8s as `kubectl apply -k` would send it to a new cluster (strictly, as kubectl does), so a field
+    // Kubernetes does not know fails.
+    public static async Task ApplyAsync(IKubernetes admin)
+    {
+        foreach (var manifest in Load())
+        {
+            await (manifest switch
+            {
+                V1Namespace ns => (Task)admin.CoreV1.CreateNamespaceAsync(ns, fieldValidation: "Strict"),
+                V1ServiceAccount account => admin.CoreV1.CreateNamespacedServiceAccountAsync(account, account.Metadata.NamespaceProperty, fieldValidation: "Strict"),
+                V1ClusterRole role => admin.RbacAuthorizationV1.CreateClusterRoleAsync(role, fieldValidation: "Strict"),
+                V1ClusterRoleBinding binding => admin.RbacAuthorizationV1.CreateClusterRoleBindingAsync(binding, fieldValidation: "Strict"),
+                _ => throw new InvalidOperationException($"infra/k8s has a {manifest.GetType().Name}; teach Manifests.ApplyAsync to apply it."),
+            });
+        }
+    }
+
     // Only the simple list form this kustomization uses: "  - file.yaml" lines under "resources:".
     [GeneratedRegex(@"^\s+-\s+(\S+\.ya?ml)\s*$", RegexOptions.Multiline)]
     private static partial Regex ResourceLine();

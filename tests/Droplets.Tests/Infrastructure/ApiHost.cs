@@ -1,3 +1,4 @@
+using KubeVirt.Simulator;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Http.Json;
@@ -51,6 +52,15 @@ public sealed class ApiHost : IAsyncDisposable
 
     // Where console URLs point: this host's own gateway (standalone), or the gateway deployed beside the Functions app.
     public string ConsoleGateway => settings.TryGetValue("Console__GatewayUrl", out var url) ? url : $"ws://{BaseAddress.Authority}/console/vnc";
+
+    // Simulated regions (TestRegion): the app reaches each as the ServiceAccount of infra/k8s.
+    public static async Task<ApiHost> StartAsync(HostKind kind, IReadOnlyDictionary<string, KubeVirtSimulator> regions, IDictionary<string, string>? extra = null, string[]? arguments = null)
+    {
+        var settings = new Dictionary<string, string>(extra ?? new Dictionary<string, string>());
+        foreach (var (name, region) in regions)
+            settings.TryAdd($"Catalog__Regions__{name}__Token", await TestRegion.AppTokenAsync(region));
+        return await StartAsync(kind, regions.ToDictionary(r => r.Key, r => r.Value.BaseAddress), settings, arguments);
+    }
 
     // `arguments` go to `func start` (e.g. --enableAuth); the standalone host takes none.
     public static async Task<ApiHost> StartAsync(HostKind kind, IReadOnlyDictionary<string, Uri> regions, IDictionary<string, string>? extra = null, string[]? arguments = null)

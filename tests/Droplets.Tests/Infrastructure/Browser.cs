@@ -11,7 +11,7 @@ public static class Browser
 
     // noVNC connects to the websocket (subprotocol plain.kubevirt.io) and its canvas comes back as PNG bytes,
     // with the desktop name noVNC read from ServerInit.
-    public static async Task<(byte[] Png, string? DesktopName)> NoVncScreenshotAsync(Uri webSocket, TimeSpan timeout)
+    public static async Task<(byte[] Png, string? DesktopName)> NoVncScreenshotAsync(Uri webSocket, TimeSpan timeout, string? bearerToken = null)
     {
         var script = Path.Combine(Repository.Root, "tests", "browser", "novnc-screenshot.mjs");
         if (!Directory.Exists(Path.Combine(Repository.Root, "node_modules", "@novnc", "novnc")) ||
@@ -27,6 +27,8 @@ public static class Browser
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        if (bearerToken is not null)
+            start.ArgumentList.Add(bearerToken);
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();

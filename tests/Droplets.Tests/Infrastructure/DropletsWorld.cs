@@ -16,11 +16,11 @@ public abstract class DropletsWorld(HostKind kind) : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Nyc1 = await KubeVirtSimulator.StartAsync(Options());
+        Nyc1 = await TestRegion.StartAsync(Options());
         var small = Options();
         small.NodeMemoryMi = 8192;
-        Ams3 = await KubeVirtSimulator.StartAsync(small);
-        Host = await ApiHost.StartAsync(Kind, new Dictionary<string, Uri> { ["nyc1"] = Nyc1.BaseAddress, ["ams3"] = Ams3.BaseAddress });
+        Ams3 = await TestRegion.StartAsync(small);
+        Host = await ApiHost.StartAsync(Kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = Nyc1, ["ams3"] = Ams3 });
     }
 
     static SimulatorOptions Options()

@@ -20,12 +20,12 @@ public class MetricsWorld(HostKind kind) : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var options = new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromMilliseconds(100) };
-        Nyc1 = await KubeVirtSimulator.StartAsync(options);
-        Ams3 = await KubeVirtSimulator.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromMilliseconds(100) });
+        Nyc1 = await TestRegion.StartAsync(options);
+        Ams3 = await TestRegion.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromMilliseconds(100) });
         Prometheus = await Prometheus.StartAsync(new Uri(Nyc1.BaseAddress, "metrics"));
         Simulator = new HttpClient { BaseAddress = Nyc1.BaseAddress };
         Host = await ApiHost.StartAsync(kind,
-            new Dictionary<string, Uri> { ["nyc1"] = Nyc1.BaseAddress, ["ams3"] = Ams3.BaseAddress },
+            new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = Nyc1, ["ams3"] = Ams3 },
             new Dictionary<string, string>
             {
                 ["Catalog__Regions__nyc1__Prometheus"] = Prometheus.BaseAddress.ToString(),

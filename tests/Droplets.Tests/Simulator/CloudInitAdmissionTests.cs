@@ -29,8 +29,8 @@ public sealed class CloudInitAdmissionTests
             WithUserData(SimulatorWorld.Vm("over64", "ns"), new JsonObject { ["userDataBase64"] = Convert.ToBase64String(Encoding.UTF8.GetBytes(limit + "x")) })));
 
         Assert.Equal((HttpStatusCode)422, code);
-        Assert.Equal("admission webhook \"virtualmachine-validator.kubevirt.io\" denied the request: spec.template.spec.volumes[1].cloudInitNoCloud userdata exceeds 2048 byte limit. Should use UserDataSecretRef for larger data.",
-            status["message"]!.GetValue<string>());
+        Assert.Contains("spec.template.spec.volumes[1].cloudInitNoCloud userdata exceeds 2048 byte limit. Should use UserDataSecretRef for larger data.",
+            status["message"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal((HttpStatusCode)422, code64);
         Assert.Contains("userdata exceeds 2048 byte limit", status64["message"]!.GetValue<string>());
         Assert.False(await world.ExistsAsync(SimulatorWorld.KubeVirt, "v1", "virtualmachines", "ns", "over"));

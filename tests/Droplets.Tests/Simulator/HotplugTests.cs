@@ -128,7 +128,7 @@ public sealed class HotplugTests
 
         Assert.Equal(HttpStatusCode.Accepted, (await world.SubresourceAsync("ns", "vm", "restart")).StatusCode);
         var after = await SimulatorWorld.Eventually(
-            async () => await world.ExistsAsync(SimulatorWorld.KubeVirt, "v1", "virtualmachineinstances", "ns", "vm") ? await world.GetVmiAsync("ns", "vm") : null,
+            () => world.FindVmiAsync("ns", "vm"),
             v => v is not null && Uid(v) != Uid(before) && v["status"]?["phase"]?.GetValue<string>() == "Running", "a restarted VMI");
         var template = (await world.GetVmAsync("ns", "vm"))["spec"]!["template"]!["spec"]!["domain"]!;
         Assert.Equal(template["cpu"]!.ToJsonString(), after!["spec"]!["domain"]!["cpu"]!.ToJsonString());

@@ -142,12 +142,12 @@ public sealed class MetricsTests
         vm["metadata"]!["annotations"] = new JsonObject { [LoadAnnotation] = "1" };  // two CPU-seconds per second
         await world.CreateVmAsync(vm);
         await world.WaitForPrintableStatusAsync("ns", "vm", "Running");
-        var first = await world.GetVmiAsync("ns", "vm");
+        var first = (await SimulatorWorld.Eventually(() => world.FindVmiAsync("ns", "vm"), v => v is not null, "the VMI"))!;
         var grown = await SimulatorWorld.Eventually(() => ScrapeAsync(world), s => s.Value(CpuUsage) >= 3, "three CPU-seconds on the first VMI");
 
         Assert.Equal(HttpStatusCode.Accepted, (await world.SubresourceAsync("ns", "vm", "restart")).StatusCode);
         var second = await SimulatorWorld.Eventually(
-            async () => await world.ExistsAsync(SimulatorWorld.KubeVirt, "v1", "virtualmachineinstances", "ns", "vm") ? await world.GetVmiAsync("ns", "vm") : null,
+            () => world.FindVmiAsync("ns", "vm"),
             v => v is not null && Uid(v) != Uid(first) && v["status"]?["phase"]?.GetValue<string>() == "Running", "a restarted VMI");
         var scrape = await ScrapeAsync(world);
 

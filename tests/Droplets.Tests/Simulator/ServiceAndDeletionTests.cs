@@ -97,6 +97,8 @@ public sealed class ServiceAndDeletionTests
         await world.WaitForPrintableStatusAsync("ns", "vm", "Running");
 
         await world.Client.CoreV1.DeleteNamespaceAsync("ns");
+        // Terminating while kube-controller-manager's namespace controller (played by the simulator) empties it.
+        await SimulatorWorld.Eventually(() => Task.FromResult(world.Simulator.Get("namespaces", "", "ns") is null), gone => gone, "the namespace to go");
         var (code, status) = await SimulatorWorld.FailureOf(() => world.Client.CoreV1.ReadNamespaceAsync("ns"));
         Assert.Equal(HttpStatusCode.NotFound, code);
         Assert.Equal("namespaces \"ns\" not found", status["message"]!.GetValue<string>());

@@ -20,8 +20,9 @@ internal sealed class SimulatorWorld : IAsyncDisposable
     SimulatorWorld(KubeVirtSimulator simulator)
     {
         Simulator = simulator;
-        Client = new Kubernetes(new KubernetesClientConfiguration { Host = simulator.BaseAddress.ToString() });
+        Client = new Kubernetes(new KubernetesClientConfiguration { Host = simulator.BaseAddress.ToString(), AccessToken = simulator.AdminToken });
         Http = new HttpClient { BaseAddress = simulator.BaseAddress };
+        Http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", simulator.AdminToken);
     }
 
     public KubeVirtSimulator Simulator { get; }
@@ -79,6 +80,19 @@ internal sealed class SimulatorWorld : IAsyncDisposable
     public Task<JsonObject> GetVmAsync(string ns, string name) => GetAsync(KubeVirt, "v1", "virtualmachines", ns, name);
 
     public Task<JsonObject> GetVmiAsync(string ns, string name) => GetAsync(KubeVirt, "v1", "virtualmachineinstances", ns, name);
+
+    // The VMI, or null while there is none (one read: a restart may delete it at any moment).
+    public async Task<JsonObject?> FindVmiAsync(string ns, string name)
+    {
+        try
+        {
+            return await GetVmiAsync(ns, name);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
 
     public async Task<JsonObject> PatchVmAsync(string ns, string name, string body, V1Patch.PatchType type) =>
         ToNode(await Client.CustomObjects.PatchNamespacedCustomObjectAsync(new V1Patch(body, type), KubeVirt, "v1", ns, "virtualmachines", name));

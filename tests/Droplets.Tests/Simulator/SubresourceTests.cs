@@ -89,7 +89,7 @@ public sealed class SubresourceTests
             Assert.Equal(before, requests[0]!["uid"]!.GetValue<string>());
         }
 
-        var after = await SimulatorWorld.Eventually(async () => await world.ExistsAsync(SimulatorWorld.KubeVirt, "v1", "virtualmachineinstances", "ns", "vm") ? await world.GetVmiAsync("ns", "vm") : null,
+        var after = await SimulatorWorld.Eventually(() => world.FindVmiAsync("ns", "vm"),
             vmi => vmi is not null && vmi["metadata"]!["uid"]!.GetValue<string>() != before && vmi["status"]?["phase"]?.GetValue<string>() == "Running",
             "a new running VMI");
         // The VM controller reports the VMI's phase on its next pass, so poll rather than read once.

@@ -213,7 +213,7 @@ public sealed class VncTests
         await using var world = await RunningVmAsync("web-01");
         var url = new UriBuilder(new Uri(world.Simulator.BaseAddress, PathOf("ns", "web-01"))) { Scheme = "ws" }.Uri;
 
-        var (bytes, desktopName) = await Browser.NoVncScreenshotAsync(url, TimeSpan.FromSeconds(90));
+        var (bytes, desktopName) = await Browser.NoVncScreenshotAsync(url, TimeSpan.FromSeconds(90), world.Simulator.AdminToken);
 
         Assert.Equal("web-01", desktopName);
         var drawn = PngImage.Decode(bytes);
@@ -230,6 +230,7 @@ public sealed class VncTests
     {
         using var socket = new ClientWebSocket();
         socket.Options.AddSubProtocol(Subprotocol);
+        socket.Options.SetRequestHeader("Authorization", $"Bearer {world.Simulator.AdminToken}");
         socket.Options.CollectHttpResponseDetails = true;
         await Assert.ThrowsAsync<WebSocketException>(() => socket.ConnectAsync(RfbClient.WebSocketUri(world, path), CancellationToken.None));
         return socket.HttpStatusCode;
@@ -257,6 +258,7 @@ public sealed class VncTests
         {
             var socket = new ClientWebSocket();
             socket.Options.AddSubProtocol(Subprotocol);
+            socket.Options.SetRequestHeader("Authorization", $"Bearer {world.Simulator.AdminToken}");
             await socket.ConnectAsync(WebSocketUri(world, path), CancellationToken.None);
             return new RfbClient(socket);
         }

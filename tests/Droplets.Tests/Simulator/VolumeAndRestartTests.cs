@@ -42,7 +42,7 @@ public sealed class VolumeAndRestartTests
 
         var (code, status) = await SimulatorWorld.FailureOf(() => PatchClaimAsync(world, "vm-root", "60Gi"));
         Assert.Equal(HttpStatusCode.UnprocessableEntity, code);
-        Assert.Equal("PersistentVolumeClaim \"vm-root\" is invalid: spec.resources.requests.storage: Forbidden: field can not be less than previous value", Message(status));
+        Assert.Equal("PersistentVolumeClaim \"vm-root\" is invalid: spec.resources.requests.storage: Forbidden: field can not be less than status.capacity", Message(status));
         Assert.Equal("Invalid", status["reason"]!.GetValue<string>());
         Assert.Equal("spec.resources.requests.storage", status["details"]!["causes"]![0]!["field"]!.GetValue<string>());
 
@@ -112,7 +112,7 @@ public sealed class VolumeAndRestartTests
         Assert.Equal(HttpStatusCode.Accepted, (await world.SubresourceAsync("ns", "vm", "restart", "{}")).StatusCode);
         await world.WaitForPrintableStatusAsync("ns", "vm", "Stopping");
         await SimulatorWorld.Eventually(
-            async () => await world.ExistsAsync(SimulatorWorld.KubeVirt, "v1", "virtualmachineinstances", "ns", "vm") ? await world.GetVmiAsync("ns", "vm") : null,
+            () => world.FindVmiAsync("ns", "vm"),
             v => v is not null && v["metadata"]!["uid"]!.GetValue<string>() != before && v["status"]?["phase"]?.GetValue<string>() == "Running", "a new running VMI");
         await world.WaitForPrintableStatusAsync("ns", "vm", "Running");
 
@@ -140,7 +140,7 @@ public sealed class VolumeAndRestartTests
         var started = DateTime.UtcNow;
         Assert.Equal(HttpStatusCode.Accepted, (await world.SubresourceAsync("ns", "vm", "restart", """{"gracePeriodSeconds":0}""")).StatusCode);
         await SimulatorWorld.Eventually(
-            async () => await world.ExistsAsync(SimulatorWorld.KubeVirt, "v1", "virtualmachineinstances", "ns", "vm") ? await world.GetVmiAsync("ns", "vm") : null,
+            () => world.FindVmiAsync("ns", "vm"),
             v => v is not null && v["metadata"]!["uid"]!.GetValue<string>() != before && v["status"]?["phase"]?.GetValue<string>() == "Running", "a new running VMI");
         Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10));
 

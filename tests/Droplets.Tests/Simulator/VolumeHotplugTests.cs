@@ -78,8 +78,9 @@ public sealed class VolumeHotplugTests
 
     static string? Phase(JsonObject vmi, string name) => VolumeStatus(vmi, name)?["phase"]?.GetValue<string>();
 
-    static Task<JsonObject> WaitForVolumePhaseAsync(SimulatorWorld world, string vmi, string volume, string phase) =>
-        SimulatorWorld.Eventually(() => world.GetVmiAsync("ns", vmi), v => Phase(v, volume) == phase, $"volume {volume} of {vmi} {phase}");
+    // The VMI may not exist yet (a start just asked for it).
+    static async Task<JsonObject> WaitForVolumePhaseAsync(SimulatorWorld world, string vmi, string volume, string phase) =>
+        (await SimulatorWorld.Eventually(() => world.FindVmiAsync("ns", vmi), v => v is not null && Phase(v, volume) == phase, $"volume {volume} of {vmi} {phase}"))!;
 
     static Task<JsonObject> WaitForNoVolumeStatusAsync(SimulatorWorld world, string vmi, string volume) =>
         SimulatorWorld.Eventually(() => world.GetVmiAsync("ns", vmi), v => VolumeStatus(v, volume) is null, $"no status for volume {volume} of {vmi}");

@@ -24,9 +24,9 @@ public abstract class VolumeAttachTests(VolumeAttachTests.World world)
 
         public async Task InitializeAsync()
         {
-            Nyc1 = await KubeVirtSimulator.StartAsync(Options());
-            Ams3 = await KubeVirtSimulator.StartAsync(Options());
-            Host = await ApiHost.StartAsync(kind, new Dictionary<string, Uri> { ["nyc1"] = Nyc1.BaseAddress, ["ams3"] = Ams3.BaseAddress });
+            Nyc1 = await TestRegion.StartAsync(Options());
+            Ams3 = await TestRegion.StartAsync(Options());
+            Host = await ApiHost.StartAsync(kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = Nyc1, ["ams3"] = Ams3 });
         }
 
         static SimulatorOptions Options()

@@ -17,12 +17,12 @@ public class VolumeResilienceTests
     public async Task Killed_host_finishes_an_attach_after_restart_with_the_disk_added_once(HostKind kind)
     {
         // A slow hotplug keeps the workflow waiting on KubeVirt when the host dies.
-        await using var region = await KubeVirtSimulator.StartAsync(new SimulatorOptions
+        await using var region = await TestRegion.StartAsync(new SimulatorOptions
         {
             ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromMilliseconds(200), AttachDelay = TimeSpan.FromSeconds(4),
         });
         await using var host = await ApiHost.StartAsync(kind,
-            new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress },
+            new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = region },
             new Dictionary<string, string> { ["Provisioning__ObserveWait"] = "00:00:03", ["DurableTask__VisibilityTimeout"] = "00:00:08" });
         var project = Repository.UniqueName("p");
         var droplet = await host.RunningDropletAsync(project);
@@ -54,8 +54,8 @@ public class VolumeResilienceTests
     [Theory, BothHosts]
     public async Task A_volume_taken_for_an_attach_without_a_workflow_is_recovered(HostKind kind)
     {
-        await using var region = await KubeVirtSimulator.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromMilliseconds(200) });
-        await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress });
+        await using var region = await TestRegion.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromMilliseconds(200) });
+        await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = region });
         var project = Repository.UniqueName("p");
         var droplet = await host.RunningDropletAsync(project);
         var volume = await host.AvailableVolumeAsync(project);
@@ -78,8 +78,8 @@ public class VolumeResilienceTests
     [Theory, BothHosts]
     public async Task A_reservation_for_a_droplet_that_was_never_written_is_released(HostKind kind)
     {
-        await using var region = await KubeVirtSimulator.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(100) });
-        await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, Uri> { ["nyc1"] = region.BaseAddress });
+        await using var region = await TestRegion.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(100) });
+        await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = region });
         var project = Repository.UniqueName("p");
         var volume = await host.AvailableVolumeAsync(project);
         var (volumes, droplets) = await StoresAsync(host);

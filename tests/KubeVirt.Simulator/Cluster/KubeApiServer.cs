@@ -51,10 +51,19 @@ public sealed class KubeApiServer : IAsyncDisposable
         SslCaCerts = [CertificateAuthority],
     };
 
+    // A handler that trusts this server's certificate and nothing else.
+    public static SocketsHttpHandler Handler() => new()
+    {
+        SslOptions = { RemoteCertificateValidationCallback = SharedPki.Value.Validate },
+        UseProxy = false,
+        UseCookies = false,
+        AllowAutoRedirect = false,
+    };
+
     // An HttpClient that trusts this server's certificate, for calls the generated client does not cover.
     public HttpClient HttpClient(string token)
     {
-        var client = new HttpClient(new SocketsHttpHandler { SslOptions = { RemoteCertificateValidationCallback = SharedPki.Value.Validate } }) { BaseAddress = BaseAddress };
+        var client = new HttpClient(Handler()) { BaseAddress = BaseAddress };
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return client;
     }

@@ -20,6 +20,7 @@ internal sealed class ControllerLoop : IAsyncDisposable
     readonly VolumeHotplugController volumeHotplug;
     readonly ClaimProtectionController claimProtection;
     readonly GarbageCollector garbage;
+    readonly ControllerManager controllerManager;
     readonly DomainStats stats;
     Task? running;
 
@@ -35,6 +36,7 @@ internal sealed class ControllerLoop : IAsyncDisposable
         volumeHotplug = new VolumeHotplugController(store, options, events, timers);
         claimProtection = new ClaimProtectionController(store);
         garbage = new GarbageCollector(store);
+        controllerManager = new ControllerManager(store);
         this.stats = stats;
     }
 
@@ -44,6 +46,7 @@ internal sealed class ControllerLoop : IAsyncDisposable
     {
         while (!stop.IsCancellationRequested)
         {
+            Pass(controllerManager.Reconcile);
             Pass(dataVolumes.Reconcile);
             Pass(virtualMachines.Reconcile);
             Pass(instances.Reconcile);

@@ -31,7 +31,7 @@ internal sealed class DataVolumeController(Store store, SimulatorOptions options
         var phase = dv.Str("status", "phase") ?? "";
         if (!store.Exists(Resources.Pvcs, ns, name))
         {
-            store.Create(Resources.Pvcs, Claim(dv), pvc => pvc["status"] = new JsonObject { ["phase"] = "Pending" });
+            store.Create(Resources.Pvcs, Claim(dv));
         }
         switch (phase)
         {

@@ -49,11 +49,21 @@ internal sealed class GarbageCollector(Store store)
         var uids = store.AllUids();
         foreach (var (type, dependent) in all)
         {
-            var owners = dependent.Objects("metadata", "ownerReferences").Select(r => r.Str("uid")).ToList();
-            if (owners.Count > 0 && !dependent.IsDeleting() && owners.All(u => u is null || !uids.Contains(u)))
+            var owners = dependent.Objects("metadata", "ownerReferences").ToList();
+            if (owners.Count > 0 && !dependent.IsDeleting() && owners.All(o => o.Str("uid") is not { } uid || !uids.Contains(uid))
+                && owners.All(o => Gone(o, dependent.Namespace())))
             {
                 ControllerLoop.Safe(() => store.Delete(type, dependent.Namespace(), dependent.Name()));
             }
         }
+    }
+
+    // The cache may not have seen a new owner yet (each kind is its own watch): as the real collector does, ask the
+    // API server before deleting. An owner of a kind the simulator does not know is taken to exist.
+    bool Gone(JsonObject owner, string ns)
+    {
+        if (Resources.ByKind(owner.Str("apiVersion"), owner.Str("kind")) is not { } type)
+            return false;
+        return store.Live(type, ns, owner.Str("name") ?? "") is not { } live || live.Uid() != owner.Str("uid");
     }
 }

@@ -148,9 +148,9 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
             }
             nodeName = node.Name;
             var ip = scheduler.AllocatePodIp(node.Index, pods) ?? "";
+            store.Bind(pod.Namespace(), pod.Name(), node.Name);
             pod = store.Update(Resources.Pods, pod.Namespace(), pod.Name(), p =>
             {
-                p.Child("spec")["nodeName"] = node.Name;
                 var status = p.Child("status");
                 status.SetCondition("PodScheduled", "True");
                 status["hostIP"] = $"192.168.66.{101 + node.Index}";
@@ -380,7 +380,8 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
                 ["annotations"] = new JsonObject { ["kubevirt.io/workloadUpdateMigration"] = "" },
             },
             ["spec"] = new JsonObject { ["vmiName"] = vmi.Name() },
-        }, m => m["status"] = new JsonObject { ["phase"] = "Pending", ["phaseTransitionTimestamps"] = new JsonArray(new JsonObject { ["phase"] = "Pending", ["phaseTransitionTimestamp"] = Json.Now() }) });
+            ["status"] = new JsonObject { ["phase"] = "Pending", ["phaseTransitionTimestamps"] = new JsonArray(new JsonObject { ["phase"] = "Pending", ["phaseTransitionTimestamp"] = Json.Now() }) },
+        });
     }
 
     static bool IsFinished(JsonObject migration) => migration.Str("status", "phase") is "Succeeded" or "Failed";
@@ -466,9 +467,9 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
             return;
         }
         var ip = scheduler.AllocatePodIp(node.Index, store.List(Resources.Pods, null).Items) ?? "";
+        store.Bind(target.Namespace(), target.Name(), node.Name);
         target = store.Update(Resources.Pods, target.Namespace(), target.Name(), p =>
         {
-            p.Child("spec")["nodeName"] = node.Name;
             var status = p.Child("status");
             status.SetCondition("PodScheduled", "True");
             status.SetCondition("Ready", "True");

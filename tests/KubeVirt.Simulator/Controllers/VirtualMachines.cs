@@ -523,7 +523,8 @@ internal sealed class VirtualMachineController(Store store, SimulatorOptions opt
             ["metadata"] = metadata,
             ["spec"] = spec,
         };
-        var created = store.Create(Resources.VirtualMachineInstances, vmi, v => Validation.Admit(Resources.VirtualMachineInstances, v, store));
+        Admission.MutateNewInstance(vmi);
+        var created = store.Create(Resources.VirtualMachineInstances, vmi);
         startSpecs[created.Uid()] = startSpec;
         events.Normal(vm, "SuccessfulCreate", $"Started the virtual machine by creating the new virtual machine instance {vm.Name()}", Components.VirtController);
     }

@@ -67,12 +67,13 @@ internal sealed class VolumeHotplugController(Store store, SimulatorOptions opti
             }
         }
 
-        var targets = old.Values.Select(s => s.Str("target")).OfType<string>().ToHashSet();
+        var targets = old.Values.Select(s => s.Str("target")).Where(t => !string.IsNullOrEmpty(t)).OfType<string>().ToHashSet();
         var statuses = new List<JsonObject>();
         foreach (var volume in specVolumes)
         {
             var name = volume.Str("name") ?? "";
-            var status = old.GetValueOrDefault(name) ?? new JsonObject { ["name"] = name };
+            // target is a plain string in KubeVirt's API (required; "" until the disk has one).
+            var status = old.GetValueOrDefault(name) ?? new JsonObject { ["name"] = name, ["target"] = "" };
             if (HotplugVolumes.IsHotplug(volume))
             {
                 Attach(vmi, node, volume, status, ready.Contains(name) ? current : null, targets);
@@ -170,7 +171,7 @@ internal sealed class VolumeHotplugController(Store store, SimulatorOptions opti
         {
             if (Elapsed(vmi, "detach:" + name))
             {
-                status.Remove("target");
+                status["target"] = "";
                 Handler(vmi, node, status, ("UnMountedFromPod", "VolumeUnMountedFromPod", $"Volume {name} has been unmounted from virt-launcher pod"));
                 timers.Forget(vmi.Uid(), "detach:" + name);
             }
@@ -382,11 +383,7 @@ internal sealed class VolumeHotplugController(Store store, SimulatorOptions opti
         var statuses = new List<JsonObject>();
         foreach (var (name, volume) in volumes.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
-            var status = new JsonObject { ["name"] = name };
-            if (targets.TryGetValue(name, out var target))
-            {
-                status["target"] = target;
-            }
+            var status = new JsonObject { ["name"] = name, ["target"] = targets.GetValueOrDefault(name, "") };
             if (HotplugVolumes.ClaimName(volume) is { } claim && store.Get(Resources.Pvcs, vmi.Namespace(), claim) is { } pvc)
             {
                 status["persistentVolumeClaimInfo"] = ClaimInfo(pvc);

@@ -1,0 +1,46 @@
+using Droplets.Tests.Infra;
+using k8s;
+using k8s.Models;
+using KubeVirt.Simulator;
+
+namespace Droplets.Tests.Infrastructure;
+
+// A simulated region as the app meets it: a KubeVirt cluster (a real API server with the simulator as KubeVirt) with
+// infra/k8s applied, where the app authenticates with a token of the ServiceAccount there (TokenRequest, as
+// `kubectl create token` gets one). Every call the app makes is checked by the API server's RBAC against infra/k8s's
+// ClusterRole.
+public static class TestRegion
+{
+    public static async Task<KubeVirtSimulator> StartAsync(SimulatorOptions? options = null)
+    {
+        var region = await KubeVirtSimulator.StartAsync(options);
+        try
+        {
+            using var admin = Admin(region);
+            await Manifests.ApplyAsync(admin);
+            return region;
+        }
+        catch
+        {
+            await region.DisposeAsync();
+            throw;
+        }
+    }
+
+    // A bound token of the app's ServiceAccount (droplets-system/droplets), valid for a day.
+    public static async Task<string> AppTokenAsync(KubeVirtSimulator region)
+    {
+        using var admin = Admin(region);
+        var request = new Authenticationv1TokenRequest { Spec = new V1TokenRequestSpec { ExpirationSeconds = 86400, Audiences = [] } };
+        var answer = await admin.CoreV1.CreateNamespacedServiceAccountTokenAsync("droplets", request, "droplets-system");
+        return answer.Status.Token;
+    }
+
+    // Straight to the API server, so the region's request log (ClusterRoleTests) holds only what the app asked.
+    static Kubernetes Admin(KubeVirtSimulator region) => new(new KubernetesClientConfiguration
+    {
+        Host = region.ApiServer.ToString(),
+        AccessToken = region.AdminToken,
+        SslCaCerts = [System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(region.CertificateAuthorityPem)],
+    });
+}
