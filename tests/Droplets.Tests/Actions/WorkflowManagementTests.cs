@@ -89,7 +89,9 @@ public abstract partial class WorkflowManagementTests(WorkflowManagementTests.Wo
         Assert.Equal("error", droplet.GetProperty("status").GetString());
         Assert.Equal("provisioning_interrupted", droplet.GetProperty("error").GetProperty("code").GetString());
         Assert.Contains("terminated (operator test)", droplet.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
-        var action = await ActionAsync(actionId);
+        // The droplet is released first, then its action is ended (so that "errored" means the droplet is free).
+        var action = await Eventually.HoldsAsync(() => ActionAsync(actionId), a => a.GetProperty("status").GetString() != "in-progress",
+            TimeSpan.FromSeconds(30), "the terminated create's action to end");
         Assert.Equal("errored", action.GetProperty("status").GetString());
         Assert.Equal("provisioning_interrupted", action.GetProperty("error").GetProperty("code").GetString());
 
