@@ -52,7 +52,8 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
             await KubeVirtInstall.InstallAsync(server, cancellationToken);
             var store = await Store.StartAsync(server, cancellationToken);
 
-            var builder = WebApplication.CreateSlimBuilder();
+            // No configuration file watching: tests run many simulators in one process (inotify instances are few).
+            var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
             builder.WebHost.UseUrls(url);
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
             builder.Services.AddHttpForwarder();

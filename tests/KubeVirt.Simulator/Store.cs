@@ -30,6 +30,8 @@ internal sealed class Store : IAsyncDisposable
     readonly SemaphoreSlim changed = new(0);
     readonly CancellationTokenSource stop = new();
     readonly List<Task> informers = [];
+    // Uids the API server said are gone: a write's answer that arrives after the DELETED event must not bring one back.
+    readonly HashSet<string> deleted = [];
 
     Store(HttpClient http) => this.http = http;
 
@@ -89,9 +91,28 @@ internal sealed class Store : IAsyncDisposable
     }
 
     // change receives a clone of the cached object and returns the desired one (null: leave it alone).
+    // A write that meets a newer version (409) is made again on the API server's copy, as client-go's RetryOnConflict.
     public JsonObject Update(ResourceType type, string? ns, string name, Func<JsonObject, JsonObject?> change, UpdateMode mode)
     {
         var current = Get(type, ns, name) ?? throw Errors.NotFound(type.GroupResource, name);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return Write(type, ns, name, current, change, mode);
+            }
+            catch (ApiException e) when (e.Code == 409 && e.Reason == "Conflict" && attempt < 5)
+            {
+                current = Live(type, ns, name) ?? throw Errors.NotFound(type.GroupResource, name);
+                current["apiVersion"] = type.ApiVersion;
+                current["kind"] = type.Kind;
+                Remember(type, current);
+            }
+        }
+    }
+
+    JsonObject Write(ResourceType type, string? ns, string name, JsonObject current, Func<JsonObject, JsonObject?> change, UpdateMode mode)
+    {
         var desired = change(current.Clone());
         if (desired is null || JsonNode.DeepEquals(desired, current))
             return current;
@@ -126,7 +147,8 @@ internal sealed class Store : IAsyncDisposable
         if (type == Resources.Pods)
             options["gracePeriodSeconds"] = 0;
         var answer = Send(HttpMethod.Delete, Path(type, type.Namespaced ? ns : null, name), options);
-        return Gone(answer) ? Forget(type, ns, name, answer) : Remember(type, answer);
+        // Gone unless finalizers (or a grace period) hold it: the answer is then the object, marked for deletion.
+        return Gone(answer) || !answer.IsDeleting() ? Forget(type, ns, name, answer) : Remember(type, answer);
     }
 
     // The scheduler's decision: spec.nodeName is set through the pod's binding subresource (the spec is otherwise
@@ -211,7 +233,7 @@ internal sealed class Store : IAsyncDisposable
         lock (gate)
         {
             var key = (type.Namespaced ? obj.Namespace() : "", obj.Name());
-            if (!objects[type].TryGetValue(key, out var cached) || Version(obj) >= Version(cached))
+            if (!deleted.Contains(obj.Uid()) && (!objects[type].TryGetValue(key, out var cached) || Version(obj) >= Version(cached)))
                 objects[type][key] = obj.Clone();
         }
         Signal();
@@ -221,7 +243,11 @@ internal sealed class Store : IAsyncDisposable
     JsonObject Forget(ResourceType type, string? ns, string name, JsonObject answer)
     {
         lock (gate)
-            objects[type].Remove((type.Namespaced ? ns ?? "" : "", name));
+        {
+            var key = (type.Namespaced ? ns ?? "" : "", name);
+            if (objects[type].Remove(key, out var gone))
+                deleted.Add(gone.Uid());
+        }
         Signal();
         return answer;
     }
@@ -297,6 +323,7 @@ internal sealed class Store : IAsyncDisposable
                     lock (gate)
                     {
                         var key = (type.Namespaced ? obj.Namespace() : "", obj.Name());
+                        deleted.Add(obj.Uid());
                         if (objects[type].TryGetValue(key, out var cached) && cached.Uid() == obj.Uid())
                             objects[type].Remove(key);
                     }

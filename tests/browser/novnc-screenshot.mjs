@@ -38,7 +38,7 @@ const page = `<!doctype html>
   // A browser cannot set Authorization on a websocket: Kubernetes takes the bearer token as a subprotocol.
   const protocols = ['plain.kubevirt.io'];
   if (query.get('bearer')) {
-    protocols.push('base64url.bearer.authorization.k8s.io.' + btoa(query.get('bearer')).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, ''));
+    protocols.push('base64url.bearer.authorization.k8s.io.' + btoa(query.get('bearer')).replace(/[+]/g, '-').replace(/[/]/g, '_').replace(/=+$/, ''));
   }
   window.vnc = { state: 'connecting' };
   const rfb = new RFB(document.getElementById('screen'), url, { wsProtocols: protocols });

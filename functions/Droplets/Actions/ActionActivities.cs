@@ -82,11 +82,12 @@ public sealed class ActionActivities(
         await actions.CompleteAsync(outcome.Droplet.Id, outcome.ActionId, outcome.Status, outcome.Error, time.GetUtcNow(), cancellationToken);
     }
 
-    // The end of a delete: the action is closed (and stays readable), the droplet record goes.
+    // The end of a delete: the droplet record goes, then the action is closed (and stays readable). As in
+    // FinishActionAsync, an action's end is written last, so a client that sees it completed sees its effect.
     public async Task RemoveDropletAsync(ActionOutcome outcome, CancellationToken cancellationToken)
     {
-        await actions.CompleteAsync(outcome.Droplet.Id, outcome.ActionId, ActionStatus.Completed, null, time.GetUtcNow(), cancellationToken);
         await droplets.DeleteAsync(outcome.Droplet.ProjectId, outcome.Droplet.Id, cancellationToken);
+        await actions.CompleteAsync(outcome.Droplet.Id, outcome.ActionId, ActionStatus.Completed, null, time.GetUtcNow(), cancellationToken);
     }
 
     async Task<(Droplet Record, KubeVirtClient Cluster)> ClusterOfAsync(DropletRef droplet, CancellationToken cancellationToken)

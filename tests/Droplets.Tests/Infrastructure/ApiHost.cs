@@ -80,6 +80,8 @@ public sealed class ApiHost : IAsyncDisposable
             ["Auth__RateLimit__PerHour"] = "1000000",
             ["Auth__AdminToken"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
             ["Recovery__Grace"] = "00:00:02",
+            // No configuration file watching: a test run starts many hosts, and inotify instances are few (128 a user).
+            ["DOTNET_hostBuilder__reloadConfigOnChange"] = "false",
             ["urls"] = $"http://127.0.0.1:{port}",
         };
         foreach (var (region, endpoint) in regions)
@@ -232,6 +234,8 @@ static class FunctionsHost
         settings.TryAdd("AzureFunctionsJobHost__extensions__durableTask__hubName", settings["DurableTask__HubName"]);
         settings.TryAdd("AzureFunctionsWebHost__hostid", settings["DurableTask__HubName"]);
         settings.TryAdd("AzureFunctionsJobHost__logging__logLevel__default", "Warning");
+        // The host restarts when its script root changes; nothing changes here, and each watcher costs inotify instances.
+        settings.TryAdd("AzureFunctionsJobHost__fileWatchingEnabled", "false");
         var start = new ProcessStartInfo(await Func.Value)
         {
             ArgumentList = { "start", "--script-root", Repository.Output("functions/Droplets.Functions", ""), "--port", port.ToString() },

@@ -32,7 +32,7 @@ public static class TestRegion
     {
         using var admin = Admin(region);
         var request = new Authenticationv1TokenRequest { Spec = new V1TokenRequestSpec { ExpirationSeconds = 86400, Audiences = [] } };
-        var answer = await admin.CoreV1.CreateNamespacedServiceAccountTokenAsync("droplets", request, "droplets-system");
+        var answer = await admin.CoreV1.CreateNamespacedServiceAccountTokenAsync(request, "droplets", "droplets-system");
         return answer.Status.Token;
     }
 

@@ -24,6 +24,7 @@ public class MetricsWorld(HostKind kind) : IAsyncLifetime
         Ams3 = await TestRegion.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromMilliseconds(100) });
         Prometheus = await Prometheus.StartAsync(new Uri(Nyc1.BaseAddress, "metrics"));
         Simulator = new HttpClient { BaseAddress = Nyc1.BaseAddress };
+        Simulator.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Nyc1.AdminToken);
         Host = await ApiHost.StartAsync(kind,
             new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = Nyc1, ["ams3"] = Ams3 },
             new Dictionary<string, string>

@@ -648,6 +648,8 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
                     })),
                 ["restartPolicy"] = "Never",
                 ["schedulerName"] = "default-scheduler",
+                // virt-controller's launcher pods mount no ServiceAccount token.
+                ["automountServiceAccountToken"] = false,
                 ["hostname"] = vmi.Name().Split('.')[0],
             },
             ["status"] = new JsonObject { ["phase"] = "Pending", ["qosClass"] = "Burstable" },

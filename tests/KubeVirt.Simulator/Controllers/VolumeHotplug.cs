@@ -246,6 +246,8 @@ internal sealed class VolumeHotplugController(Store store, SimulatorOptions opti
             },
             ["spec"] = new JsonObject
             {
+                // As KubeVirt's pods: no ServiceAccount token volume (the API server would add one).
+                ["automountServiceAccountToken"] = false,
                 ["nodeName"] = node,
                 ["containers"] = new JsonArray(new JsonObject
                 {
