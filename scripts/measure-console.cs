@@ -8,6 +8,9 @@ var url = new Uri(args[0]);
 var seconds = args.Length > 1 ? double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5;
 using var socket = new ClientWebSocket();
 socket.Options.AddSubProtocol("plain.kubevirt.io");
+// A third argument: a bearer token for the region's URL (the gateway's URL carries its ticket instead).
+if (args.Length > 2)
+    socket.Options.SetRequestHeader("Authorization", $"Bearer {args[2]}");
 await socket.ConnectAsync(url, CancellationToken.None);
 await using var rfb = WebSocketStream.Create(socket, WebSocketMessageType.Binary);
 

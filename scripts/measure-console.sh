@@ -18,4 +18,5 @@ until curl -sf -H "$auth" "$api/droplets/$id" | grep -q '"status":"running"'; do
 url=$(curl -sf -X POST -H "$auth" "$api/droplets/$id/console" | sed -E 's/.*"url":"([^"]+)".*/\1/')
 direct="ws://${sim#http://}/apis/subresources.kubevirt.io/v1/namespaces/${project//_/-}/virtualmachineinstances/${id//_/-}/vnc"
 echo "through the gateway: $(dotnet run scripts/measure-console.cs -- "$url" "$seconds")"
-echo "straight to KubeVirt: $(dotnet run scripts/measure-console.cs -- "$direct" "$seconds")"
+sim_token=${SIMULATOR_TOKEN:-$(sed -n 's/.*token: "\([^"]*\)".*/\1/p' .simulator/nyc1.kubeconfig)}
+echo "straight to KubeVirt: $(dotnet run scripts/measure-console.cs -- "$direct" "$seconds" "$sim_token")"

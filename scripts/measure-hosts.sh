@@ -32,6 +32,7 @@ start_azurite "$work/azurite"
 start_simulator 8001 "$work/nyc1.kubeconfig"
 for port in 10000 10001 10002; do wait_for_port "$port"; done
 nyc1_token=$(region_token "$work/nyc1.kubeconfig")
+export SIMULATOR_TOKEN=$(sed -n 's/.*token: "\([^"]*\)".*/\1/p' "$work/nyc1.kubeconfig")
 wait_for_port 8001
 start_prometheus "$work/prometheus" 127.0.0.1:8001
 export AzureWebJobsStorage="UseDevelopmentStorage=true"
@@ -46,7 +47,7 @@ export Recovery__Schedule="${Recovery__Schedule:-*/30 * * * * *}"
 # Waits until the simulator holds no VirtualMachine: the deletes the measure scripts asked for are done.
 drained() {
   local deadline=$((SECONDS + 120))
-  until curl -sf http://127.0.0.1:8001/apis/kubevirt.io/v1/virtualmachines | grep -q '"items":\[\]'; do
+  until curl -sf -H "Authorization: Bearer $SIMULATOR_TOKEN" http://127.0.0.1:8001/apis/kubevirt.io/v1/virtualmachines | grep -q '"items":\[\]'; do
     [ $SECONDS -lt $deadline ] || { echo "the simulator still holds VirtualMachines after 120 s" >&2; exit 1; }
     sleep 0.5
   done

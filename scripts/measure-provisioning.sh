@@ -10,6 +10,9 @@ auth="Authorization: Bearer ${DROPLETS_TOKEN:?set DROPLETS_TOKEN to the token ru
 count=${1:-20}
 api=${2:-http://localhost:7071}
 sim=${3:-http://127.0.0.1:8001}
+# The simulated region's API server refuses anonymous calls: its admin token (SIMULATOR_TOKEN, else the one in the
+# kubeconfig run-local.sh wrote).
+sim_auth="Authorization: Bearer ${SIMULATOR_TOKEN:-$(sed -n 's/.*token: "\([^"]*\)".*/\1/p' .simulator/nyc1.kubeconfig)}"
 curl -sf -X PATCH "$sim/simulator/options" -H 'content-type: application/json' \
   -d '{"importDelay":"00:00:00","bootDelay":"00:00:00"}' >/dev/null
 run=$(date +%s)
@@ -31,7 +34,7 @@ summary() { sort -n | awk '{a[NR]=$1} END {printf "min %d, median %d, max %d", a
 ids=()
 cleanup() {
   for d in "${ids[@]}"; do curl -s -o /dev/null -X DELETE -H "$auth" "$api/api/v1/droplets/$d" || true; done
-  curl -s -o /dev/null -X DELETE "$sim/api/v1/namespaces/$ns" || true
+  curl -s -o /dev/null -X DELETE -H "$sim_auth" "$sim/api/v1/namespaces/$ns" || true
 }
 trap cleanup EXIT
 api_times=()
@@ -49,23 +52,23 @@ for i in $(seq 1 "$count"); do
   api_times+=($(( $(now_ms) - start )))
 done
 
-curl -sf -X POST "$sim/api/v1/namespaces" -H 'content-type: application/json' -d "{\"metadata\":{\"name\":\"$ns\"}}" >/dev/null
+curl -sf -X POST -H "$sim_auth" "$sim/api/v1/namespaces" -H 'content-type: application/json' -d "{\"metadata\":{\"name\":\"$ns\"}}" >/dev/null
 direct_times=()
 for i in $(seq 1 "$count"); do
   name="direct-$i"
   start=$(now_ms)
-  curl -sf -X POST "$sim/apis/kubevirt.io/v1/namespaces/$ns/virtualmachines" -H 'content-type: application/json' -d "{
+  curl -sf -X POST -H "$sim_auth" "$sim/apis/kubevirt.io/v1/namespaces/$ns/virtualmachines" -H 'content-type: application/json' -d "{
     \"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\",\"metadata\":{\"name\":\"$name\"},
     \"spec\":{\"runStrategy\":\"Always\",
       \"dataVolumeTemplates\":[{\"metadata\":{\"name\":\"$name-root\"},\"spec\":{\"source\":{\"registry\":{\"url\":\"docker://quay.io/containerdisks/ubuntu:22.04\"}},\"storage\":{\"resources\":{\"requests\":{\"storage\":\"25Gi\"}}}}}],
       \"template\":{\"spec\":{\"domain\":{\"cpu\":{\"sockets\":1},\"memory\":{\"guest\":\"1024Mi\"},\"devices\":{}},
         \"volumes\":[{\"name\":\"rootdisk\",\"dataVolume\":{\"name\":\"$name-root\"}}]}}}}" >/dev/null
-  curl -sf -X POST "$sim/api/v1/namespaces/$ns/services" -H 'content-type: application/json' -d "{
+  curl -sf -X POST -H "$sim_auth" "$sim/api/v1/namespaces/$ns/services" -H 'content-type: application/json' -d "{
     \"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"$name-public\"},
     \"spec\":{\"type\":\"LoadBalancer\",\"selector\":{\"vm.kubevirt.io/name\":\"$name\"},\"ports\":[{\"port\":22}]}}" >/dev/null
-  until [ "$(curl -sf "$sim/apis/kubevirt.io/v1/namespaces/$ns/virtualmachines/$name" | field printableStatus)" = Running ] \
-    && curl -sf "$sim/apis/kubevirt.io/v1/namespaces/$ns/virtualmachineinstances/$name" | grep -q '"ipAddress"' \
-    && curl -sf "$sim/api/v1/namespaces/$ns/services/$name-public" | grep -q '"ingress"'; do sleep 0.01; done
+  until [ "$(curl -sf -H "$sim_auth" "$sim/apis/kubevirt.io/v1/namespaces/$ns/virtualmachines/$name" | field printableStatus)" = Running ] \
+    && curl -sf -H "$sim_auth" "$sim/apis/kubevirt.io/v1/namespaces/$ns/virtualmachineinstances/$name" | grep -q '"ipAddress"' \
+    && curl -sf -H "$sim_auth" "$sim/api/v1/namespaces/$ns/services/$name-public" | grep -q '"ingress"'; do sleep 0.01; done
   direct_times+=($(( $(now_ms) - start )))
 done
 
