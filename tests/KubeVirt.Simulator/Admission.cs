@@ -40,19 +40,16 @@ internal static class Admission
     // vmi-create-admitter.go) and CDI's (datavolume-validate), each a CEL expression and KubeVirt's message as a CEL
     // string. One volume's cloud-init fits (cloudInitUserMaxLen, 2048 bytes): inline data measured in bytes, base64
     // data by its decoded size.
-    const string Fits = """
-        (!has(v.cloudInitNoCloud) || ((!has(v.cloudInitNoCloud.userData) || size(bytes(v.cloudInitNoCloud.userData)) <= 2048)
-            && (!has(v.cloudInitNoCloud.userDataBase64) || DECODED(v.cloudInitNoCloud.userDataBase64) <= 2048)))
-        && (!has(v.cloudInitConfigDrive) || ((!has(v.cloudInitConfigDrive.userData) || size(bytes(v.cloudInitConfigDrive.userData)) <= 2048)
-            && (!has(v.cloudInitConfigDrive.userDataBase64) || DECODED(v.cloudInitConfigDrive.userDataBase64) <= 2048)))
-        """;
+    static string Fits(string source) =>
+        $"(!has(v.{source}) || ((!has(v.{source}.userData) || size(bytes(v.{source}.userData)) <= 2048)"
+        + $" && (!has(v.{source}.userDataBase64) || {Decoded($"v.{source}.userDataBase64")} <= 2048)))";
 
-    static string Decoded(string fits) =>
-        System.Text.RegularExpressions.Regex.Replace(fits, @"DECODED\(([^)]+)\)", "(size($1) / 4 * 3 - ($1.endsWith('==') ? 2 : $1.endsWith('=') ? 1 : 0))");
+    // The length base64 text decodes to.
+    static string Decoded(string text) => $"(size({text}) / 4 * 3 - ({text}.endsWith('==') ? 2 : {text}.endsWith('=') ? 1 : 0))";
 
     static (string Expression, string Message) CloudInitRule(string volumes, string field)
     {
-        var fits = Decoded(Fits);
+        var fits = $"{Fits("cloudInitNoCloud")} && {Fits("cloudInitConfigDrive")}";
         var first = $"{volumes}.filter(v, !({fits}))[0]";
         return ($"!has({volumes}) || {volumes}.all(v, {fits})",
             $"'{field}[' + string({volumes}.indexOf({first})) + '].' + (has({first}.cloudInitNoCloud) ? 'cloudInitNoCloud' : 'cloudInitConfigDrive')"

@@ -46,7 +46,7 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
     public static async Task<KubeVirtSimulator> StartAsync(SimulatorOptions? options = null, string url = "http://127.0.0.1:0", CancellationToken cancellationToken = default)
     {
         options ??= new SimulatorOptions();
-        var server = await KubeApiServer.StartAsync(cancellationToken: cancellationToken);
+        var server = await KubeApiServer.StartAsync(cancellationToken);
         try
         {
             await KubeVirtInstall.InstallAsync(server, cancellationToken);

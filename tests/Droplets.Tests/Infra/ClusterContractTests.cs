@@ -25,8 +25,7 @@ public sealed class ClusterContractTests(ClusterContractTests.Cluster cluster) :
     {
         KubeVirtClients? clients;
 
-        // The app's ServiceAccount token (a static token here; a bound ServiceAccount token in a real cluster).
-        public string AppToken { get; } = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+        public string AppToken { get; private set; } = "";
 
         public KubeApiServer Server { get; private set; } = null!;
         public Kubernetes Admin { get; private set; } = null!;
@@ -35,10 +34,11 @@ public sealed class ClusterContractTests(ClusterContractTests.Cluster cluster) :
 
         public async Task InitializeAsync()
         {
-            Server = await KubeApiServer.StartAsync([ClusterUser.ServiceAccount("droplets-system", "droplets", AppToken)]);
+            Server = await KubeApiServer.StartAsync();
             await KubeVirtInstall.InstallAsync(Server);
             Admin = new Kubernetes(Server.Configuration(Server.AdminToken));
             await Manifests.ApplyAsync(Admin);
+            AppToken = await Manifests.AppTokenAsync(Admin);
             clients = new KubeVirtClients(Options.Create(new CatalogOptions
             {
                 Regions = { ["nyc1"] = new Region { Name = "New York 1", Endpoint = Server.BaseAddress.ToString(), Token = AppToken, SkipTlsVerify = true } },

@@ -40,6 +40,14 @@ public static partial class Manifests
         }
     }
 
+    // A bound token of the app's ServiceAccount (droplets-system/droplets), valid for a day: what
+    // `kubectl create token` gets, and what a region's Token setting holds.
+    public static async Task<string> AppTokenAsync(IKubernetes admin)
+    {
+        var request = new Authenticationv1TokenRequest { Spec = new V1TokenRequestSpec { ExpirationSeconds = 86400, Audiences = [] } };
+        return (await admin.CoreV1.CreateNamespacedServiceAccountTokenAsync(request, "droplets", "droplets-system")).Status.Token;
+    }
+
     // Only the simple list form this kustomization uses: "  - file.yaml" lines under "resources:".
     [GeneratedRegex(@"^\s+-\s+(\S+\.ya?ml)\s*$", RegexOptions.Multiline)]
     private static partial Regex ResourceLine();

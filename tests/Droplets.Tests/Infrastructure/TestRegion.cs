@@ -1,6 +1,5 @@
 using Droplets.Tests.Infra;
 using k8s;
-using k8s.Models;
 using KubeVirt.Simulator;
 
 namespace Droplets.Tests.Infrastructure;
@@ -27,13 +26,10 @@ public static class TestRegion
         }
     }
 
-    // A bound token of the app's ServiceAccount (droplets-system/droplets), valid for a day.
     public static async Task<string> AppTokenAsync(KubeVirtSimulator region)
     {
         using var admin = Admin(region);
-        var request = new Authenticationv1TokenRequest { Spec = new V1TokenRequestSpec { ExpirationSeconds = 86400, Audiences = [] } };
-        var answer = await admin.CoreV1.CreateNamespacedServiceAccountTokenAsync(request, "droplets", "droplets-system");
-        return answer.Status.Token;
+        return await Manifests.AppTokenAsync(admin);
     }
 
     // Straight to the API server, so the region's request log (ClusterRoleTests) holds only what the app asked.

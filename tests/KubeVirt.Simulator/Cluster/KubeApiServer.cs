@@ -8,15 +8,6 @@ using k8s;
 
 namespace KubeVirt.Simulator.Cluster;
 
-// Someone the API server knows by a static bearer token (kube-apiserver --token-auth-file).
-public sealed record ClusterUser(string Token, string Name, IReadOnlyList<string> Groups)
-{
-    // A ServiceAccount as RBAC sees it: "system:serviceaccount:<ns>:<name>" in its two groups, so a
-    // ClusterRoleBinding to the ServiceAccount subject applies to whoever holds this token.
-    public static ClusterUser ServiceAccount(string @namespace, string name, string token) =>
-        new(token, $"system:serviceaccount:{@namespace}:{name}", ["system:serviceaccounts", $"system:serviceaccounts:{@namespace}"]);
-}
-
 // A real kube-apiserver on loopback, its own empty cluster: validation, watch, apply, tables, OpenAPI and RBAC
 // are Kubernetes' own. All servers of one process share one etcd, each under its own key prefix, so a cluster
 // costs one kube-apiserver process (≈ 300 MB, ready in ~2–3 s). The binaries come from KUBEBUILDER_ASSETS (as
@@ -68,15 +59,14 @@ public sealed class KubeApiServer : IAsyncDisposable
         return client;
     }
 
-    public static async Task<KubeApiServer> StartAsync(IEnumerable<ClusterUser>? users = null, CancellationToken cancellationToken = default)
+    public static async Task<KubeApiServer> StartAsync(CancellationToken cancellationToken = default)
     {
         var etcd = await SharedEtcd.Value;
         var pki = SharedPki.Value;
         var directory = Directory.CreateTempSubdirectory("kube-apiserver-").FullName;
         var adminToken = RandomToken();
-        var tokens = new[] { new ClusterUser(adminToken, "admin", ["system:masters"]) }.Concat(users ?? []);
-        await File.WriteAllLinesAsync(Path.Combine(directory, "tokens.csv"),
-            tokens.Select((u, i) => $"{u.Token},{u.Name},{i + 1},\"{string.Join(',', u.Groups)}\""), cancellationToken);
+        // The one static token; every other identity is a ServiceAccount with its bound tokens (TokenRequest).
+        await File.WriteAllTextAsync(Path.Combine(directory, "tokens.csv"), $"{adminToken},admin,1,\"system:masters\"\n", cancellationToken);
 
         // A port taken between choosing and binding makes the server exit at once: choose again.
         for (var attempt = 1; ; attempt++)
