@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 
 namespace Droplets.Tests.Infrastructure;
 
@@ -13,12 +11,7 @@ public static class Repository
     public static string Output(string projectDirectory, string assembly) =>
         Path.Combine(Root, projectDirectory, "bin", Configuration, "net10.0", assembly);
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreePort() => global::KubeVirt.Simulator.Cluster.Ports.Free();
 
     // Table and task-hub names: letters and digits only, unique per test.
     public static string UniqueName(string prefix) => prefix + Guid.NewGuid().ToString("N")[..12];

@@ -29,7 +29,9 @@ public sealed class SubresourceTests
         var vm = await world.GetVmAsync("ns", "vm");
         Assert.Equal("Halted", vm["spec"]!["runStrategy"]!.GetValue<string>());
         await world.WaitForPrintableStatusAsync("ns", "vm", "Stopping");
-        vm = await world.WaitForPrintableStatusAsync("ns", "vm", "Stopped");
+        // Stopped as soon as the VMI is final; created turns false once the VMI is deleted, a pass later.
+        vm = await world.WaitForVmAsync("ns", "vm", v => SimulatorWorld.PrintableStatus(v) == "Stopped" && v["status"]?["created"]?.GetValue<bool>() == false,
+            "Stopped with its VMI gone");
         Assert.False(vm["status"]!["created"]!.GetValue<bool>());
         Assert.False(await world.ExistsAsync(SimulatorWorld.KubeVirt, "v1", "virtualmachineinstances", "ns", "vm"));
 

@@ -71,7 +71,7 @@ public sealed class KubeApiServer : IAsyncDisposable
         // A port taken between choosing and binding makes the server exit at once: choose again.
         for (var attempt = 1; ; attempt++)
         {
-            var port = FreePort();
+            var port = Ports.Free();
             var process = Start(Binaries.ApiServer, directory, "apiserver.log",
                 $"--etcd-servers={etcd.ClientUrl}", $"--etcd-prefix=/{Path.GetFileName(directory)}",
                 "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", $"--secure-port={port}",
@@ -146,12 +146,6 @@ public sealed class KubeApiServer : IAsyncDisposable
         return process;
     }
 
-    static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     static string RandomToken() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
 
@@ -184,7 +178,7 @@ public sealed class KubeApiServer : IAsyncDisposable
             for (var attempt = 1; ; attempt++)
             {
                 var directory = Directory.CreateTempSubdirectory("etcd-").FullName;
-                var (client, peer) = (FreePort(), FreePort());
+                var (client, peer) = (Ports.Free(), Ports.Free());
                 var clientUrl = $"http://127.0.0.1:{client}";
                 var peerUrl = $"http://127.0.0.1:{peer}";
                 var process = Start(Binaries.Etcd, directory, "etcd.log",
