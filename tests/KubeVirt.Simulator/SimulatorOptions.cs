@@ -38,8 +38,10 @@ public sealed class SimulatorOptions
     // (AttachedToNode → Ready), and to take it out again on removal.
     public TimeSpan AttachDelay { get => Read(() => attachDelay); set => Write(() => attachDelay = NonNegative(value)); }
     public ISet<string> FailingImages { get; } = new ConcurrentStringSet();
-    // KubeVirt feature gates that change API behaviour: HotplugVolumes (on by default here) and DeclarativeHotplugVolumes.
-    public ISet<string> FeatureGates { get; } = new ConcurrentStringSet { "HotplugVolumes" };
+    // KubeVirt feature gates that change API behaviour: DeclarativeHotplugVolumes (Beta, so on unless disabled, as in
+    // KubeVirt 1.9: featuregate/active.go) and HotplugVolumes (deprecated since 1.9, off unless enabled; with it on,
+    // addvolume/removevolume queue status.volumeRequests as before).
+    public ISet<string> FeatureGates { get; } = new ConcurrentStringSet { "DeclarativeHotplugVolumes" };
     public int NodeCount { get => Read(() => nodeCount); set => Write(() => nodeCount = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value))); }
     public int NodeCpu { get => Read(() => nodeCpu); set => Write(() => nodeCpu = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value))); }
     public long NodeMemoryMi { get => Read(() => nodeMemoryMi); set => Write(() => nodeMemoryMi = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value))); }

@@ -56,13 +56,25 @@ public sealed class ActionActivities(
         await cluster.DeleteServiceAsync(ns, DropletMapping.PublicServiceNameFor(record.Id), cancellationToken);
     }
 
+    // Done when the VM and its Service are gone. One that is there and not being deleted is deleted again: a step of
+    // another workflow still in flight (a terminated create's CreateVirtualMachine runs to its end) may have made it
+    // after this delete's first pass.
     public async Task<bool> ObserveDeletionAsync(PowerObserveInput input, CancellationToken cancellationToken)
     {
         var (record, cluster) = await ClusterOfAsync(input.Action.Droplet, cancellationToken);
         var ns = DropletMapping.NamespaceFor(record.ProjectId);
-        async Task<bool> GoneAsync() =>
-            await cluster.GetVirtualMachineAsync(ns, DropletMapping.VmNameFor(record.Id), cancellationToken) is null
-            && await cluster.GetServiceAsync(ns, DropletMapping.PublicServiceNameFor(record.Id), cancellationToken) is null;
+        var vmName = DropletMapping.VmNameFor(record.Id);
+        var serviceName = DropletMapping.PublicServiceNameFor(record.Id);
+        async Task<bool> GoneAsync()
+        {
+            var vm = cluster.GetVirtualMachineAsync(ns, vmName, cancellationToken);
+            var service = cluster.GetServiceAsync(ns, serviceName, cancellationToken);
+            if (await vm is { Metadata.DeletionTimestamp: null })
+                await cluster.DeleteVirtualMachineAsync(ns, vmName, cancellationToken);
+            if (await service is { Metadata.DeletionTimestamp: null })
+                await cluster.DeleteServiceAsync(ns, serviceName, cancellationToken);
+            return vm.Result is null && service.Result is null;
+        }
         return await PollAsync(GoneAsync, gone => gone, input.Wait, cancellationToken);
     }
 

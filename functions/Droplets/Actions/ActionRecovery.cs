@@ -77,7 +77,7 @@ public sealed class ActionRecovery(
     // The workflow is over and will never release the droplet, so the sweep ends its action: errored, in words that
     // say what happened. A create or a delete stopped halfway: the droplet is in error, and deleting it (again)
     // cleans up whatever the cluster holds. After a power action or a resize the droplet takes what KubeVirt reports
-    // once KubeVirt is at rest (running, stopped or failed; until then the droplet stays held and the next sweep
+    // once KubeVirt is at rest (nothing queued, and running, stopped, paused or failed; until then the droplet stays held and the next sweep
     // looks again), or what it reports when the action's deadline has passed.
     async Task<bool> SettleAsync(Droplet droplet, OrchestrationMetadata instance, CancellationToken cancellationToken)
     {
@@ -103,9 +103,7 @@ public sealed class ActionRecovery(
                 break;
             case ActionType.Reboot or ActionType.PowerOff or ActionType.PowerOn or ActionType.Resize or ActionType.Attach or ActionType.Detach:
                 var seen = await clusters.For(droplet.Region).ObserveDropletAsync(droplet.ProjectId, droplet.Id, cancellationToken);
-                var atRest = !seen.Exists || seen is { PrintableStatus: "Running", PrivateIp: not null } or { PrintableStatus: "Stopped" or "Paused" }
-                    || DropletStatusRules.FailureCode(seen.PrintableStatus) is not null;
-                if (!atRest && time.GetUtcNow() < droplet.UpdatedAt + actionOptions.Value.Deadline)
+                if (!seen.AtRest && time.GetUtcNow() < droplet.UpdatedAt + actionOptions.Value.Deadline)
                     return false;
                 status = seen.Exists ? DropletStatusRules.Map(seen.PrintableStatus, droplet.LockedFrom ?? DropletStatus.Error) : DropletStatus.Error;
                 privateIp = seen.PrivateIp;

@@ -150,8 +150,21 @@ public static class DropletMapping
         {
             InstanceUid = vmi?.Metadata?.Uid,
             InstancePhase = vmi?.Status?.Phase,
+            AtRest = AtRest(printable, vm, privateIp),
         };
     }
+
+    // KubeVirt has nothing more to do on its own: no start or stop queued, and a state it stays in. "Stopped" under
+    // runStrategy Always is the old VMI of a restart, final but not yet removed: virt-controller starts a new one next.
+    static bool AtRest(string? printable, VirtualMachine vm, string? privateIp) =>
+        vm.Status?.StateChangeRequests is not { Count: > 0 }
+        && (printable switch
+        {
+            "Running" => privateIp is not null,
+            "Stopped" => vm.Spec.RunStrategy is not ("Always" or "RerunOnFailure" or "Once"),
+            "Paused" => true,
+            _ => DropletStatusRules.FailureCode(printable) is not null,
+        });
 
     static string? FailureMessage(string? printable, VirtualMachine vm, IEnumerable<DataVolume> disks)
     {
@@ -182,4 +195,7 @@ public sealed record VmObservation(string? PrintableStatus, string? PrivateIp, s
 
     // Hotplug volumes (those the droplet was created with) not reported Ready by the running VMI yet.
     public int PendingVolumes { get; init; }
+
+    // See DropletMapping.AtRest; a VM that is gone is at rest too.
+    public bool AtRest { get; init; } = true;
 }

@@ -31,7 +31,11 @@ public sealed record VirtualMachineStatus
     [JsonPropertyName("conditions")] public IList<Condition>? Conditions { get; init; }
     [JsonPropertyName("startFailure")] public StartFailure? StartFailure { get; init; }
     [JsonPropertyName("volumeRequests")] public IList<VolumeRequest>? VolumeRequests { get; init; }
+    [JsonPropertyName("stateChangeRequests")] public IList<StateChangeRequest>? StateChangeRequests { get; init; }
 }
+
+// A queued start or stop (virt-api's start/stop/restart write them; virt-controller works them off in order).
+public sealed record StateChangeRequest([property: JsonPropertyName("action")] string Action);
 
 // A queued addvolume / removevolume request; only the volume's name matters to us.
 public sealed record VolumeRequest

@@ -3,6 +3,8 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Droplets.Tests.Infrastructure;
+using k8s;
+using k8s.Models;
 using KubeVirt.Simulator;
 
 namespace Droplets.Tests.Actions;
@@ -128,6 +130,44 @@ public abstract partial class WorkflowManagementTests(WorkflowManagementTests.Wo
         var next = await host.Client.PostAsJsonAsync($"api/v1/droplets/{id}/actions", new { type = "power_off" });
         Assert.Equal(HttpStatusCode.Accepted, next.StatusCode);
         await host.WaitForStatusAsync(id, "stopped");
+    }
+
+    // A terminated workflow's step in flight runs to its end: a terminated create's CreateVirtualMachine may make the
+    // Service after the delete that follows has deleted it. The delete deletes again whatever is back, so nothing is left.
+    [Fact]
+    public async Task A_delete_also_removes_what_a_step_still_in_flight_makes_after_it_began()
+    {
+        var project = Repository.UniqueName("p");
+        var id = (await host.CreateDropletAsync(new { name = "late", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project }))
+            .GetProperty("id").GetString()!;
+        await host.WaitForStatusAsync(id, "running");
+        var (ns, vm) = (project.Replace('_', '-'), id.Replace('_', '-'));
+        var service = $"{vm}-public";
+        using var admin = TestRegion.Admin(world.Region);
+        var original = await admin.CoreV1.ReadNamespacedServiceAsync(service, ns);
+
+        // The VM takes its stop delay to go, the Service goes at once: the Service comes back meanwhile.
+        world.Region.Options.StopDelay = TimeSpan.FromSeconds(15);
+        try
+        {
+            Assert.Equal(HttpStatusCode.Accepted, (await host.Client.DeleteAsync($"api/v1/droplets/{id}")).StatusCode);
+            await Eventually.HoldsAsync(() => Task.FromResult(world.Region.Get("services", ns, service)), s => s is null, TimeSpan.FromSeconds(30), "the Service to be deleted");
+            Assert.NotNull(world.Region.Get("virtualmachines", ns, vm));
+            await admin.CoreV1.CreateNamespacedServiceAsync(new V1Service
+            {
+                Metadata = new V1ObjectMeta { Name = service, Labels = original.Metadata.Labels },
+                Spec = new V1ServiceSpec { Type = original.Spec.Type, Selector = original.Spec.Selector, Ports = original.Spec.Ports.Select(p => new V1ServicePort { Name = p.Name, Port = p.Port, TargetPort = p.TargetPort }).ToList() },
+            }, ns);
+        }
+        finally
+        {
+            world.Region.Options.StopDelay = TimeSpan.FromSeconds(3);
+        }
+
+        await Eventually.HoldsAsync(async () => (await host.Client.GetAsync($"api/v1/droplets/{id}")).StatusCode, s => s == HttpStatusCode.NotFound,
+            TimeSpan.FromSeconds(60), "the droplet to be deleted");
+        Assert.Null(world.Region.Get("services", ns, service));
+        Assert.Null(world.Region.Get("virtualmachines", ns, vm));
     }
 
     [Fact]

@@ -33,7 +33,7 @@ public static class TestRegion
     }
 
     // Straight to the API server, so the region's request log (ClusterRoleTests) holds only what the app asked.
-    static Kubernetes Admin(KubeVirtSimulator region) => new(new KubernetesClientConfiguration
+    public static Kubernetes Admin(KubeVirtSimulator region) => new(new KubernetesClientConfiguration
     {
         Host = region.ApiServer.ToString(),
         AccessToken = region.AdminToken,

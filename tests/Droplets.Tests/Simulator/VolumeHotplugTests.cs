@@ -38,6 +38,10 @@ public sealed class VolumeHotplugTests
         return world;
     }
 
+    // The deprecated HotplugVolumes gate enabled on top of KubeVirt 1.9's default: addvolume/removevolume on a VM queue
+    // status.volumeRequests (virt-api's vmVolumePatchStatus), which virt-controller works off.
+    static void WithHotplugGate(global::KubeVirt.Simulator.SimulatorOptions o) => o.FeatureGates.Add("HotplugVolumes");
+
     static async Task<SimulatorWorld> RunningVmAsync(Action<global::KubeVirt.Simulator.SimulatorOptions>? configure = null)
     {
         var world = await StartAsync(configure);
@@ -260,7 +264,11 @@ public sealed class VolumeHotplugTests
     public async Task A_request_waits_while_the_vmi_is_not_running()
     {
         const string Image = "quay.io/containerdisks/fedora:41";
-        await using var world = await StartAsync(o => o.FailingImages.Add(Image));
+        await using var world = await StartAsync(o =>
+        {
+            WithHotplugGate(o);
+            o.FailingImages.Add(Image);
+        });
         await world.CreateVmAsync(SimulatorWorld.ContainerDiskVm("vm", "ns", Image));
         await world.WaitForPrintableStatusAsync("ns", "vm", "ErrImagePull");
         await CreateClaimAsync(world, "data");
@@ -452,7 +460,7 @@ public sealed class VolumeHotplugTests
     [Fact]
     public async Task Vmi_addvolume_is_ephemeral_under_the_HotplugVolumes_gate()
     {
-        await using var world = await RunningVmAsync();
+        await using var world = await RunningVmAsync(WithHotplugGate);
         await CreateClaimAsync(world, "data");
         var (code, _) = await PutAsync(world, "vm", "addvolume", AddBody("data"), "virtualmachineinstances");
         Assert.Equal(HttpStatusCode.Accepted, code);
@@ -506,7 +514,13 @@ public sealed class VolumeHotplugTests
     [Fact]
     public async Task A_hotplug_volume_written_into_the_template_needs_a_restart_without_the_declarative_gate()
     {
-        await using var world = await RunningVmAsync();
+        // DeclarativeHotplugVolumes disabled, HotplugVolumes enabled: the template's volumes reach a running VMI only
+        // through addvolume.
+        await using var world = await RunningVmAsync(o =>
+        {
+            o.FeatureGates.Clear();
+            o.FeatureGates.Add("HotplugVolumes");
+        });
         await CreateClaimAsync(world, "data");
         var template = (await world.GetVmAsync("ns", "vm"))["spec"]!["template"]!["spec"]!;
         var volumes = template["volumes"]!.AsArray();

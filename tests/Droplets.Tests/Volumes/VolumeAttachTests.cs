@@ -62,9 +62,36 @@ public abstract class VolumeAttachTests(VolumeAttachTests.World world)
 
     static string Detail(JsonElement problem) => problem.GetProperty("detail").GetString()!;
 
-    [Fact]
-    public async Task Attach_hotplugs_into_a_running_droplet_and_detach_takes_it_out_again()
+    // The region's KubeVirt feature gates for one test, restored after it.
+    sealed class Gates : IDisposable
     {
+        readonly ISet<string> gates;
+        readonly string[] before;
+
+        public Gates(KubeVirtSimulator region, params string[] use)
+        {
+            (gates, before) = (region.Options.FeatureGates, region.Options.FeatureGates.ToArray());
+            Set(use);
+        }
+
+        void Set(string[] use)
+        {
+            gates.Clear();
+            gates.UnionWith(use);
+        }
+
+        public void Dispose() => Set(before);
+    }
+
+    // Both ways KubeVirt 1.9 hotplugs: its default, DeclarativeHotplugVolumes (addvolume edits the VM's template and
+    // virt-controller follows it), and with the deprecated HotplugVolumes gate enabled too (addvolume queues
+    // status.volumeRequests, which virt-controller applies to the VMI and the template).
+    [Theory]
+    [InlineData("DeclarativeHotplugVolumes")]
+    [InlineData("DeclarativeHotplugVolumes,HotplugVolumes")]
+    public async Task Attach_hotplugs_into_a_running_droplet_and_detach_takes_it_out_again(string featureGates)
+    {
+        using var gates = new Gates(nyc1, featureGates.Split(','));
         var project = Repository.UniqueName("p");
         var droplet = await host.RunningDropletAsync(project);
         var volume = await host.AvailableVolumeAsync(project);
@@ -178,16 +205,9 @@ public abstract class VolumeAttachTests(VolumeAttachTests.World world)
         var droplet = await host.RunningDropletAsync(project);
         var volume = await host.AvailableVolumeAsync(project);
         // A cluster without the hotplug feature gates: virt-api answers addvolume with a 400.
-        nyc1.Options.FeatureGates.Clear();
         JsonElement done;
-        try
-        {
+        using (new Gates(nyc1))
             done = await host.CompleteVolumeActionAsync(volume, new { type = "attach", droplet_id = droplet });
-        }
-        finally
-        {
-            nyc1.Options.FeatureGates.Add("HotplugVolumes");
-        }
 
         Assert.Equal("errored", done.GetProperty("status").GetString());
         Assert.Equal("kubevirt_refused", done.GetProperty("error").GetProperty("code").GetString());
