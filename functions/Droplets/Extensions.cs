@@ -25,7 +25,8 @@ public static class Extensions
 {
     public static IServiceCollection AddDroplets(this IServiceCollection services, IConfiguration configuration)
     {
-        services.Configure<CatalogOptions>(configuration.GetSection("Catalog"));
+        services.AddOptions<CatalogOptions>().Bind(configuration.GetSection("Catalog")).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<CatalogOptions>, CatalogValidation>();
         services.Configure<ProvisioningOptions>(configuration.GetSection("Provisioning"));
         services.Configure<RecoveryOptions>(configuration.GetSection("Recovery"));
         services.Configure<ActionOptions>(configuration.GetSection("Actions"));

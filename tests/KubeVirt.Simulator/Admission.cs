@@ -65,6 +65,38 @@ internal static class Admission
             $"'{field}.domain.devices.disks[' + string({spec}.domain.devices.disks.indexOf({first})) + \"].Name '\" + {first}.name + \"' not found.\"");
     }
 
+    // vmi-create-admitter's ValidateVirtualMachineInstanceMandatoryFields, run on a VMI after the mutator's defaults:
+    // setGuestMemory takes guest from requests, else limits, else the hugepage size, so any of them will do here.
+    static readonly (string Expression, string Message) MemoryRequiredRule = (
+        "has(object.spec.domain.memory) && (has(object.spec.domain.memory.guest) || has(object.spec.domain.memory.hugepages))"
+        + " || has(object.spec.domain.resources) && (has(object.spec.domain.resources.requests) && has(object.spec.domain.resources.requests.memory)"
+        + " || has(object.spec.domain.resources.limits) && has(object.spec.domain.resources.limits.memory))",
+        "\"no memory requested, at least one of 'spec.domain.memory.guest', 'spec.domain.memory.hugepages.pageSize' or 'spec.domain.resources.requests.memory' must be set\"");
+
+    // vms-admitter's validateLiveUpdateFeatures (the LiveUpdate rollout strategy): a template with memory.maxGuest must
+    // pass pkg/liveupdate/memory's ValidateLiveUpdateMemory, whose first failing check is the message. Hugepages of 1Gi
+    // align to 1Gi, anything else to 2Mi; an unset architecture is the mutator's default, amd64.
+    static (string Expression, string Message) LiveUpdateMemoryRule()
+    {
+        const string spec = "object.spec.template.spec", domain = spec + ".domain", memory = domain + ".memory";
+        var giB = $"has({memory}.hugepages) && {memory}.hugepages.pageSize == '1Gi'";
+        string Aligned(string quantity) =>
+            $"(quantity(string({quantity})).isInteger() && quantity(string({quantity})).asInteger() % ({giB} ? 1073741824 : 2097152) == 0)";
+        var alignment = $"({giB} ? '1Gi' : '2Mi')";
+        var error = $"!has({domain}.memory) || !has({memory}.maxGuest) ? ''"
+            + $" : has({domain}.cpu) && has({domain}.cpu.realtime) ? 'Memory hotplug is not compatible with realtime VMs'"
+            + $" : has({domain}.cpu) && has({domain}.cpu.numa) && has({domain}.cpu.numa.guestMappingPassthrough) ? 'Memory hotplug is not compatible with guest mapping passthrough'"
+            + $" : has({domain}.launchSecurity) ? 'Memory hotplug is not compatible with encrypted VMs'"
+            + $" : !has({memory}.guest) ? 'Guest memory must be configured when memory hotplug is enabled'"
+            + $" : quantity(string({memory}.guest)).isGreaterThan(quantity(string({memory}.maxGuest))) ? 'Guest memory is greater than the configured maxGuest memory'"
+            + $" : !{Aligned($"{memory}.guest")} ? 'Guest memory must be ' + {alignment} + ' aligned'"
+            + $" : !{Aligned($"{memory}.maxGuest")} ? 'MaxGuest must be ' + {alignment} + ' aligned'"
+            + $" : has({spec}.architecture) && {spec}.architecture != 'amd64' ? 'Memory hotplug is only available for x86_64 VMs'"
+            + $" : quantity(string({memory}.guest)).isLessThan(quantity('1Gi')) ? 'Memory hotplug is only available for VMs with at least 1Gi of guest memory'"
+            + " : ''";
+        return ($"({error}) == ''", error);
+    }
+
     // (policy name: the webhook's, group, resource, operations, rules)
     static readonly (string Name, string Group, string Resource, string[] Operations, (string Expression, string Message)[] Rules)[] Policies =
     [
@@ -76,11 +108,13 @@ internal static class Admission
                 "'Invalid RunStrategy (' + object.spec.runStrategy + ')'"),
             CloudInitRule("object.spec.template.spec.volumes", "spec.template.spec.volumes"),
             DisksRule("object.spec.template.spec", "spec.template.spec"),
+            LiveUpdateMemoryRule(),
         ]),
         ("virtualmachineinstances-create-validator.kubevirt.io", "kubevirt.io", "virtualmachineinstances", ["CREATE"],
         [
             CloudInitRule("object.spec.volumes", "spec.volumes"),
             DisksRule("object.spec", "spec"),
+            MemoryRequiredRule,
         ]),
         ("datavolume-validate.cdi.kubevirt.io", "cdi.kubevirt.io", "datavolumes", ["UPDATE"],
         [

@@ -55,6 +55,10 @@ internal sealed class Subresources
         await context.Response.CompleteAsync();
     }
 
+    // StartOptions, StopOptions, RestartOptions and the volume options carry metav1's dryRun list; virt-api passes it on to
+    // its patches, so every check runs (and refuses the same way) but nothing is written.
+    static bool IsDryRun(JsonNode? body) => body?["dryRun"] is JsonArray { Count: > 0 } dry && dry[0]?.ToString() == "All";
+
     static void RequirePut(HttpContext context)
     {
         if (context.Request.Method != "PUT")
@@ -80,15 +84,17 @@ internal sealed class Subresources
             throw Errors.Conflict(VmResource, name, "VM is already running");
         }
         var paused = body.Bool("paused") == true;
+        var dryRun = IsDryRun(body);
         var data = paused ? new JsonObject { ["paused"] = "true" } : null;
         var strategy = RunStrategies.Of(vm);
         switch (strategy)
         {
+            // A paused start of a Halted VM is a request the VM controller answers by setting runStrategy Always.
             case RunStrategies.Halted when paused:
-                AddStateChange(ns, name, StateChange("Start", null, data));
+                AddStateChange(ns, name, dryRun, StateChange("Start", null, data));
                 break;
             case RunStrategies.Halted:
-                SetRunning(ns, name, vm, running: true);
+                SetRunning(ns, name, vm, running: true, dryRun);
                 break;
             case RunStrategies.Manual or RunStrategies.RerunOnFailure:
                 if (strategy == RunStrategies.RerunOnFailure && phase == "Failed")
@@ -98,12 +104,15 @@ internal sealed class Subresources
                 var restart = vmi is not null && (strategy == RunStrategies.Manual ? VmiPhases.IsFinal(phase) : phase == "Succeeded");
                 if (restart)
                 {
-                    AddStateChange(ns, name, StateChange("Stop", vmi!.Uid(), null), StateChange("Start", null, data));
+                    AddStateChange(ns, name, dryRun, StateChange("Stop", vmi!.Uid(), null), StateChange("Start", null, data));
                 }
                 else
                 {
-                    AddStateChange(ns, name, StateChange("Start", null, data));
+                    AddStateChange(ns, name, dryRun, StateChange("Start", null, data));
                 }
+                break;
+            // lifecycle.go's StartVMRequestHandler has no case for WaitAsReceiver: it answers 202 and changes nothing.
+            case RunStrategies.WaitAsReceiver:
                 break;
             default:
                 throw Errors.Conflict(VmResource, name, $"{strategy} does not support manual start requests");
@@ -119,8 +128,9 @@ internal sealed class Subresources
         var vmi = GetVmi(ns, name);
         var running = vmi is not null && !VmiPhases.IsFinal(vmi.Str("status", "phase") ?? "");
         var gracePeriod = body.Long("gracePeriod");
+        var dryRun = IsDryRun(body);
         long? oldGrace = vmi.Long("spec", "terminationGracePeriodSeconds");
-        if (running && gracePeriod is not null)
+        if (running && gracePeriod is not null && !dryRun)
         {
             store.Update(Resources.VirtualMachineInstances, ns, name, v =>
             {
@@ -139,17 +149,17 @@ internal sealed class Subresources
                 {
                     throw Errors.Conflict(VmResource, name, "Halted only supports manual stop requests with a shorter graceperiod");
                 }
-                ReplaceStateChanges(ns, name, StateChange("Stop", vmi!.Uid(), null));
+                ReplaceStateChanges(ns, name, dryRun, StateChange("Stop", vmi!.Uid(), null));
                 break;
             case RunStrategies.Manual or RunStrategies.RerunOnFailure:
                 if (!running)
                 {
                     throw Errors.Conflict(VmResource, name, "VM is not running");
                 }
-                ReplaceStateChanges(ns, name, StateChange("Stop", vmi!.Uid(), null));
+                ReplaceStateChanges(ns, name, dryRun, StateChange("Stop", vmi!.Uid(), null));
                 break;
             default:
-                SetRunning(ns, name, vm, running: false);
+                SetRunning(ns, name, vm, running: false, dryRun);
                 break;
         }
         await Accepted(context);
@@ -176,7 +186,8 @@ internal sealed class Subresources
             throw Errors.Conflict(VmResource, name, $"RunStategy {strategy} does not support manual restart requests");
         }
         var vmi = GetVmi(ns, name) ?? throw Errors.Conflict(VmResource, name, "VM is not running: Halted");
-        if (grace == 0)
+        var dryRun = IsDryRun(body);
+        if (grace == 0 && !dryRun)
         {
             store.Update(Resources.VirtualMachineInstances, ns, name, v =>
             {
@@ -184,7 +195,7 @@ internal sealed class Subresources
                 return v;
             }, UpdateMode.Main);
         }
-        AddStateChange(ns, name, StateChange("Stop", vmi.Uid(), null), StateChange("Start", null, null));
+        AddStateChange(ns, name, dryRun, StateChange("Stop", vmi.Uid(), null), StateChange("Start", null, null));
         await Accepted(context);
     }
 
@@ -222,7 +233,7 @@ internal sealed class Subresources
                 claim["hotpluggable"] = true;
             }
         }
-        var dryRun = body["dryRun"] is JsonArray { Count: > 0 } dry && dry[0]?.ToString() == "All";
+        var dryRun = IsDryRun(body);
         var request = new JsonObject { [add ? HotplugVolumes.Add : HotplugVolumes.Remove] = body };
         if (ephemeral)
         {
@@ -368,7 +379,7 @@ internal sealed class Subresources
     }
 
     // virt-api refuses to queue a start or restart on top of a pending request (its JSON patch fails and it answers 500).
-    void AddStateChange(string ns, string name, params JsonObject[] changes) =>
+    void AddStateChange(string ns, string name, bool dryRun, params JsonObject[] changes) =>
         store.Update(Resources.VirtualMachines, ns, name, vm =>
         {
             var status = vm.Child("status");
@@ -376,35 +387,39 @@ internal sealed class Subresources
             {
                 throw Errors.Internal("unable to complete request: stop/start already underway");
             }
+            if (dryRun)
+            {
+                return null;
+            }
             status["stateChangeRequests"] = Json.Array(changes);
             return vm;
         }, UpdateMode.Status);
 
     // A lone stop request replaces whatever is pending.
-    void ReplaceStateChanges(string ns, string name, JsonObject change) =>
+    void ReplaceStateChanges(string ns, string name, bool dryRun, JsonObject change) =>
         store.Update(Resources.VirtualMachines, ns, name, vm =>
         {
+            if (dryRun)
+            {
+                return null;
+            }
             vm.Child("status")["stateChangeRequests"] = new JsonArray(change);
             return vm;
         }, UpdateMode.Status);
 
-    // virt-api patches spec.runStrategy (or the deprecated spec.running when that is what the VM uses).
-    void SetRunning(string ns, string name, JsonObject seen, bool running) =>
+    // virt-api's test-and-replace JSON patch of the run strategy.
+    void SetRunning(string ns, string name, JsonObject seen, bool running, bool dryRun) =>
         store.Update(Resources.VirtualMachines, ns, name, vm =>
         {
             if (vm.Str("metadata", "resourceVersion") != seen.Str("metadata", "resourceVersion") && RunStrategies.Of(vm) != RunStrategies.Of(seen))
             {
                 throw Errors.Conflict(VmResource, name, "jsonpatch test operation does not apply");
             }
-            var spec = vm.Child("spec");
-            if (spec["runStrategy"] is null && spec["running"] is not null)
+            if (dryRun)
             {
-                spec["running"] = running;
+                return null;
             }
-            else
-            {
-                spec["runStrategy"] = running ? RunStrategies.Always : RunStrategies.Halted;
-            }
+            RunStrategies.SetRunning(vm, running);
             return vm;
         }, UpdateMode.Main);
 }
@@ -421,6 +436,20 @@ internal static class RunStrategies
     // spec.runStrategy wins; otherwise the deprecated spec.running; neither means Halted.
     public static string Of(JsonObject vm) =>
         vm.Str("spec", "runStrategy") ?? (vm.Bool("spec", "running") == true ? Always : Halted);
+
+    // spec.runStrategy Always or Halted, or the deprecated spec.running when that is what the VM uses.
+    public static void SetRunning(JsonObject vm, bool running)
+    {
+        var spec = vm.Child("spec");
+        if (spec["runStrategy"] is null && spec["running"] is not null)
+        {
+            spec["running"] = running;
+        }
+        else
+        {
+            spec["runStrategy"] = running ? Always : Halted;
+        }
+    }
 }
 
 internal static class VmiPhases

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Configuration.Json;
+using Microsoft.Extensions.Options;
 
 namespace Droplets.Catalog;
 
@@ -45,6 +46,31 @@ public sealed class Region
     public Uri? Prometheus { get; init; }
 
     public bool Available => !string.IsNullOrWhiteSpace(Endpoint) || !string.IsNullOrWhiteSpace(KubeconfigContext);
+}
+
+// Every droplet's VM sets memory.maxGuest (the largest plan's memory, so that resizes hotplug), and with it KubeVirt's VM
+// webhook applies ValidateLiveUpdateMemory (pkg/liveupdate/memory/memory.go): guest memory of at least 1Gi, guest and
+// maxGuest aligned to 2Mi. A plan that breaks them would have every create refused, so the host refuses to start instead.
+// The largest plan is every VM's maxGuest, so it is aligned and at least every guest once each plan is.
+internal sealed class CatalogValidation : IValidateOptions<CatalogOptions>
+{
+    public ValidateOptionsResult Validate(string? name, CatalogOptions options)
+    {
+        var failures = options.Plans.SelectMany(p => PlanProblems(p.Key, p.Value)).ToList();
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    static IEnumerable<string> PlanProblems(string id, Plan plan)
+    {
+        if (plan.MemoryMib < 1024)
+        {
+            yield return $"Catalog:Plans:{id}:MemoryMib is {plan.MemoryMib}; KubeVirt's memory hotplug needs at least 1024 (1Gi) of guest memory.";
+        }
+        if (plan.MemoryMib % 2 != 0)
+        {
+            yield return $"Catalog:Plans:{id}:MemoryMib is {plan.MemoryMib}; KubeVirt's memory hotplug needs guest memory aligned to 2 MiB (an even number).";
+        }
+    }
 }
 
 public static class CatalogConfiguration

@@ -29,7 +29,7 @@ public abstract class CatalogTests(CatalogTests.World world)
                 ["Catalog__Regions__nyc1__Token"] = RegionToken,
                 ["Catalog__Regions__sfo3__Name"] = "San Francisco 3",
                 ["Catalog__Plans__x-tiny__Vcpus"] = "1",
-                ["Catalog__Plans__x-tiny__MemoryMib"] = "512",
+                ["Catalog__Plans__x-tiny__MemoryMib"] = "1024",
                 ["Catalog__Plans__x-tiny__DiskGib"] = "10",
                 ["Catalog__Images__alpine-3__Source"] = "quay.io/containerdisks/alpine:3",
                 ["Catalog__Images__alpine-3__Distribution"] = "Alpine",

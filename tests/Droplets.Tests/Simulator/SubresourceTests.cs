@@ -62,6 +62,9 @@ public sealed class SubresourceTests
         var response = await world.SubresourceAsync("ns", "vm", "start");
         Assert.Equal(HttpStatusCode.Conflict, response.StatusCode);
         Assert.EndsWith("Always does not support manual start requests", Message(await SimulatorWorld.StatusOf(response)), StringComparison.Ordinal);
+        response = await world.SubresourceAsync("ns", "vm", "start", """{"paused":true,"dryRun":["All"]}""");
+        Assert.Equal(HttpStatusCode.Conflict, response.StatusCode);
+        Assert.EndsWith("Always does not support manual start requests", Message(await SimulatorWorld.StatusOf(response)), StringComparison.Ordinal);
 
         response = await world.SubresourceAsync("ns", "missing", "start");
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
@@ -124,6 +127,134 @@ public sealed class SubresourceTests
         Assert.Equal(HttpStatusCode.Accepted, (await world.SubresourceAsync("ns", "vm", "stop")).StatusCode);
         await world.WaitForPrintableStatusAsync("ns", "vm", "Stopped");
         Assert.Equal("Manual", (await world.GetVmAsync("ns", "vm"))["spec"]!["runStrategy"]!.GetValue<string>());
+    }
+
+    const string DryRun = """{"dryRun":["All"]}""";
+
+    static string? Strategy(JsonObject vm) => vm["spec"]!["runStrategy"]!.GetValue<string>();
+
+    // lifecycle.go's StartVMRequestHandler, StopVMRequestHandler and RestartVMRequestHandler hand the options' DryRun to
+    // their patches: every check runs and answers as usual, nothing is written.
+    [Fact]
+    public async Task Dry_run_start_answers_as_a_start_and_leaves_the_vm_stopped()
+    {
+        await using var world = await SimulatorWorld.StartAsync();
+        await world.CreateNamespaceAsync("ns");
+        await world.CreateVmAsync(SimulatorWorld.Vm("halted", "ns", runStrategy: "Halted"));
+        await world.CreateVmAsync(SimulatorWorld.Vm("manual", "ns", runStrategy: "Manual"));
+        await world.WaitForPrintableStatusAsync("ns", "halted", "Stopped");
+        await world.WaitForPrintableStatusAsync("ns", "manual", "Stopped");
+
+        Assert.Equal(HttpStatusCode.Accepted, (await world.SubresourceAsync("ns", "halted", "start", DryRun)).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await world.SubresourceAsync("ns", "halted", "start", """{"paused":true,"dryRun":["All"]}""")).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await world.SubresourceAsync("ns", "manual", "start", DryRun)).StatusCode);
+        var refused = await world.SubresourceAsync("ns", "manual", "stop", DryRun);
+        Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode);
+        Assert.EndsWith("VM is not running", Message(await SimulatorWorld.StatusOf(refused)), StringComparison.Ordinal);
+
+        var halted = await world.GetVmAsync("ns", "halted");
+        Assert.Equal("Halted", Strategy(halted));
+        Assert.Null(halted["status"]?["stateChangeRequests"]);
+        Assert.Null((await world.GetVmAsync("ns", "manual"))["status"]?["stateChangeRequests"]);
+        // A real start queued behind a written request would be refused (500, "stop/start already underway"); a start of
+        // a VM already flipped to Always would be a 409.
+        Assert.Equal(HttpStatusCode.Accepted, (await world.SubresourceAsync("ns", "manual", "start")).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await world.SubresourceAsync("ns", "halted", "start")).StatusCode);
+        await world.WaitForPrintableStatusAsync("ns", "manual", "Running");
+        await world.WaitForPrintableStatusAsync("ns", "halted", "Running");
+        // Nor did the dry-run paused start leave its request: the VMI runs unpaused.
+        var started = await world.GetVmiAsync("ns", "halted");
+        Assert.DoesNotContain(started["status"]!["conditions"]!.AsArray(), c => c!["type"]!.GetValue<string>() == "Paused");
+    }
+
+    [Fact]
+    public async Task Dry_run_stop_and_restart_leave_the_same_vmi_running()
+    {
+        await using var world = await SimulatorWorld.StartAsync();
+        await world.CreateNamespaceAsync("ns");
+        await world.CreateVmAsync(SimulatorWorld.Vm("always", "ns"));
+        await world.CreateVmAsync(SimulatorWorld.Vm("manual", "ns", runStrategy: "Manual"));
+        await world.WaitForPrintableStatusAsync("ns", "always", "Running");
+        Assert.Equal(HttpStatusCode.Accepted, (await world.SubresourceAsync("ns", "manual", "start")).StatusCode);
+        await world.WaitForPrintableStatusAsync("ns", "manual", "Running");
+        var before = await world.GetVmiAsync("ns", "always");
+        var manualBefore = await world.GetVmiAsync("ns", "manual");
+
+        foreach (var (name, action, body) in new[]
+        {
+            ("always", "stop", DryRun), ("always", "stop", """{"gracePeriod":1,"dryRun":["All"]}"""), ("always", "restart", DryRun),
+            ("always", "restart", """{"gracePeriodSeconds":0,"dryRun":["All"]}"""), ("manual", "stop", """{"gracePeriod":1,"dryRun":["All"]}"""), ("manual", "restart", DryRun),
+        })
+        {
+            Assert.Equal(HttpStatusCode.Accepted, (await world.SubresourceAsync("ns", name, action, body)).StatusCode);
+        }
+        var refused = await world.SubresourceAsync("ns", "always", "start", DryRun);
+        Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode);
+        Assert.EndsWith("VM is already running", Message(await SimulatorWorld.StatusOf(refused)), StringComparison.Ordinal);
+        refused = await world.SubresourceAsync("ns", "always", "restart", """{"gracePeriodSeconds":5,"dryRun":["All"]}""");
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Equal("For force restart, only gracePeriod=0 is supported for now", Message(await SimulatorWorld.StatusOf(refused)));
+
+        var vm = await world.GetVmAsync("ns", "always");
+        Assert.Equal("Always", Strategy(vm));
+        Assert.Null(vm["status"]?["stateChangeRequests"]);
+        Assert.Null((await world.GetVmAsync("ns", "manual"))["status"]?["stateChangeRequests"]);
+        var after = await world.GetVmiAsync("ns", "always");
+        Assert.Equal(before["metadata"]!["uid"]!.GetValue<string>(), after["metadata"]!["uid"]!.GetValue<string>());
+        Assert.Equal(before["spec"]!["terminationGracePeriodSeconds"]?.ToJsonString(), after["spec"]!["terminationGracePeriodSeconds"]?.ToJsonString());
+        Assert.Equal(manualBefore["spec"]!["terminationGracePeriodSeconds"]?.ToJsonString(),
+            (await world.GetVmiAsync("ns", "manual"))["spec"]!["terminationGracePeriodSeconds"]?.ToJsonString());
+        // The real restart is not refused as "already underway", so no dry run left a request behind.
+        Assert.Equal(HttpStatusCode.Accepted, (await world.SubresourceAsync("ns", "always", "restart")).StatusCode);
+        await SimulatorWorld.Eventually(() => world.FindVmiAsync("ns", "always"),
+            v => v is not null && v["metadata"]!["uid"]!.GetValue<string>() != before["metadata"]!["uid"]!.GetValue<string>() && v["status"]?["phase"]?.GetValue<string>() == "Running",
+            "a new running VMI");
+        Assert.Equal(manualBefore["metadata"]!["uid"]!.GetValue<string>(), (await world.GetVmiAsync("ns", "manual"))["metadata"]!["uid"]!.GetValue<string>());
+        Assert.Equal("Running", (await world.GetVmiAsync("ns", "manual"))["status"]!["phase"]!.GetValue<string>());
+    }
+
+    // start {"paused":true}: lifecycle.go queues a Start request with data paused=true (Halted, Manual, RerunOnFailure);
+    // vm.go makes a Halted VM Always for it and SetupVMIFromVM gives the VMI startStrategy Paused, which virt-handler
+    // reports as the VMI condition Paused=True (calculatePausedCondition), so the VM's printableStatus is Paused.
+    [Theory]
+    [InlineData("Halted", "Always")]
+    [InlineData("Manual", "Manual")]
+    public async Task A_paused_start_runs_the_vmi_paused(string strategy, string strategyAfter)
+    {
+        await using var world = await SimulatorWorld.StartAsync();
+        await world.CreateNamespaceAsync("ns");
+        await world.CreateVmAsync(SimulatorWorld.Vm("vm", "ns", runStrategy: strategy));
+        await world.WaitForPrintableStatusAsync("ns", "vm", "Stopped");
+
+        Assert.Equal(HttpStatusCode.Accepted, (await world.SubresourceAsync("ns", "vm", "start", """{"paused":true}""")).StatusCode);
+
+        var vm = await world.WaitForPrintableStatusAsync("ns", "vm", "Paused");
+        Assert.Equal(strategyAfter, Strategy(vm));
+        var vmi = await world.GetVmiAsync("ns", "vm");
+        Assert.Equal("Running", vmi["status"]!["phase"]!.GetValue<string>());
+        Assert.Equal("Paused", vmi["spec"]!["startStrategy"]!.GetValue<string>());
+        var paused = vmi["status"]!["conditions"]!.AsArray().Single(c => c!["type"]!.GetValue<string>() == "Paused")!;
+        Assert.Equal("True", paused["status"]!.GetValue<string>());
+        Assert.Equal("PausedByUser", paused["reason"]!.GetValue<string>());
+        // Paused, it is still running: a second start is refused.
+        var again = await world.SubresourceAsync("ns", "vm", "start", """{"paused":true}""");
+        Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
+        Assert.EndsWith("VM is already running", Message(await SimulatorWorld.StatusOf(again)), StringComparison.Ordinal);
+    }
+
+    // StartVMRequestHandler's switch has no WaitAsReceiver case: the start falls through to 202 and nothing is patched.
+    [Fact]
+    public async Task Start_on_WaitAsReceiver_is_accepted_and_does_nothing()
+    {
+        await using var world = await SimulatorWorld.StartAsync();
+        await world.CreateNamespaceAsync("ns");
+        await world.CreateVmAsync(SimulatorWorld.Vm("vm", "ns", runStrategy: "WaitAsReceiver"));
+
+        Assert.Equal(HttpStatusCode.Accepted, (await world.SubresourceAsync("ns", "vm", "start", """{"paused":true}""")).StatusCode);
+
+        var vm = await world.GetVmAsync("ns", "vm");
+        Assert.Equal("WaitAsReceiver", Strategy(vm));
+        Assert.Null(vm["status"]?["stateChangeRequests"]);
     }
 
     [Fact]

@@ -270,6 +270,12 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
             status["runtimeUser"] = 107;
             status["selinuxContext"] = "none";
             status["volumeStatus"] = VolumeHotplugController.BootStatuses(vmi, store);
+            // startStrategy Paused: virt-launcher starts the domain paused (libvirt's reason: user), and virt-handler's
+            // calculatePausedCondition reports it (pkg/virt-handler/vm.go).
+            if (vmi.Str("spec", "startStrategy") == "Paused")
+            {
+                status.SetCondition("Paused", "True", "PausedByUser", "VMI was paused by user");
+            }
             SetPhase(status, "Running");
         });
         events.Normal(vmi, "Started", "VirtualMachineInstance started.", Components.VirtHandler, node);

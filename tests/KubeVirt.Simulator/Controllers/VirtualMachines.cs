@@ -73,7 +73,18 @@ internal sealed class VirtualMachineController(Store store, SimulatorOptions opt
             }
             else if (pending.Str("action") == "Start")
             {
-                if (vmi is null)
+                if (vmi is null && strategy == RunStrategies.Halted)
+                {
+                    // vm.go's Halted case: a start request (virt-api's paused start) makes the VM Always (or running: true);
+                    // the next pass starts the VMI, paused as the request says.
+                    startExpected = true;
+                    store.Update(Resources.VirtualMachines, ns, name, v =>
+                    {
+                        RunStrategies.SetRunning(v, running: true);
+                        return v;
+                    }, UpdateMode.Main);
+                }
+                else if (vmi is null)
                 {
                     startExpected = true;
                     if (volumesReady)
