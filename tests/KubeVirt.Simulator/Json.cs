@@ -9,7 +9,13 @@ internal static class Json
 {
     public static readonly JsonSerializerOptions Compact = new() { WriteIndented = false };
 
-    public static string Now() => DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+    public static string Now() => Time(DateTime.UtcNow);
+
+    // RFC 3339 with whole seconds, as metav1.Time writes it.
+    public static string Time(DateTime at) => at.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+
+    public static DateTime? Time(string? text) =>
+        DateTime.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var at) ? at : null;
 
     public static JsonNode? At(this JsonNode? node, params string[] path)
     {

@@ -199,9 +199,7 @@ internal sealed class DomainStats(Store store)
     {
         var stamp = vmi.Objects("status", "phaseTransitionTimestamps").LastOrDefault(t => t.Str("phase") == "Running").Str("phaseTransitionTimestamp")
             ?? vmi.Str("metadata", "creationTimestamp");
-        return DateTime.TryParse(stamp, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var at)
-            ? at
-            : DateTime.UtcNow;
+        return Json.Time(stamp) ?? DateTime.UtcNow;
     }
 
     // KubeVirt's labels: node, namespace, name, each VMI label as kubernetes_vmi_label_<key with . / - as _>, then the

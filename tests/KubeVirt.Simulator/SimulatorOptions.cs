@@ -18,6 +18,8 @@ public sealed class SimulatorOptions
     TimeSpan hotplugDelay = TimeSpan.FromSeconds(0.5);
     TimeSpan expandDelay = TimeSpan.FromSeconds(0.5);
     TimeSpan attachDelay = TimeSpan.FromSeconds(0.3);
+    TimeSpan imagePullBackoff = TimeSpan.FromSeconds(10);
+    TimeSpan startFailureBackoff = TimeSpan.FromSeconds(10);
     int nodeCount = 3;
     int nodeCpu = 16;
     long nodeMemoryMi = 65536;
@@ -37,6 +39,12 @@ public sealed class SimulatorOptions
     // How long virt-handler takes to mount a hotplugged volume into the launcher pod and attach it to the domain
     // (AttachedToNode → Ready), and to take it out again on removal.
     public TimeSpan AttachDelay { get => Read(() => attachDelay); set => Write(() => attachDelay = NonNegative(value)); }
+    // Kubelet's first wait after a failed image pull (imageBackOffPeriod, 10 s); it doubles per failure up to 30 times
+    // this (MaxImageBackOff, 300 s).
+    public TimeSpan ImagePullBackoff { get => Read(() => imagePullBackoff); set => Write(() => imagePullBackoff = NonNegative(value)); }
+    // virt-controller's crash-loop interval (10 s): a VM whose VMIs keep failing before they run waits interval × failures²
+    // (plus up to half of that at random) before the next start, at most 30 intervals (300 s).
+    public TimeSpan StartFailureBackoff { get => Read(() => startFailureBackoff); set => Write(() => startFailureBackoff = NonNegative(value)); }
     public ISet<string> FailingImages { get; } = new ConcurrentStringSet();
     // KubeVirt feature gates that change API behaviour: DeclarativeHotplugVolumes (Beta, so on unless disabled, as in
     // KubeVirt 1.9: featuregate/active.go) and HotplugVolumes (deprecated since 1.9, off unless enabled; with it on,
@@ -77,6 +85,8 @@ public sealed class SimulatorOptions
         ["hotplugDelay"] = HotplugDelay.ToString("c", CultureInfo.InvariantCulture),
         ["expandDelay"] = ExpandDelay.ToString("c", CultureInfo.InvariantCulture),
         ["attachDelay"] = AttachDelay.ToString("c", CultureInfo.InvariantCulture),
+        ["imagePullBackoff"] = ImagePullBackoff.ToString("c", CultureInfo.InvariantCulture),
+        ["startFailureBackoff"] = StartFailureBackoff.ToString("c", CultureInfo.InvariantCulture),
         ["failingImages"] = new JsonArray(FailingImages.Order(StringComparer.Ordinal).Select(i => (JsonNode)i).ToArray()),
         ["featureGates"] = new JsonArray(FeatureGates.Order(StringComparer.Ordinal).Select(i => (JsonNode)i).ToArray()),
         ["nodeCount"] = NodeCount,
@@ -112,6 +122,8 @@ public sealed class SimulatorOptions
         "HOTPLUGDELAY" => With(TimeSpanOf(value), (o, v) => o.HotplugDelay = v),
         "EXPANDDELAY" => With(TimeSpanOf(value), (o, v) => o.ExpandDelay = v),
         "ATTACHDELAY" => With(TimeSpanOf(value), (o, v) => o.AttachDelay = v),
+        "IMAGEPULLBACKOFF" => With(TimeSpanOf(value), (o, v) => o.ImagePullBackoff = v),
+        "STARTFAILUREBACKOFF" => With(TimeSpanOf(value), (o, v) => o.StartFailureBackoff = v),
         "LATENCY" => With(TimeSpanOf(value), (o, v) => o.Latency = v),
         "NODECOUNT" => With(checked((int)NumberOf(value)), (o, v) => o.NodeCount = v),
         "NODECPU" => With(checked((int)NumberOf(value)), (o, v) => o.NodeCpu = v),

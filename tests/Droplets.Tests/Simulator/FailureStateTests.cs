@@ -5,14 +5,19 @@ namespace Droplets.Tests.Simulator;
 
 public sealed class FailureStateTests
 {
+    // A VM whose root disk import cannot pull its image (CDI keeps retrying), shown as DataVolumeError.
+    static async Task<SimulatorWorld> FailingImportAsync()
+    {
+        var world = await SimulatorWorld.StartAsync(o => o.FailingImages.Add("quay.io/containerdisks/ubuntu:22.04"));
+        await world.CreateNamespaceAsync("ns");
+        await world.CreateVmAsync(SimulatorWorld.Vm("bad", "ns"));
+        return world;
+    }
+
     [Fact]
     public async Task Failing_registry_image_gives_DataVolumeError_and_recovers_when_it_pulls_again()
     {
-        await using var world = await SimulatorWorld.StartAsync();
-        world.Simulator.Options.FailingImages.Add("quay.io/containerdisks/ubuntu:22.04");
-        await world.CreateNamespaceAsync("ns");
-        await world.CreateVmAsync(SimulatorWorld.Vm("bad", "ns"));
-
+        await using var world = await FailingImportAsync();
         var vm = await world.WaitForPrintableStatusAsync("ns", "bad", "DataVolumeError");
         Assert.False(vm["status"]!["created"]!.GetValue<bool>());
         var dv = await world.GetAsync(SimulatorWorld.Cdi, "v1beta1", "datavolumes", "ns", "bad-root");
@@ -21,14 +26,33 @@ public sealed class FailureStateTests
         Assert.Equal("ImagePullFailed", running["reason"]!.GetValue<string>());
         Assert.StartsWith("Unable to pull image", running["message"]!.GetValue<string>(), StringComparison.Ordinal);
 
-        var events = await SimulatorWorld.Eventually(
-            () => world.Client.CoreV1.ListNamespacedEventAsync("ns", fieldSelector: "involvedObject.kind=VirtualMachine,involvedObject.name=bad,reason=FailedDataVolumeImport"),
-            list => list.Items.Count == 1, "FailedDataVolumeImport event");
-        Assert.Equal("DataVolume bad-root failed to import disk image", events.Items[0].Message);
-        Assert.Equal("Warning", events.Items[0].Type);
+        // CDI keeps retrying a pull (the DataVolume is not Failed), so virt-controller does not warn of a failed import.
+        Assert.Equal("ImportInProgress", dv["status"]!["phase"]!.GetValue<string>());
+        Assert.Empty((await FailedImportEvents(world, "bad")).Items);
 
         world.Simulator.Options.FailingImages.Clear();
         await world.WaitForPrintableStatusAsync("ns", "bad", "Running");
+    }
+
+    static Task<k8s.Models.Corev1EventList> FailedImportEvents(SimulatorWorld world, string vm) =>
+        world.Client.CoreV1.ListNamespacedEventAsync("ns", fieldSelector: $"involvedObject.kind=VirtualMachine,involvedObject.name={vm},reason=FailedDataVolumeImport");
+
+    // pkg/virt-controller/watch/vm/vm.go handleDataVolumes: FailedDataVolumeImport for a DataVolume in phase Failed
+    // (CDI's import-controller.go sets it for a fatal import error, e.g. a checksum mismatch).
+    [Fact]
+    public async Task A_failed_datavolume_gives_FailedDataVolumeImport()
+    {
+        await using var world = await FailingImportAsync();
+        await world.WaitForPrintableStatusAsync("ns", "bad", "DataVolumeError");
+
+        await world.Client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(new k8s.Models.V1Patch("""{"status":{"phase":"Failed"}}""", k8s.Models.V1Patch.PatchType.MergePatch),
+            SimulatorWorld.Cdi, "v1beta1", "ns", "datavolumes", "bad-root");
+        var events = await SimulatorWorld.Eventually(() => FailedImportEvents(world, "bad"), list => list.Items.Count == 1, "FailedDataVolumeImport event");
+        Assert.Equal("DataVolume bad-root failed to import disk image", events.Items[0].Message);
+        Assert.Equal("Warning", events.Items[0].Type);
+        Assert.Equal("virtualmachine-controller", events.Items[0].Source.Component);
+        var vm = await world.GetVmAsync("ns", "bad");
+        Assert.Equal("DataVolumeError", SimulatorWorld.PrintableStatus(vm));
     }
 
     [Fact]
@@ -74,19 +98,39 @@ public sealed class FailureStateTests
         await world.WaitForPrintableStatusAsync("ns", "c", "Running");
     }
 
+    // Kubelet's image pull back-off (pkg/kubelet/images/image_manager.go EnsureImageExists; pkg/kubelet/kubelet.go
+    // imageBackOffPeriod and MaxImageBackOff) as mirrored by pkg/virt-controller/watch/vmi/lifecycle.go
+    // checkForContainerImageError into the VMI's Synchronized condition, and vm.go's ErrImagePull/ImagePullBackOff statuses.
     [Fact]
-    public async Task Failing_container_disk_shows_ErrImagePull_then_ImagePullBackOff()
+    public async Task Failing_container_disk_alternates_ErrImagePull_and_ImagePullBackOff_on_a_doubling_back_off()
     {
-        await using var world = await SimulatorWorld.StartAsync(o => o.BootDelay = TimeSpan.FromMilliseconds(300));
+        var initial = TimeSpan.FromMilliseconds(400);
+        await using var world = await SimulatorWorld.StartAsync(o => o.ImagePullBackoff = initial);
         const string image = "quay.io/containerdisks/fedora:latest";
         world.Simulator.Options.FailingImages.Add(image);
         await world.CreateNamespaceAsync("ns");
+        var since = DateTime.UtcNow;
         await world.CreateVmAsync(SimulatorWorld.ContainerDiskVm("cd", "ns", image));
 
         await world.WaitForPrintableStatusAsync("ns", "cd", "ErrImagePull");
         var vm = await world.WaitForPrintableStatusAsync("ns", "cd", "ImagePullBackOff");
         var synchronized = vm["status"]!["conditions"]!.AsArray().Single(c => c!["type"]!.GetValue<string>() == "Synchronized")!;
+        Assert.Equal("False", synchronized["status"]!.GetValue<string>());
         Assert.Equal($"Back-off pulling image \"{image}\"", synchronized["message"]!.GetValue<string>());
+        // Once the back-off runs out kubelet pulls again, and backs off again.
+        await world.WaitForPrintableStatusAsync("ns", "cd", "ErrImagePull");
+        await world.WaitForPrintableStatusAsync("ns", "cd", "ImagePullBackOff");
+
+        var events = (await world.Client.CoreV1.ListNamespacedEventAsync("ns", fieldSelector: "involvedObject.kind=Pod,source=kubelet")).Items;
+        var pulls = events.Single(e => e.Reason == "Failed");
+        Assert.Equal("Warning", pulls.Type);
+        Assert.StartsWith($"Failed to pull image \"{image}\": ", pulls.Message, StringComparison.Ordinal);
+        var backoffs = events.Single(e => e.Reason == "BackOff");
+        Assert.Equal($"Back-off pulling image \"{image}\"", backoffs.Message);
+        // Waits of initial, 2 × initial, 4 × initial, …: no more pulls than the back-off allows in the time that has passed.
+        var allowed = 1 + (int)Math.Log2((DateTime.UtcNow - since) / initial + 1);
+        Assert.InRange(pulls.Count ?? 1, 2, allowed);
+        Assert.InRange(backoffs.Count ?? 1, 2, allowed);
 
         world.Simulator.Options.FailingImages.Remove(image);
         await world.WaitForPrintableStatusAsync("ns", "cd", "Running");

@@ -36,6 +36,8 @@ internal sealed class SimulatorWorld : IAsyncDisposable
             ImportDelay = TimeSpan.FromMilliseconds(100),
             BootDelay = TimeSpan.FromMilliseconds(100),
             StopDelay = TimeSpan.FromMilliseconds(50),
+            ImagePullBackoff = TimeSpan.FromSeconds(1),
+            StartFailureBackoff = TimeSpan.FromSeconds(1),
         };
         configure?.Invoke(options);
         return new SimulatorWorld(await KubeVirtSimulator.StartAsync(options));

@@ -106,6 +106,7 @@ internal sealed class ControllerLoop : IAsyncDisposable
 internal sealed class Timers
 {
     readonly Dictionary<string, DateTime> started = [];
+    readonly Dictionary<string, TimeSpan> backoffs = [];
 
     public DateTime Since(string uid, string what)
     {
@@ -132,13 +133,32 @@ internal sealed class Timers
 
     public bool Elapsed(string uid, string what, TimeSpan delay) => DateTime.UtcNow - Since(uid, what) >= delay;
 
-    public void Forget(string uid, string what) => started.Remove(uid + "/" + what);
+    // An exponential back-off like client-go's flowcontrol.Backoff: each failure restarts the clock and doubles the
+    // wait (the first one is `initial`), up to `max`. Returns the wait before the next attempt.
+    public TimeSpan Fail(string uid, string what, TimeSpan initial, TimeSpan max)
+    {
+        var key = uid + "/" + what;
+        var wait = backoffs.TryGetValue(key, out var last) ? TimeSpan.FromTicks(Math.Min(last.Ticks * 2, max.Ticks)) : initial;
+        backoffs[key] = wait;
+        started[key] = DateTime.UtcNow;
+        return wait;
+    }
+
+    // The current wait of a back-off, or null before its first failure.
+    public TimeSpan? Backoff(string uid, string what) => backoffs.TryGetValue(uid + "/" + what, out var wait) ? wait : null;
+
+    public void Forget(string uid, string what)
+    {
+        started.Remove(uid + "/" + what);
+        backoffs.Remove(uid + "/" + what);
+    }
 
     public void Prune(HashSet<string> liveUids)
     {
         foreach (var key in started.Keys.Where(k => !liveUids.Contains(k[..k.IndexOf('/', StringComparison.Ordinal)])).ToList())
         {
             started.Remove(key);
+            backoffs.Remove(key);
         }
     }
 }

@@ -39,6 +39,8 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
         var pods = store.List(Resources.Pods, null).Items;
         var pod = ActivePod(vmi, pods);
         var phase = vmi.Str("status", "phase") ?? "";
+        // Every sync re-derives the Ready condition (Update does it), whatever else it changes.
+        Update(vmi, _ => { });
         if (vmi.IsDeleting())
         {
             Delete(vmi, pod, phase);
@@ -111,7 +113,6 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
             {
                 status.SetCondition("DataVolumesReady", "True", "AllDVsReady", "All of the VMI's DVs are bound and ready");
             }
-            status.SetCondition("Ready", "False", "PodNotExists", "virt-launcher pod has not yet been scheduled");
             status["guestOSInfo"] = new JsonObject();
             status["qosClass"] = "Burstable";
             status["activePods"] = new JsonObject { [created.Uid()] = "" };
@@ -162,13 +163,10 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
             Update(vmi, status => status.RemoveCondition("PodScheduled"));
         }
 
-        var failing = ContainerDiskImages(vmi).FirstOrDefault(options.FailingImages.Contains);
-        if (failing is not null)
+        if (!PullImages(vmi, pod, nodeName))
         {
-            PullFailed(vmi, pod, nodeName, failing);
             return;
         }
-        timers.Forget(vmi.Uid(), "pull");
         var host = nodeName;
         store.Update(Resources.Pods, pod.Namespace(), pod.Name(), p =>
         {
@@ -201,26 +199,41 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
         events.Normal(vmi, "Created", "VirtualMachineInstance defined.", Components.VirtHandler, host);
     }
 
-    // Kubelet reports ErrImagePull first, then ImagePullBackOff while it backs off; the VMI mirrors it as Synchronized=False.
-    void PullFailed(JsonObject vmi, JsonObject pod, string node, string image)
+    // Kubelet's image manager (pkg/kubelet/images/image_manager.go, EnsureImageExists) with its back-off
+    // (pkg/kubelet/kubelet.go: imageBackOffPeriod 10 s, MaxImageBackOff 300 s, doubled by flowcontrol.Backoff): a failed
+    // pull reports ErrImagePull (event Failed), and no pull is tried again until the back-off has run out, even once the
+    // image would pull; meanwhile its next sync of the pod reports ImagePullBackOff (event BackOff), here half-way through
+    // the back-off. The VMI mirrors the container's waiting reason as Synchronized=False (lifecycle.go
+    // checkForContainerImageError). True once the images are there.
+    bool PullImages(JsonObject vmi, JsonObject pod, string node)
     {
-        var backingOff = timers.Elapsed(vmi.Uid(), "pull", options.BootDelay) && vmi.HasCondition("Synchronized", "False", "ErrImagePull");
-        var reason = backingOff ? "ImagePullBackOff" : "ErrImagePull";
-        var message = backingOff
-            ? $"Back-off pulling image \"{image}\""
-            : $"rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": failed to resolve reference \"{image}\": {image}: not found";
-        if (vmi.HasCondition("Synchronized", "False", reason))
+        var uid = pod.Uid();
+        if (timers.Backoff(uid, "pull") is { } wait && !timers.Elapsed(uid, "pull", wait))
         {
-            return;
+            var image = pod.Objects("status", "containerStatuses").FirstOrDefault(c => c.Str("name") == "volumecontainerdisk").Str("image") ?? "";
+            if (timers.Elapsed(uid, "pull", wait / 2) && !vmi.HasCondition("Synchronized", "False", "ImagePullBackOff"))
+            {
+                var message = $"Back-off pulling image \"{image}\"";
+                events.Normal(pod, "BackOff", message, Components.Kubelet, node);
+                WaitForImage(vmi, pod, image, "ImagePullBackOff", message);
+            }
+            return false;
         }
-        if (backingOff)
+        var failing = ContainerDiskImages(vmi).FirstOrDefault(options.FailingImages.Contains);
+        if (failing is null)
         {
-            events.Normal(pod, "BackOff", message, Components.Kubelet, node);
+            return true;
         }
-        else
-        {
-            events.Warning(pod, "Failed", $"Failed to pull image \"{image}\": {message}", Components.Kubelet, node);
-        }
+        var backoff = options.ImagePullBackoff;
+        timers.Fail(uid, "pull", backoff, backoff * 30);
+        var error = $"rpc error: code = NotFound desc = failed to pull and unpack image \"{failing}\": failed to resolve reference \"{failing}\": {failing}: not found";
+        events.Warning(pod, "Failed", $"Failed to pull image \"{failing}\": {error}", Components.Kubelet, node);
+        WaitForImage(vmi, pod, failing, "ErrImagePull", error);
+        return false;
+    }
+
+    void WaitForImage(JsonObject vmi, JsonObject pod, string image, string reason, string message)
+    {
         store.Update(Resources.Pods, pod.Namespace(), pod.Name(), p =>
         {
             p.Child("status")["phase"] = "Pending";
@@ -257,7 +270,6 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
         var image = BootImage(vmi);
         Update(vmi, status =>
         {
-            status.SetCondition("Ready", "True");
             status.SetCondition("LiveMigratable", migratable ? "True" : "False", migratable ? null : "DisksNotLiveMigratable", why);
             status.SetCondition("AgentConnected", "True");
             status["interfaces"] = Interfaces(vmi, ip);
@@ -284,11 +296,7 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
     // The launcher pod vanished under a running VMI: virt-handler reports a crash.
     void Crash(JsonObject vmi)
     {
-        Update(vmi, status =>
-        {
-            status.SetCondition("Ready", "False", "PodTerminating", "virt-launcher pod is terminating");
-            SetPhase(status, "Failed");
-        });
+        Update(vmi, status => SetPhase(status, "Failed"));
         events.Warning(vmi, "Stopped", "The VirtualMachineInstance crashed.", Components.VirtHandler, vmi.Str("status", "nodeName"));
     }
 
@@ -318,11 +326,7 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
                 {
                     return;
                 }
-                Update(vmi, status =>
-                {
-                    status.SetCondition("Ready", "False", "PodTerminating", "virt-launcher pod is terminating");
-                    SetPhase(status, "Succeeded");
-                });
+                Update(vmi, status => SetPhase(status, "Succeeded"));
                 events.Normal(vmi, "Stopped", "The VirtualMachineInstance was shut down.", Components.VirtHandler, node);
             }
             else
@@ -581,6 +585,7 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
         }, UpdateMode.Full);
     }
 
+    // Like virt-controller's updateStatus, every write also re-derives the Ready condition from the launcher pod.
     JsonObject Update(JsonObject vmi, Action<JsonObject> changeStatus, Action<JsonObject>? changeLabels = null) =>
         store.Update(Resources.VirtualMachineInstances, vmi.Namespace(), vmi.Name(), v =>
         {
@@ -593,8 +598,37 @@ internal sealed class VirtualMachineInstanceController(Store store, SimulatorOpt
             {
                 changeLabels(v.Meta().Child("labels"));
             }
+            SyncReady(v, ActivePod(v, store.List(Resources.Pods, null).Items));
             return v;
         }, UpdateMode.Full);
+
+    // lifecycle.go syncReadyConditionFromPod, first match wins. virt-controller deletes the launcher pod as soon as the
+    // VMI is deleted; here the pod stays while virt-launcher shuts the guest down, so a deleted VMI counts as its pod
+    // going down (controller.IsPodDownOrGoingDown).
+    static void SyncReady(JsonObject vmi, JsonObject? pod)
+    {
+        var status = vmi.Child("status");
+        if (pod is null)
+        {
+            status.SetCondition("Ready", "False", "PodNotExists", "virt-launcher pod has not yet been scheduled");
+        }
+        else if (vmi.IsDeleting() || pod.IsDeleting() || pod.Str("status", "phase") is "Succeeded" or "Failed")
+        {
+            status.SetCondition("Ready", "False", "PodTerminating", "virt-launcher pod is terminating");
+        }
+        else if (status.Str("phase") != "Running")
+        {
+            status.SetCondition("Ready", "False", "GuestNotRunning", "Guest VM is not reported as running");
+        }
+        else if (pod.Condition("Ready") is { } ready)
+        {
+            status.SetCondition("Ready", ready.Str("status") ?? "Unknown", ready.Str("reason"), ready.Str("message"));
+        }
+        else
+        {
+            status.SetCondition("Ready", "False", "PodConditionMissing", "virt-launcher pod is missing the Ready condition");
+        }
+    }
 
     static void SetPhase(JsonObject status, string phase)
     {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
 
 namespace KubeVirt.Simulator.Controllers;
@@ -11,16 +12,18 @@ internal sealed class VirtualMachineController(Store store, SimulatorOptions opt
     // DataVolumes already reported as failed, so the warning is recorded once per failure, not once per pass.
     readonly HashSet<string> failedImports = [];
 
-    // The template spec each VMI was started from, by VMI uid (KubeVirt keeps it in a ControllerRevision).
-    readonly Dictionary<string, JsonObject> startSpecs = [];
+    // The template each VMI was started from, by VMI uid (KubeVirt keeps it in a ControllerRevision).
+    readonly Dictionary<string, JsonObject> startTemplates = [];
+
+    const string GenerationAnnotation = "kubevirt.io/vm-generation";
 
     public void Reconcile()
     {
         failedImports.IntersectWith(store.List(Resources.DataVolumes, null).Items.Select(d => d.Uid()));
         var vmis = store.List(Resources.VirtualMachineInstances, null).Items.Select(v => v.Uid()).ToHashSet();
-        foreach (var uid in startSpecs.Keys.Where(u => !vmis.Contains(u)).ToList())
+        foreach (var uid in startTemplates.Keys.Where(u => !vmis.Contains(u)).ToList())
         {
-            startSpecs.Remove(uid);
+            startTemplates.Remove(uid);
         }
         foreach (var vm in store.List(Resources.VirtualMachines, null).Items)
         {
@@ -49,6 +52,7 @@ internal sealed class VirtualMachineController(Store store, SimulatorOptions opt
             return;
         }
         SetFinalizer(vm, present: true);
+        vmi = BumpGeneration(vm, vmi);
 
         var volumesReady = SyncDataVolumes(vm);
         var strategy = RunStrategies.Of(vm);
@@ -104,6 +108,8 @@ internal sealed class VirtualMachineController(Store store, SimulatorOptions opt
         {
             switch (strategy)
             {
+                case RunStrategies.Always or RunStrategies.RerunOnFailure when vmi is null && BackingOff(vm):
+                    break;
                 case RunStrategies.Always or RunStrategies.RerunOnFailure or RunStrategies.Once when vmi is null:
                     startExpected = true;
                     if (volumesReady)
@@ -251,7 +257,8 @@ internal sealed class VirtualMachineController(Store store, SimulatorOptions opt
     {
         var template = vm.Object("spec", "template", "spec") ?? [];
         string? restartRequired = null;
-        if (startSpecs.TryGetValue(vmi.Uid(), out var startSpec) && NonLiveChange(startSpec, template))
+        var startSpec = startTemplates.GetValueOrDefault(vmi.Uid())?.Object("spec");
+        if (startSpec is not null && NonLiveChange(startSpec, template))
         {
             restartRequired = "a non-live-updatable field was changed in the template spec";
         }
@@ -484,7 +491,9 @@ internal sealed class VirtualMachineController(Store store, SimulatorOptions opt
             if (dv.Str("status", "phase") != "Succeeded")
             {
                 ready = false;
-                if (DataVolumeError(dv) is null)
+                // vm.go handleDataVolumes warns only about a DataVolume in phase Failed; an importer that CDI
+                // keeps retrying (Running=False, ImagePullFailed) shows as DataVolumeError but is not a failure yet.
+                if (dv.Str("status", "phase") != "Failed")
                 {
                     failedImports.Remove(dv.Uid());
                 }
@@ -521,8 +530,9 @@ internal sealed class VirtualMachineController(Store store, SimulatorOptions opt
             ["ownerReferences"] = new JsonArray(Json.OwnerReference(vm)),
             ["finalizers"] = new JsonArray(Finalizers.VmController),
         };
+        // vm.go setGenerationAnnotationOnVmi: the VM generation the VMI runs, the source of status.observedGeneration.
+        metadata.Child("annotations")[GenerationAnnotation] = (vm.Long("metadata", "generation") ?? 1).ToString(CultureInfo.InvariantCulture);
         var spec = template.Object("spec")?.Clone() ?? [];
-        var startSpec = spec.Clone();
         if (paused)
         {
             spec["startStrategy"] = "Paused";
@@ -536,7 +546,7 @@ internal sealed class VirtualMachineController(Store store, SimulatorOptions opt
         };
         Admission.MutateNewInstance(vmi);
         var created = store.Create(Resources.VirtualMachineInstances, vmi);
-        startSpecs[created.Uid()] = startSpec;
+        startTemplates[created.Uid()] = template?.Clone() ?? [];
         events.Normal(vm, "SuccessfulCreate", $"Started the virtual machine by creating the new virtual machine instance {vm.Name()}", Components.VirtController);
     }
 
@@ -609,11 +619,17 @@ internal sealed class VirtualMachineController(Store store, SimulatorOptions opt
                 }
             }
             status["created"] = vmi is not null;
-            status["ready"] = vmi is not null && vmi.Str("status", "phase") == "Running" && vmi.HasCondition("Ready", "True");
+            // vm.go updateStatus: ready is the VMI's Ready condition, which goes False as soon as a stop begins.
+            status["ready"] = vmi.HasCondition("Ready", "True");
             status["printableStatus"] = printable;
             status["runStrategy"] = strategy;
-            status["observedGeneration"] = v.Long("metadata", "generation") ?? 1;
-            status["desiredGeneration"] = v.Long("metadata", "generation") ?? 1;
+            // vm.go syncGenerationInfo: only while a VMI exists, observed = the generation it runs.
+            if (long.TryParse(vmi.Str("metadata", "annotations", GenerationAnnotation), CultureInfo.InvariantCulture, out var observed))
+            {
+                status["observedGeneration"] = observed;
+                status["desiredGeneration"] = v.Long("metadata", "generation") ?? 1;
+            }
+            SyncStartFailure(status, vmi, strategy);
             SyncConditions(status, vmi);
             // A new VMI runs the current template: cleanupRestartRequired.
             if (started)
@@ -634,6 +650,67 @@ internal sealed class VirtualMachineController(Store store, SimulatorOptions opt
             }
             return v;
         }, UpdateMode.Full);
+    }
+
+    // vm.go conditionallyBumpGenerationAnnotationOnVmi: a VMI whose start template is still the VM's template has seen the
+    // VM's current generation (a run strategy change, say). Any template change, live-updated or awaiting a restart,
+    // holds it, and with it status.observedGeneration, until a new VMI starts.
+    JsonObject? BumpGeneration(JsonObject vm, JsonObject? vmi)
+    {
+        var generation = (vm.Long("metadata", "generation") ?? 1).ToString(CultureInfo.InvariantCulture);
+        if (vmi is null || vmi.IsDeleting() || vmi.Str("metadata", "annotations", GenerationAnnotation) == generation ||
+            !startTemplates.TryGetValue(vmi.Uid(), out var started) || !HotplugVolumes.SameJson(started, vm.Object("spec", "template")))
+        {
+            return vmi;
+        }
+        return store.Update(Resources.VirtualMachineInstances, vmi.Namespace(), vmi.Name(), v =>
+        {
+            if (v.Uid() != vmi.Uid())
+            {
+                return null;
+            }
+            v.Meta().Child("annotations")[GenerationAnnotation] = generation;
+            return v;
+        }, UpdateMode.Full);
+    }
+
+    // vm.go startFailureBackoffTimeLeft: Always and RerunOnFailure hold the next start until retryAfterTimestamp.
+    static bool BackingOff(JsonObject vm) =>
+        Json.Time(vm.Str("status", "startFailure", "retryAfterTimestamp")) is { } retryAfter && retryAfter > DateTime.UtcNow;
+
+    // vm.go syncStartFailureStatus: a VMI that ends (Failed or Succeeded) without ever running counts once (by uid) as a
+    // start failure and sets the back-off of calculateStartBackoffTime; a VMI that reached Running, or a run strategy that
+    // does not restart on its own, clears it.
+    void SyncStartFailure(JsonObject status, JsonObject? vmi, string strategy)
+    {
+        var ran = vmi.Objects("status", "phaseTransitionTimestamps").Any(t => t.Str("phase") == "Running");
+        if (ran || strategy is not (RunStrategies.Always or RunStrategies.RerunOnFailure or RunStrategies.Once))
+        {
+            status.Remove("startFailure");
+            return;
+        }
+        if (vmi is null || !VmiPhases.IsFinal(vmi.Str("status", "phase") ?? "") || status.Str("startFailure", "lastFailedVMIUID") == vmi.Uid())
+        {
+            return;
+        }
+        var count = (status.Long("startFailure", "consecutiveFailCount") ?? 0) + 1;
+        var retryAfter = DateTime.UtcNow + StartBackoff(count, options.StartFailureBackoff);
+        status["startFailure"] = new JsonObject
+        {
+            ["consecutiveFailCount"] = count,
+            ["lastFailedVMIUID"] = vmi.Uid(),
+            // A timestamp has whole seconds: round up so the wait is never shorter than the back-off.
+            ["retryAfterTimestamp"] = Json.Time(new DateTime((retryAfter.Ticks + TimeSpan.TicksPerSecond - 1) / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, DateTimeKind.Utc)),
+        };
+    }
+
+    // vm.go calculateStartBackoffTime with defaultMaxCrashLoopBackoffDelaySeconds 300: interval (max/30, at least 10 s)
+    // × failures², plus a random share of up to half of that to spread VMs out, capped at the maximum (30 intervals).
+    static TimeSpan StartBackoff(long failures, TimeSpan interval)
+    {
+        var delay = interval * (failures * failures);
+        delay += delay * (Random.Shared.NextDouble() / 2);
+        return delay < interval * 30 ? delay : interval * 30;
     }
 
     static void SyncConditions(JsonObject status, JsonObject? vmi)
