@@ -4,10 +4,20 @@ using Microsoft.AspNetCore.Http;
 
 namespace KubeVirt.Simulator;
 
+// The requests the fault injection has refused.
+internal sealed class FaultCount
+{
+    long value;
+
+    public long Value => Interlocked.Read(ref value);
+
+    public void Add() => Interlocked.Increment(ref value);
+}
+
 // Endpoints outside the Kubernetes API: health, runtime knobs, and the fault injection that only hits /api and /apis.
 internal static class Admin
 {
-    public static void UseFaultInjection(this WebApplication app, SimulatorOptions options) =>
+    public static void UseFaultInjection(this WebApplication app, SimulatorOptions options, FaultCount faults) =>
         app.Use(async (context, next) =>
         {
             var path = context.Request.Path;
@@ -22,6 +32,7 @@ internal static class Admin
                 if (rate > 0 && Random.Shared.NextDouble() < rate)
                 {
                     // What an overloaded etcd looks like through the API server.
+                    faults.Add();
                     var error = new ApiException(500, "", "etcdserver: request timed out");
                     await Rest.Write(context, 500, error.ToStatus());
                     return;

@@ -22,10 +22,12 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
     readonly Store store;
     readonly ControllerLoop controllers;
     readonly KubeApiServer server;
+    readonly FaultCount faults;
 
-    KubeVirtSimulator(WebApplication app, KubeApiServer server, Store store, ControllerLoop controllers, SimulatorOptions options, Uri baseAddress, AuditLog audit)
+    KubeVirtSimulator(WebApplication app, KubeApiServer server, Store store, ControllerLoop controllers, SimulatorOptions options, Uri baseAddress, AuditLog audit, FaultCount faults)
     {
         Audit = audit;
+        this.faults = faults;
         this.app = app;
         this.server = server;
         this.store = store;
@@ -37,6 +39,9 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
     public Uri BaseAddress { get; }
     public SimulatorOptions Options { get; }
     public AuditLog Audit { get; }
+
+    // How many requests the fault injection (ErrorRate) has refused so far.
+    public long InjectedFaults => faults.Value;
 
     // The API server itself (https, its own CA) and a token that may do anything there (system:masters).
     public Uri ApiServer => server.BaseAddress;
@@ -63,9 +68,10 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
             var subresources = new Subresources(store, options, app.Lifetime.ApplicationStopping);
             var stats = new DomainStats(store);
             var audit = new AuditLog();
+            var faults = new FaultCount();
             app.UseAudit(audit);
             app.UseWebSockets();
-            app.UseFaultInjection(options);
+            app.UseFaultInjection(options, faults);
             app.MapAdmin(options);
             app.MapMetrics(stats);
             new VirtApi(subresources, server).Map(app);
@@ -77,7 +83,7 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
             controllers.Start();
 
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-            return new KubeVirtSimulator(app, server, store, controllers, options, new Uri(address.TrimEnd('/') + "/"), audit);
+            return new KubeVirtSimulator(app, server, store, controllers, options, new Uri(address.TrimEnd('/') + "/"), audit, faults);
         }
         catch
         {

@@ -54,7 +54,7 @@ public static class ActionWorkflows
         {
             outcome = Errored(input, DropletStatus.Error, "action_failed", $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}");
         }
-        await context.CallActivityAsync(FinishAction, outcome, WorkflowPolicy.Retry);
+        await context.CallActivityAsync(FinishAction, outcome, WorkflowPolicy.UntilDone);
         return outcome;
     }
 
@@ -62,7 +62,7 @@ public static class ActionWorkflows
     {
         var deadline = context.CurrentUtcDateTime + input.Deadline;
         context.SetCustomStatus(new ActionProgress(10));
-        var request = await context.CallActivityAsync<PowerRequestResult>(RequestPower, input, WorkflowPolicy.Retry);
+        var request = await context.CallActivityAsync<PowerRequestResult>(RequestPower, input, WorkflowPolicy.Until(deadline));
         if (request.Refusal is not null)
             return Errored(input, request.StatusNow, "kubevirt_refused", request.Refusal);
         context.SetCustomStatus(new ActionProgress(50));
@@ -72,7 +72,7 @@ public static class ActionWorkflows
         {
             var remaining = deadline - context.CurrentUtcDateTime;
             var seen = await context.CallActivityAsync<VmObservation>(ObservePower,
-                new PowerObserveInput(input, request.PreviousInstanceUid, remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero), WorkflowPolicy.Retry);
+                new PowerObserveInput(input, request.PreviousInstanceUid, remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero), WorkflowPolicy.Until(deadline));
             if (ActionRules.Reached(input.Type, seen, request.PreviousInstanceUid))
                 return new ActionOutcome(input.Droplet, input.ActionId, ActionStatus.Completed, ActionRules.EndStatus(input.Type), seen.PrivateIp, null);
             if (DropletStatusRules.FailureCode(seen.PrintableStatus) is { } code)
@@ -94,16 +94,16 @@ public static class ActionWorkflows
         try
         {
             context.SetCustomStatus(new ActionProgress(10));
-            await context.CallActivityAsync(DeleteVirtualMachine, input.Droplet, WorkflowPolicy.Retry);
+            await context.CallActivityAsync(DeleteVirtualMachine, input.Droplet, WorkflowPolicy.Until(deadline));
             context.SetCustomStatus(new ActionProgress(50));
             var backoff = WorkflowPolicy.FirstBackoff;
-            while (!await context.CallActivityAsync<bool>(ObserveDeletion, new PowerObserveInput(input, null, deadline - context.CurrentUtcDateTime), WorkflowPolicy.Retry))
+            while (!await context.CallActivityAsync<bool>(ObserveDeletion, new PowerObserveInput(input, null, deadline - context.CurrentUtcDateTime), WorkflowPolicy.Until(deadline)))
             {
                 if (context.CurrentUtcDateTime >= deadline)
                 {
                     var timeout = Errored(input, DropletStatus.Error, "action_timeout",
                         $"The VirtualMachine was not gone within {input.Deadline.TotalSeconds:0} s; delete the droplet again to retry.");
-                    await context.CallActivityAsync(FinishAction, timeout, WorkflowPolicy.Retry);
+                    await context.CallActivityAsync(FinishAction, timeout, WorkflowPolicy.UntilDone);
                     return timeout;
                 }
                 await context.CreateTimer(backoff, CancellationToken.None);
@@ -113,13 +113,13 @@ public static class ActionWorkflows
         catch (TaskFailedException e)
         {
             var failed = Errored(input, DropletStatus.Error, "action_failed", $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}");
-            await context.CallActivityAsync(FinishAction, failed, WorkflowPolicy.Retry);
+            await context.CallActivityAsync(FinishAction, failed, WorkflowPolicy.UntilDone);
             return failed;
         }
         // The VM is gone, so are its hotplugged disks: its volumes are available again (claims and data kept).
-        await context.CallActivityAsync(Volumes.VolumeWorkflows.DetachDropletVolumes, input.Droplet, WorkflowPolicy.Retry);
+        await context.CallActivityAsync(Volumes.VolumeWorkflows.DetachDropletVolumes, input.Droplet, WorkflowPolicy.UntilDone);
         var done = new ActionOutcome(input.Droplet, input.ActionId, ActionStatus.Completed, DropletStatus.Deleting, null, null);
-        await context.CallActivityAsync(RemoveDroplet, done, WorkflowPolicy.Retry);
+        await context.CallActivityAsync(RemoveDroplet, done, WorkflowPolicy.UntilDone);
         return done;
     }
 

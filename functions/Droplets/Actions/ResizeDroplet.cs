@@ -34,17 +34,17 @@ public static class ResizeDroplet
         try
         {
             context.SetCustomStatus(new ActionProgress(10));
-            await context.CallActivityAsync(ApplyResize, input, WorkflowPolicy.Retry);
+            await context.CallActivityAsync(ApplyResize, input, WorkflowPolicy.Until(deadline));
             context.SetCustomStatus(new ActionProgress(40));
             var restarted = false;
             var backoff = WorkflowPolicy.FirstBackoff;
             while (true)
             {
-                var seen = await context.CallActivityAsync<ResizeObservation>(ObserveResize, input, WorkflowPolicy.Retry);
+                var seen = await context.CallActivityAsync<ResizeObservation>(ObserveResize, input, WorkflowPolicy.Until(deadline));
                 if (seen.Applied)
                 {
                     var done = new ActionOutcome(action.Droplet, action.ActionId, ActionStatus.Completed, previous, seen.PrivateIp, null);
-                    await context.CallActivityAsync(RecordResize, new ResizeRecord(input, done), WorkflowPolicy.Retry);
+                    await context.CallActivityAsync(RecordResize, new ResizeRecord(input, done), WorkflowPolicy.UntilDone);
                     return done;
                 }
                 if (seen.FailureCode is not null || context.CurrentUtcDateTime >= deadline)
@@ -54,7 +54,7 @@ public static class ResizeDroplet
                 {
                     // Not live-updatable (a decrease, or beyond the maxima): KubeVirt applies it on restart.
                     context.SetCustomStatus(new ActionProgress(60));
-                    await context.CallActivityAsync(RestartForResize, input, WorkflowPolicy.Retry);
+                    await context.CallActivityAsync(RestartForResize, input, WorkflowPolicy.Until(deadline));
                     restarted = true;
                     continue;
                 }
@@ -70,9 +70,9 @@ public static class ResizeDroplet
 
     static async Task<ActionOutcome> RollBackAsync(TaskOrchestrationContext context, ResizeInput input, DropletStatus previous, string code, string message)
     {
-        await context.CallActivityAsync(RollbackResize, input, WorkflowPolicy.Retry);
+        await context.CallActivityAsync(RollbackResize, input, WorkflowPolicy.UntilDone);
         var failed = new ActionOutcome(input.Action.Droplet, input.Action.ActionId, ActionStatus.Errored, previous, null, new DropletError(code, message));
-        await context.CallActivityAsync(ActionWorkflows.FinishAction, failed, WorkflowPolicy.Retry);
+        await context.CallActivityAsync(ActionWorkflows.FinishAction, failed, WorkflowPolicy.UntilDone);
         return failed;
     }
 }

@@ -65,7 +65,7 @@ public static class ProvisionDroplet
             result = new ProvisionResult(input.Droplet, DropletStatus.Error, null, null, new DropletError(
                 "provisioning_failed", $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}"));
         }
-        await context.CallActivityAsync(RecordProvisioning, result, WorkflowPolicy.Retry);
+        await context.CallActivityAsync(RecordProvisioning, result, WorkflowPolicy.UntilDone);
         log.LogInformation("Droplet {DropletId} provisioned: {Status}", input.Droplet.Id, result.Status);
         return result;
     }
@@ -73,14 +73,14 @@ public static class ProvisionDroplet
     static async Task<ProvisionResult> ProvisionAsync(TaskOrchestrationContext context, ProvisionInput input)
     {
         var deadline = context.CurrentUtcDateTime + input.Deadline;
-        await context.CallActivityAsync(CreateVirtualMachine, input.Droplet, WorkflowPolicy.Retry);
+        await context.CallActivityAsync(CreateVirtualMachine, input.Droplet, WorkflowPolicy.Until(deadline));
 
         var backoff = WorkflowPolicy.FirstBackoff;
         while (true)
         {
             var remaining = deadline - context.CurrentUtcDateTime;
             var wait = remaining < TimeSpan.Zero ? TimeSpan.Zero : remaining;
-            var seen = await context.CallActivityAsync<VmObservation>(ObserveVirtualMachine, new ObserveInput(input.Droplet, wait), WorkflowPolicy.Retry);
+            var seen = await context.CallActivityAsync<VmObservation>(ObserveVirtualMachine, new ObserveInput(input.Droplet, wait), WorkflowPolicy.Until(deadline));
             if (Decide(input.Droplet, seen, context.CurrentUtcDateTime >= deadline, input.Deadline) is { } result)
                 return result;
             var delay = backoff < deadline - context.CurrentUtcDateTime ? backoff : deadline - context.CurrentUtcDateTime;

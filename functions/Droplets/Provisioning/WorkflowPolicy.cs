@@ -5,13 +5,39 @@ namespace Droplets.Provisioning;
 // How every workflow retries its activities and paces its polling of KubeVirt.
 public static class WorkflowPolicy
 {
-    // Transient cluster or storage errors: 6 attempts, 1 s doubling to 30 s.
-    public static readonly TaskOptions Retry = TaskOptions.FromRetryPolicy(new RetryPolicy(
-        maxNumberOfAttempts: 6, firstRetryInterval: TimeSpan.FromSeconds(1), backoffCoefficient: 2, maxRetryInterval: TimeSpan.FromSeconds(30)));
+    // A step that drives or reads the cluster (or takes a lock): a failure is retried, 1 s doubling to 30 s, for as
+    // long as the next attempt would still start before the action's deadline. An outage shorter than the deadline is
+    // only latency; a longer one fails the step, and the workflow ends the action in its words.
+    public static TaskOptions Until(DateTime deadline) => TaskOptions.FromRetryHandler(async retry =>
+    {
+        var delay = RetryDelay(retry.LastAttemptNumber);
+        if (retry.OrchestrationContext.CurrentUtcDateTime + delay >= deadline)
+            return false;
+        await retry.OrchestrationContext.CreateTimer(delay, CancellationToken.None);
+        return true;
+    });
+
+    // A workflow's final bookkeeping (record the outcome, release the lock, end the action, roll a change back): it
+    // must run, so it is retried until it succeeds, whatever the deadline.
+    public static readonly TaskOptions UntilDone = TaskOptions.FromRetryHandler(async retry =>
+    {
+        await retry.OrchestrationContext.CreateTimer(RetryDelay(retry.LastAttemptNumber), CancellationToken.None);
+        return true;
+    });
+
+    static readonly TimeSpan FirstRetry = TimeSpan.FromSeconds(1);
 
     // Durable timers between observations: 2 s doubling to 30 s (Azurite timers have ~1 s resolution).
     public static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(2);
     static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
 
     public static TimeSpan Next(TimeSpan backoff) => backoff * 2 < MaxBackoff ? backoff * 2 : MaxBackoff;
+
+    static TimeSpan RetryDelay(int attempt)
+    {
+        var delay = FirstRetry;
+        for (var i = 1; i < attempt && delay < MaxBackoff; i++)
+            delay = Next(delay);
+        return delay;
+    }
 }

@@ -67,13 +67,14 @@ public static class VolumeWorkflows
 
     public static async Task<VolumeOutcome> RunProvisionAsync(TaskOrchestrationContext context, VolumeActionInput input)
     {
+        var deadline = context.CurrentUtcDateTime + input.Deadline;
         VolumeOutcome outcome;
         try
         {
             context.SetCustomStatus(new ActionProgress(10));
-            await context.CallActivityAsync(CreateVolumeClaim, input.Volume, WorkflowPolicy.Retry);
+            await context.CallActivityAsync(CreateVolumeClaim, input.Volume, WorkflowPolicy.Until(deadline));
             context.SetCustomStatus(new ActionProgress(50));
-            var seen = await ObserveAsync(context, input, ObserveVolumeClaim);
+            var seen = await ObserveAsync(context, input, ObserveVolumeClaim, deadline);
             outcome = seen.Done
                 ? Ended(input, ActionStatus.Completed, VolumeStatus.Available)
                 : Errored(input, VolumeStatus.Error, seen.Failure is null ? "action_timeout" : "volume_failed", seen.Failure
@@ -83,23 +84,24 @@ public static class VolumeWorkflows
         {
             outcome = Errored(input, VolumeStatus.Error, "action_failed", ClusterFailure(e));
         }
-        await context.CallActivityAsync(FinishVolumeAction, outcome, WorkflowPolicy.Retry);
+        await context.CallActivityAsync(FinishVolumeAction, outcome, WorkflowPolicy.UntilDone);
         return outcome;
     }
 
     public static async Task<VolumeOutcome> RunDeleteAsync(TaskOrchestrationContext context, VolumeActionInput input)
     {
+        var deadline = context.CurrentUtcDateTime + input.Deadline;
         VolumeOutcome outcome;
         try
         {
             context.SetCustomStatus(new ActionProgress(10));
-            await context.CallActivityAsync(DeleteVolumeClaim, input.Volume, WorkflowPolicy.Retry);
+            await context.CallActivityAsync(DeleteVolumeClaim, input.Volume, WorkflowPolicy.Until(deadline));
             context.SetCustomStatus(new ActionProgress(50));
-            var seen = await ObserveAsync(context, input, ObserveVolumeDeletion);
+            var seen = await ObserveAsync(context, input, ObserveVolumeDeletion, deadline);
             if (seen.Done)
             {
                 var done = Ended(input, ActionStatus.Completed, null);
-                await context.CallActivityAsync(RemoveVolume, done, WorkflowPolicy.Retry);
+                await context.CallActivityAsync(RemoveVolume, done, WorkflowPolicy.UntilDone);
                 return done;
             }
             outcome = Errored(input, VolumeStatus.Error, "action_timeout",
@@ -109,7 +111,7 @@ public static class VolumeWorkflows
         {
             outcome = Errored(input, VolumeStatus.Error, "action_failed", ClusterFailure(e));
         }
-        await context.CallActivityAsync(FinishVolumeAction, outcome, WorkflowPolicy.Retry);
+        await context.CallActivityAsync(FinishVolumeAction, outcome, WorkflowPolicy.UntilDone);
         return outcome;
     }
 
@@ -118,26 +120,27 @@ public static class VolumeWorkflows
     // attach later what we recorded as available.
     public static async Task<VolumeOutcome> RunAttachAsync(TaskOrchestrationContext context, VolumeActionInput input)
     {
+        var deadline = context.CurrentUtcDateTime + input.Deadline;
         VolumeOutcome outcome;
         var held = false;
         try
         {
             context.SetCustomStatus(new ActionProgress(10));
-            if (await context.CallActivityAsync<string?>(TakeDropletForVolume, input, WorkflowPolicy.Retry) is { } busy)
+            if (await context.CallActivityAsync<string?>(TakeDropletForVolume, input, WorkflowPolicy.Until(deadline)) is { } busy)
             {
                 outcome = Errored(input, null, "conflict", busy) with { DropletId = null };
             }
             else
             {
                 held = true;
-                if (await context.CallActivityAsync<string?>(RequestVolumeAttach, input, WorkflowPolicy.Retry) is { } refusal)
+                if (await context.CallActivityAsync<string?>(RequestVolumeAttach, input, WorkflowPolicy.Until(deadline)) is { } refusal)
                 {
                     outcome = Errored(input, VolumeStatus.Available, "kubevirt_refused", refusal);
                 }
                 else
                 {
                     context.SetCustomStatus(new ActionProgress(50));
-                    var seen = await ObserveAsync(context, input, ObserveVolumeAttachment);
+                    var seen = await ObserveAsync(context, input, ObserveVolumeAttachment, deadline);
                     outcome = seen.Done
                         ? Ended(input, ActionStatus.Completed, VolumeStatus.Attached) with { Attached = true }
                         : await RollBackAttachAsync(context, input, seen.Failure is null ? "action_timeout" : "kubevirt_refused", seen.Failure
@@ -151,41 +154,36 @@ public static class VolumeWorkflows
                 ? await RollBackAttachAsync(context, input, "action_failed", ClusterFailure(e))
                 : Errored(input, null, "action_failed", ClusterFailure(e)) with { DropletId = null };
         }
-        await context.CallActivityAsync(FinishVolumeAction, outcome, WorkflowPolicy.Retry);
+        await context.CallActivityAsync(FinishVolumeAction, outcome, WorkflowPolicy.UntilDone);
         return outcome;
     }
 
     static async Task<VolumeOutcome> RollBackAttachAsync(TaskOrchestrationContext context, VolumeActionInput input, string code, string message)
     {
-        try
-        {
-            await context.CallActivityAsync<string?>(RequestVolumeDetach, input, WorkflowPolicy.Retry);
-        }
-        catch (TaskFailedException)
-        {
-            // Best effort: the cluster could not be reached for the attach either.
-        }
+        // Part of the bookkeeping: the volume is recorded available only once KubeVirt was asked to let it go.
+        await context.CallActivityAsync<string?>(RequestVolumeDetach, input, WorkflowPolicy.UntilDone);
         return Errored(input, VolumeStatus.Available, code, message);
     }
 
     public static async Task<VolumeOutcome> RunDetachAsync(TaskOrchestrationContext context, VolumeActionInput input)
     {
+        var deadline = context.CurrentUtcDateTime + input.Deadline;
         VolumeOutcome outcome;
         try
         {
             context.SetCustomStatus(new ActionProgress(10));
-            if (await context.CallActivityAsync<string?>(TakeDropletForVolume, input, WorkflowPolicy.Retry) is { } busy)
+            if (await context.CallActivityAsync<string?>(TakeDropletForVolume, input, WorkflowPolicy.Until(deadline)) is { } busy)
             {
                 outcome = Errored(input, null, "conflict", busy) with { DropletId = null };
             }
-            else if (await context.CallActivityAsync<string?>(RequestVolumeDetach, input, WorkflowPolicy.Retry) is { } refusal)
+            else if (await context.CallActivityAsync<string?>(RequestVolumeDetach, input, WorkflowPolicy.Until(deadline)) is { } refusal)
             {
                 outcome = Errored(input, VolumeStatus.Attached, "kubevirt_refused", refusal) with { Attached = true };
             }
             else
             {
                 context.SetCustomStatus(new ActionProgress(50));
-                var seen = await ObserveAsync(context, input, ObserveVolumeAttachment);
+                var seen = await ObserveAsync(context, input, ObserveVolumeAttachment, deadline);
                 outcome = seen.Done
                     ? Ended(input, ActionStatus.Completed, VolumeStatus.Available)
                     : Errored(input, VolumeStatus.Attached, seen.Failure is null ? "action_timeout" : "kubevirt_refused", seen.Failure
@@ -196,7 +194,7 @@ public static class VolumeWorkflows
         {
             outcome = Errored(input, VolumeStatus.Attached, "action_failed", ClusterFailure(e)) with { Attached = true };
         }
-        await context.CallActivityAsync(FinishVolumeAction, outcome, WorkflowPolicy.Retry);
+        await context.CallActivityAsync(FinishVolumeAction, outcome, WorkflowPolicy.UntilDone);
         return outcome;
     }
 
@@ -204,18 +202,19 @@ public static class VolumeWorkflows
     // shrink, so a failed resize has nothing to roll back.
     public static async Task<VolumeOutcome> RunResizeAsync(TaskOrchestrationContext context, VolumeActionInput input)
     {
+        var deadline = context.CurrentUtcDateTime + input.Deadline;
         VolumeOutcome outcome;
         try
         {
             context.SetCustomStatus(new ActionProgress(10));
-            if (await context.CallActivityAsync<string?>(GrowVolumeClaim, input, WorkflowPolicy.Retry) is { } refusal)
+            if (await context.CallActivityAsync<string?>(GrowVolumeClaim, input, WorkflowPolicy.Until(deadline)) is { } refusal)
             {
                 outcome = Errored(input, null, "kubernetes_refused", refusal);
             }
             else
             {
                 context.SetCustomStatus(new ActionProgress(50));
-                var seen = await ObserveAsync(context, input, ObserveVolumeClaim);
+                var seen = await ObserveAsync(context, input, ObserveVolumeClaim, deadline);
                 outcome = seen.Done
                     ? Ended(input, ActionStatus.Completed, null) with { Size = input.Size }
                     : Errored(input, null, seen.Failure is null ? "action_timeout" : "resize_failed", seen.Failure
@@ -226,21 +225,20 @@ public static class VolumeWorkflows
         {
             outcome = Errored(input, null, "action_failed", ClusterFailure(e));
         }
-        await context.CallActivityAsync(FinishVolumeAction, outcome, WorkflowPolicy.Retry);
+        await context.CallActivityAsync(FinishVolumeAction, outcome, WorkflowPolicy.UntilDone);
         return outcome;
     }
 
     // The monitor pattern: an activity that waits on the cluster for a while, then a durable timer with
     // backoff, until done, failed, or the action's deadline.
-    static async Task<VolumeObservation> ObserveAsync(TaskOrchestrationContext context, VolumeActionInput input, string activity)
+    static async Task<VolumeObservation> ObserveAsync(TaskOrchestrationContext context, VolumeActionInput input, string activity, DateTime deadline)
     {
-        var deadline = context.CurrentUtcDateTime + input.Deadline;
         var backoff = WorkflowPolicy.FirstBackoff;
         while (true)
         {
             var remaining = deadline - context.CurrentUtcDateTime;
             var seen = await context.CallActivityAsync<VolumeObservation>(activity,
-                new VolumeObserveInput(input, remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero), WorkflowPolicy.Retry);
+                new VolumeObserveInput(input, remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero), WorkflowPolicy.Until(deadline));
             if (seen.Done || seen.Failure is not null || context.CurrentUtcDateTime >= deadline)
                 return seen;
             context.SetCustomStatus(new ActionProgress(75));
