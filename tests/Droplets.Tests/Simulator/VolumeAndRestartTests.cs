@@ -34,7 +34,10 @@ public sealed class VolumeAndRestartTests
             c => c.Status.Capacity["storage"].ToString() == "80Gi", "capacity 80Gi");
         Assert.DoesNotContain(claim.Status.Conditions ?? [], c => c.Type == "Resizing");
 
-        var events = (await world.Client.CoreV1.ListNamespacedEventAsync("ns", fieldSelector: "involvedObject.kind=PersistentVolumeClaim,involvedObject.name=vm-root")).Items;
+        // kubelet records its event after the capacity it reports.
+        var events = await SimulatorWorld.Eventually(
+            async () => (await world.Client.CoreV1.ListNamespacedEventAsync("ns", fieldSelector: "involvedObject.kind=PersistentVolumeClaim,involvedObject.name=vm-root")).Items,
+            items => items.Any(e => e.Reason == "FileSystemResizeSuccessful"), "FileSystemResizeSuccessful");
         Assert.Equal($"External resizer is resizing volume {claim.Spec.VolumeName}", Assert.Single(events, e => e.Reason == "Resizing").Message);
         var resized = Assert.Single(events, e => e.Reason == "FileSystemResizeSuccessful");
         Assert.Equal("kubelet", resized.Source.Component);
