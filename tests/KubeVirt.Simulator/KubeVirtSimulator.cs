@@ -21,15 +21,15 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
     readonly WebApplication app;
     readonly Store store;
     readonly ControllerLoop controllers;
-    readonly KubeApiServer server;
+    readonly ClusterPool.Lease cluster;
     readonly FaultCount faults;
 
-    KubeVirtSimulator(WebApplication app, KubeApiServer server, Store store, ControllerLoop controllers, SimulatorOptions options, Uri baseAddress, AuditLog audit, FaultCount faults)
+    KubeVirtSimulator(WebApplication app, ClusterPool.Lease cluster, Store store, ControllerLoop controllers, SimulatorOptions options, Uri baseAddress, AuditLog audit, FaultCount faults)
     {
         Audit = audit;
         this.faults = faults;
         this.app = app;
-        this.server = server;
+        this.cluster = cluster;
         this.store = store;
         this.controllers = controllers;
         Options = options;
@@ -44,17 +44,17 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
     public long InjectedFaults => faults.Value;
 
     // The API server itself (https, its own CA) and a token that may do anything there (system:masters).
-    public Uri ApiServer => server.BaseAddress;
-    public string AdminToken => server.AdminToken;
-    public string CertificateAuthorityPem => server.CertificateAuthority.ExportCertificatePem();
+    public Uri ApiServer => cluster.Server.BaseAddress;
+    public string AdminToken => cluster.Server.AdminToken;
+    public string CertificateAuthorityPem => cluster.Server.CertificateAuthority.ExportCertificatePem();
 
     public static async Task<KubeVirtSimulator> StartAsync(SimulatorOptions? options = null, string url = "http://127.0.0.1:0", CancellationToken cancellationToken = default)
     {
         options ??= new SimulatorOptions();
-        var server = await KubeApiServer.StartAsync(cancellationToken);
+        var cluster = await ClusterPool.RentAsync(cancellationToken);
+        var server = cluster.Server;
         try
         {
-            await KubeVirtInstall.InstallAsync(server, cancellationToken);
             var store = await Store.StartAsync(server, cancellationToken);
 
             // No configuration file watching: tests run many simulators in one process (inotify instances are few).
@@ -83,11 +83,11 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
             controllers.Start();
 
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-            return new KubeVirtSimulator(app, server, store, controllers, options, new Uri(address.TrimEnd('/') + "/"), audit, faults);
+            return new KubeVirtSimulator(app, cluster, store, controllers, options, new Uri(address.TrimEnd('/') + "/"), audit, faults);
         }
         catch
         {
-            await server.DisposeAsync();
+            await cluster.DisposeAsync();
             throw;
         }
     }
@@ -111,6 +111,6 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
         await app.StopAsync();
         await app.DisposeAsync();
         await store.DisposeAsync();
-        await server.DisposeAsync();
+        await cluster.DisposeAsync();
     }
 }

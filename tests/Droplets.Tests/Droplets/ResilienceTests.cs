@@ -9,10 +9,14 @@ namespace Droplets.Tests.Droplets;
 
 // Nothing acknowledged is lost: not when the host is killed mid-workflow, and not when it died
 // between writing a droplet and starting its workflow.
-public class ResilienceTests
+public abstract class ResilienceTests(HostKind kind)
 {
-    [Theory, BothHosts]
-    public async Task Killed_host_resumes_provisioning_after_restart_with_one_virtual_machine(HostKind kind)
+    public sealed class OnStandalone() : ResilienceTests(HostKind.Standalone);
+
+    public sealed class OnFunctions() : ResilienceTests(HostKind.Functions);
+
+    [Fact]
+    public async Task Killed_host_resumes_provisioning_after_restart_with_one_virtual_machine()
     {
         // Booting takes long enough that the kill lands while the workflow is waiting on KubeVirt.
         await using var region = await TestRegion.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(200), BootDelay = TimeSpan.FromSeconds(4) });
@@ -39,8 +43,8 @@ public class ResilienceTests
         Assert.Single(machines);
     }
 
-    [Theory, BothHosts]
-    public async Task Droplet_stored_without_a_workflow_is_recovered(HostKind kind)
+    [Fact]
+    public async Task Droplet_stored_without_a_workflow_is_recovered()
     {
         await using var region = await TestRegion.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(200), BootDelay = TimeSpan.FromMilliseconds(200) });
         await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = region });
@@ -72,8 +76,8 @@ public class ResilienceTests
     // Retries are bounded by the action's deadline, not by a count: an outage of the region's API server longer than
     // six attempts 1 s doubling apart would last (31 s) but shorter than the deadline is only latency, and the
     // actions it caught end as asked.
-    [Theory, BothHosts]
-    public async Task Actions_caught_by_an_outage_shorter_than_their_deadline_end_as_asked(HostKind kind)
+    [Fact]
+    public async Task Actions_caught_by_an_outage_shorter_than_their_deadline_end_as_asked()
     {
         await using var region = await TestRegion.StartAsync();
         await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = region });
@@ -127,8 +131,8 @@ public class ResilienceTests
         Assert.Null(region.Get("virtualmachines", ns, ids[2].Replace('_', '-')));
     }
 
-    [Theory, BothHosts]
-    public async Task Killed_host_finishes_every_kind_of_action_after_restart(HostKind kind)
+    [Fact]
+    public async Task Killed_host_finishes_every_kind_of_action_after_restart()
     {
         // Slow stops, boots and hotplugs keep every action waiting on KubeVirt when the host dies.
         await using var region = await TestRegion.StartAsync(new SimulatorOptions

@@ -4,7 +4,9 @@ using Xunit.Sdk;
 namespace Droplets.Tests.Infrastructure;
 
 // The two ways the product runs. Every end-to-end test runs on both:
-// - a test that starts its own host is a [Theory] over [BothHosts] with a HostKind parameter;
+// - a test that starts its own host is a [Theory] over [BothHosts] with a HostKind parameter, or, where such tests
+//   are long (the crash and outage tests), in an abstract class taking the HostKind with two nested sealed classes,
+//   OnStandalone and OnFunctions, so that the two hosts' runs are two test collections, run in parallel;
 // - a test class that shares a world is abstract, with two nested sealed classes, OnStandalone and OnFunctions,
 //   whose class fixtures are the world on that host (World<StandaloneKind> / World<FunctionsKind>).
 public enum HostKind { Standalone, Functions }
@@ -39,5 +41,7 @@ public sealed class BothHostsAttribute : DataAttribute
 //   console URLs name Console:GatewayUrl. See ApiHost.ConsoleGateway.
 // - The recovery sweep: a background service every Recovery:Interval (standalone); a timer trigger on
 //   Recovery:Schedule, an NCRONTAB expression (Functions). ApiHost sets both to every second.
+// - SIGTERM: the standalone host stops within 10 s, handing back in-flight work (StandaloneShutdownTests); the
+//   Functions host's shutdown is the Functions host's own.
 // - After a kill -9 the Functions host resumes work after its queue visibility timeout (1 minute, the least the
 //   Durable extension accepts; the standalone engine is given 8 s in the crash tests), so its crash tests take longer.

@@ -58,8 +58,9 @@ public sealed class AdminTests
     public async Task Latency_is_added_to_api_requests()
     {
         await using var world = await SimulatorWorld.StartAsync(o => o.Latency = TimeSpan.FromMilliseconds(200));
-        var started = DateTime.UtcNow;
+        // A lower bound only: a slow machine makes the call slower, never faster.
+        var elapsed = System.Diagnostics.Stopwatch.StartNew();
         await world.Client.CoreV1.ListNamespaceAsync();
-        Assert.True(DateTime.UtcNow - started >= TimeSpan.FromMilliseconds(190));
+        Assert.True(elapsed.Elapsed >= TimeSpan.FromMilliseconds(200), $"took {elapsed.Elapsed.TotalMilliseconds:0} ms");
     }
 }

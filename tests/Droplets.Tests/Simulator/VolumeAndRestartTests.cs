@@ -139,13 +139,12 @@ public sealed class VolumeAndRestartTests
         await world.WaitForPrintableStatusAsync("ns", "vm", "Running");
         var before = (await world.GetVmiAsync("ns", "vm"))["metadata"]!["uid"]!.GetValue<string>();
 
-        // gracePeriodSeconds=0 sets the VMI's terminationGracePeriodSeconds to 1: the guest gets one second, not StopDelay.
-        var started = DateTime.UtcNow;
+        // gracePeriodSeconds=0 sets the VMI's terminationGracePeriodSeconds to 1: the guest gets one second, not StopDelay
+        // (30 s, twice the wait below, so a restart that waited for it would fail here).
         Assert.Equal(HttpStatusCode.Accepted, (await world.SubresourceAsync("ns", "vm", "restart", """{"gracePeriodSeconds":0}""")).StatusCode);
         await SimulatorWorld.Eventually(
             () => world.FindVmiAsync("ns", "vm"),
             v => v is not null && v["metadata"]!["uid"]!.GetValue<string>() != before && v["status"]?["phase"]?.GetValue<string>() == "Running", "a new running VMI");
-        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10));
 
         // stop with gracePeriod 0 kills the domain at once.
         Assert.Equal(HttpStatusCode.Accepted, (await world.SubresourceAsync("ns", "vm", "stop", """{"gracePeriod":0}""")).StatusCode);

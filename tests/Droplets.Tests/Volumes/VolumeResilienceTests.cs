@@ -11,10 +11,14 @@ namespace Droplets.Tests.Volumes;
 
 // Nothing acknowledged about a volume is lost: not when the host is killed during an attach, and not when
 // it died between taking a volume and starting the workflow that would release it.
-public class VolumeResilienceTests
+public abstract class VolumeResilienceTests(HostKind kind)
 {
-    [Theory, BothHosts]
-    public async Task Killed_host_finishes_an_attach_after_restart_with_the_disk_added_once(HostKind kind)
+    public sealed class OnStandalone() : VolumeResilienceTests(HostKind.Standalone);
+
+    public sealed class OnFunctions() : VolumeResilienceTests(HostKind.Functions);
+
+    [Fact]
+    public async Task Killed_host_finishes_an_attach_after_restart_with_the_disk_added_once()
     {
         // A slow hotplug keeps the workflow waiting on KubeVirt when the host dies.
         await using var region = await TestRegion.StartAsync(new SimulatorOptions
@@ -51,8 +55,8 @@ public class VolumeResilienceTests
         Assert.Equal(2, (await host.Client.GetFromJsonAsync<JsonElement>($"api/v1/volumes/{volume}/actions")).GetArrayLength());
     }
 
-    [Theory, BothHosts]
-    public async Task A_volume_taken_for_an_attach_without_a_workflow_is_recovered(HostKind kind)
+    [Fact]
+    public async Task A_volume_taken_for_an_attach_without_a_workflow_is_recovered()
     {
         await using var region = await TestRegion.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(100), BootDelay = TimeSpan.FromMilliseconds(200) });
         await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = region });
@@ -75,8 +79,8 @@ public class VolumeResilienceTests
         Assert.Equal("Ready", region.HotplugPhase(project, droplet, volume));
     }
 
-    [Theory, BothHosts]
-    public async Task A_reservation_for_a_droplet_that_was_never_written_is_released(HostKind kind)
+    [Fact]
+    public async Task A_reservation_for_a_droplet_that_was_never_written_is_released()
     {
         await using var region = await TestRegion.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(100) });
         await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = region });

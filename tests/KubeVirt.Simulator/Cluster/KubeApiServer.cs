@@ -20,15 +20,20 @@ public sealed class KubeApiServer : IAsyncDisposable
     readonly Process process;
     readonly string directory;
 
-    KubeApiServer(Process process, string directory, Uri baseAddress, string adminToken)
+    KubeApiServer(Process process, string directory, Uri baseAddress, string adminToken, string etcdUrl)
     {
         this.process = process;
         this.directory = directory;
         BaseAddress = baseAddress;
         AdminToken = adminToken;
+        EtcdUrl = etcdUrl;
     }
 
     public Uri BaseAddress { get; }
+
+    // Where this server keeps its objects: the process's etcd, under a prefix of its own.
+    internal string EtcdUrl { get; }
+    internal string EtcdPrefix => "/" + Path.GetFileName(directory);
 
     // A member of system:masters (everything, no RBAC check): what KubeVirt's own components act as here.
     public string AdminToken { get; }
@@ -80,7 +85,7 @@ public sealed class KubeApiServer : IAsyncDisposable
                 "--service-account-issuer=https://kubernetes.default.svc", $"--service-account-key-file={pki.ServiceAccountPublicKey}",
                 $"--service-account-signing-key-file={pki.ServiceAccountKey}", "--service-cluster-ip-range=10.96.0.0/16",
                 $"--cert-dir={Path.Combine(directory, "certs")}", "--profiling=false");
-            var server = new KubeApiServer(process, directory, new Uri($"https://127.0.0.1:{port}/"), adminToken);
+            var server = new KubeApiServer(process, directory, new Uri($"https://127.0.0.1:{port}/"), adminToken, etcd.ClientUrl);
             if (await server.ReadyAsync(cancellationToken))
                 return server;
             await server.StopAsync();
@@ -108,6 +113,13 @@ public sealed class KubeApiServer : IAsyncDisposable
             await Task.Delay(100, cancellationToken);
         }
         return false;
+    }
+
+    // At process exit, when nothing may be awaited.
+    internal void Kill()
+    {
+        if (!process.HasExited)
+            process.Kill();
     }
 
     async Task StopAsync()
