@@ -17,7 +17,8 @@ public sealed class ActionActivities(
     DropletStore droplets, ActionStore actions, KubeVirtClients clusters, IOptions<ProvisioningOptions> polling, TimeProvider time)
 {
     // Asks KubeVirt to restart, stop or start the VM. Starting a running VM or stopping a stopped one
-    // is already done, not a failure; restarting a VM that is not running is refused, in KubeVirt's words.
+    // is already done, not a failure; restarting a VM that is not running is refused, in KubeVirt's words, as is
+    // any action on a VM that is not there.
     public async Task<PowerRequestResult> RequestPowerAsync(ActionInput input, CancellationToken cancellationToken)
     {
         var (record, cluster) = await ClusterOfAsync(input.Droplet, cancellationToken);
@@ -26,7 +27,8 @@ public sealed class ActionActivities(
         {
             ActionType.Reboot => "restart",
             ActionType.PowerOff => "stop",
-            _ => "start",
+            ActionType.PowerOn => "start",
+            _ => throw new InvalidOperationException($"A {input.Type} is not a power action."),
         };
         var answer = await cluster.PutSubresourceAsync(DropletMapping.NamespaceFor(record.ProjectId), DropletMapping.VmNameFor(record.Id), subresource, cancellationToken);
         var alreadyThere = (input.Type, answer.Refusal) switch
@@ -35,15 +37,17 @@ public sealed class ActionActivities(
             (ActionType.PowerOff, { } r) when r.Contains("not running", StringComparison.OrdinalIgnoreCase) => true,
             _ => false,
         };
-        return new PowerRequestResult(before.InstanceUid, answer.Accepted || alreadyThere ? null : answer.Refusal,
-            DropletStatusRules.Map(before.PrintableStatus, DropletStatus.Running));
+        // Refused, the droplet takes what KubeVirt reports; from error, error stays while KubeVirt cannot tell.
+        var now = before.Exists ? DropletStatusRules.Map(before.PrintableStatus, record.LockedFrom ?? DropletStatus.Running) : DropletStatus.Error;
+        // Nothing to do for KubeVirt: no VMI is replaced, so what the one there reports is the outcome.
+        return new PowerRequestResult(alreadyThere ? null : before.InstanceUid, answer.Accepted || alreadyThere ? null : answer.Refusal, now);
     }
 
     public async Task<VmObservation> ObservePowerAsync(PowerObserveInput input, CancellationToken cancellationToken)
     {
         var (record, cluster) = await ClusterOfAsync(input.Action.Droplet, cancellationToken);
         return await PollAsync(() => cluster.ObserveDropletAsync(record.ProjectId, record.Id, cancellationToken),
-            seen => ActionRules.Reached(input.Action.Type, seen, input.PreviousInstanceUid) || DropletStatusRules.FailureCode(seen.PrintableStatus) is not null,
+            seen => ActionRules.Reached(input.Action.Type, seen, input.PreviousInstanceUid) || ActionRules.Failure(input.Action.Type, seen, input.PreviousInstanceUid) is not null,
             input.Wait, cancellationToken);
     }
 

@@ -22,10 +22,10 @@ public sealed class RecoveryOptions
 // for longer than the grace period whose workflow instance does not exist, writes the action record if
 // it is missing, and starts the workflow. Instance ids are derived from the action, so a race with a
 // late start is harmless, and every workflow step is idempotent. Volumes are swept the same way.
-// A workflow that ended without releasing its droplet — terminated by an operator (Durable's terminate endpoint),
-// or failed past its retries — is settled here too: see SettleAsync.
+// A workflow that ended without releasing its droplet or volume — terminated by an operator (Durable's terminate
+// endpoint), or failed — is settled here too: see SettleAsync and SettleVolumeAsync.
 public sealed class ActionRecovery(
-    DropletStore droplets, VolumeStore volumes, ActionStore actions, ActionActivities activities, KubeVirtClients clusters,
+    DropletStore droplets, VolumeStore volumes, ActionStore actions, ActionActivities activities, VolumeActivities volumeActivities, KubeVirtClients clusters,
     IOptions<ProvisioningOptions> provisioning, IOptions<ActionOptions> actionOptions, IOptions<RecoveryOptions> options, TimeProvider time,
     ILogger<ActionRecovery> log)
 {
@@ -41,10 +41,10 @@ public sealed class ActionRecovery(
             var instanceId = type == ActionType.Create ? ProvisionDroplet.InstanceIdFor(droplet.Id) : DropletAction.InstanceIdFor(actionId);
             try
             {
-                var instance = await workflows.GetInstanceAsync(instanceId, cancellationToken);
-                if (instance is { RuntimeStatus: OrchestrationRuntimeStatus.Terminated or OrchestrationRuntimeStatus.Failed })
+                var (instance, ended) = await InstanceAsync(workflows, instanceId, cancellationToken);
+                if (ended)
                 {
-                    if (await SettleAsync(droplet, await workflows.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken) ?? instance, cancellationToken))
+                    if (await SettleAsync(droplet, instance!, cancellationToken))
                         recovered++;
                     continue;
                 }
@@ -81,15 +81,7 @@ public sealed class ActionRecovery(
     // looks again), or what it reports when the action's deadline has passed.
     async Task<bool> SettleAsync(Droplet droplet, OrchestrationMetadata instance, CancellationToken cancellationToken)
     {
-        // A terminate's reason is the instance's output: JSON from the Durable Task SDK, the bare text from Durable
-        // Functions' terminate endpoint.
-        var reason = instance.RuntimeStatus == OrchestrationRuntimeStatus.Terminated
-            ? instance.SerializedOutput is ['"', .., '"'] quoted ? System.Text.Json.JsonSerializer.Deserialize<string>(quoted) : instance.SerializedOutput
-            : instance.FailureDetails?.ErrorMessage;
-        if (reason is { Length: > 200 })
-            reason = reason[..200] + "…";
-        var ended = (instance.RuntimeStatus == OrchestrationRuntimeStatus.Terminated ? "Its workflow was terminated" : "Its workflow failed")
-            + (string.IsNullOrEmpty(reason) ? "" : $" ({reason})");
+        var ended = Ended(instance);
         DropletStatus status;
         string? privateIp = null;
         DropletError error;
@@ -119,6 +111,73 @@ public sealed class ActionRecovery(
         return true;
     }
 
+    // The workflow's instance (null: there is none), and whether it ended without releasing what it held (terminated
+    // or failed; then read with its output, which holds the reason).
+    static async Task<(OrchestrationMetadata? Instance, bool Ended)> InstanceAsync(DurableTaskClient workflows, string instanceId, CancellationToken cancellationToken)
+    {
+        var instance = await workflows.GetInstanceAsync(instanceId, cancellationToken);
+        return instance is { RuntimeStatus: OrchestrationRuntimeStatus.Terminated or OrchestrationRuntimeStatus.Failed }
+            ? (await workflows.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken) ?? instance, true)
+            : (instance, false);
+    }
+
+    // "Its workflow was terminated (reason)" or "Its workflow failed (message)". A terminate's reason is the instance's
+    // output: JSON from the Durable Task SDK, the bare text from Durable Functions' terminate endpoint.
+    static string Ended(OrchestrationMetadata instance)
+    {
+        var reason = instance.RuntimeStatus == OrchestrationRuntimeStatus.Terminated
+            ? instance.SerializedOutput is ['"', .., '"'] quoted ? System.Text.Json.JsonSerializer.Deserialize<string>(quoted) : instance.SerializedOutput
+            : instance.FailureDetails?.ErrorMessage;
+        if (reason is { Length: > 200 })
+            reason = reason[..200] + "…";
+        return (instance.RuntimeStatus == OrchestrationRuntimeStatus.Terminated ? "Its workflow was terminated" : "Its workflow failed")
+            + (string.IsNullOrEmpty(reason) ? "" : $" ({reason})");
+    }
+
+    // As SettleAsync, for a volume. After an attach or a detach the volume is as KubeVirt has it once nothing is
+    // queued (attached exactly when the droplet's VM has it in its template), and the droplet is released with its
+    // volume_ids agreeing. A create or a delete stopped halfway leaves the volume in error (delete it, again); a
+    // resize, at its recorded size.
+    async Task<bool> SettleVolumeAsync(Volumes.Volume volume, OrchestrationMetadata instance, CancellationToken cancellationToken)
+    {
+        var ended = Ended(instance);
+        var input = VolumeWorkflows.InputFor(volume, actionOptions.Value.Deadline);
+        VolumeOutcome Errored(VolumeStatus? status, bool attached, string message) =>
+            new(input.Volume, input.ActionId, ActionStatus.Errored, status, input.DropletId, attached, null, new DropletError("action_interrupted", message));
+        VolumeOutcome outcome;
+        switch (volume.LockedFor!.Value)
+        {
+            case ActionType.Attach or ActionType.Detach:
+                var cluster = clusters.For(volume.Region);
+                var (ns, vmName) = (DropletMapping.NamespaceFor(volume.ProjectId), DropletMapping.VmNameFor(input.DropletId!));
+                var vm = cluster.GetVirtualMachineAsync(ns, vmName, cancellationToken);
+                var vmi = cluster.GetInstanceAsync(ns, vmName, cancellationToken);
+                var state = VolumeMapping.Attachment(await vm, await vmi, volume.Id);
+                if ((state.AddRequested || state.RemoveRequested) && time.GetUtcNow() < volume.UpdatedAt + actionOptions.Value.Deadline)
+                    return false;
+                outcome = Errored(state.InTemplate ? VolumeStatus.Attached : VolumeStatus.Available, state.InTemplate,
+                    $"{ended}; KubeVirt has the volume {(state.InTemplate ? "attached" : "detached")} ({state.Describe()}).");
+                break;
+            case ActionType.Create:
+                outcome = Errored(VolumeStatus.Error, false, $"{ended} before the volume's claim was ready; delete the volume and create it again.");
+                break;
+            case ActionType.Delete:
+                outcome = Errored(VolumeStatus.Error, false, $"{ended} before the volume's claim was gone; delete the volume again to retry.");
+                break;
+            case ActionType.Resize:
+                outcome = Errored(null, false, $"{ended}; the volume keeps its recorded size of {volume.SizeGigabytes} GiB.");
+                break;
+            case ActionType.Reboot or ActionType.PowerOff or ActionType.PowerOn:
+                throw new InvalidOperationException($"Volumes have no {volume.LockedFor} action.");
+            default:
+                throw new ArgumentOutOfRangeException(nameof(volume), volume.LockedFor, "Unknown action type.");
+        }
+        await volumeActivities.FinishAsync(outcome, cancellationToken);
+        log.LogWarning("Volume {VolumeId} was held by {ActionId}, whose workflow ended as {RuntimeStatus}; released it as {Status}",
+            volume.Id, volume.LockedBy, instance.RuntimeStatus, outcome.VolumeStatus?.ToString() ?? volume.Status.ToString());
+        return true;
+    }
+
     async Task<int> RecoverVolumesAsync(DurableTaskClient workflows, CancellationToken cancellationToken)
     {
         var recovered = 0;
@@ -140,7 +199,14 @@ public sealed class ActionRecovery(
                     }
                     continue;
                 }
-                if (await workflows.GetInstanceAsync(DropletAction.InstanceIdFor(actionId), cancellationToken) is not null)
+                var (instance, ended) = await InstanceAsync(workflows, DropletAction.InstanceIdFor(actionId), cancellationToken);
+                if (ended)
+                {
+                    if (await SettleVolumeAsync(volume, instance!, cancellationToken))
+                        recovered++;
+                    continue;
+                }
+                if (instance is not null)
                     continue;
                 if (await actions.GetAsync(volume.Id, actionId, cancellationToken) is null)
                 {

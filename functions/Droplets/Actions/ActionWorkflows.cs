@@ -39,7 +39,9 @@ public static class ActionWorkflows
             ActionType.Resize => client.ScheduleNewOrchestrationInstanceAsync(ResizeDroplet.Name,
                 new ResizeInput(input, held.PlanId, held.PendingPlanId!, held.LockedFrom == DropletStatus.Running), options, cancellationToken),
             ActionType.Delete => client.ScheduleNewOrchestrationInstanceAsync(DeleteDroplet, input, options, cancellationToken),
-            _ => client.ScheduleNewOrchestrationInstanceAsync(PowerDroplet, input, options, cancellationToken),
+            ActionType.Reboot or ActionType.PowerOff or ActionType.PowerOn => client.ScheduleNewOrchestrationInstanceAsync(PowerDroplet, input, options, cancellationToken),
+            ActionType.Create or ActionType.Attach or ActionType.Detach => throw new InvalidOperationException($"A {input.Type} has a workflow of its own."),
+            _ => throw new ArgumentOutOfRangeException(nameof(held), input.Type, "Unknown action type."),
         };
     }
 
@@ -75,7 +77,7 @@ public static class ActionWorkflows
                 new PowerObserveInput(input, request.PreviousInstanceUid, remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero), WorkflowPolicy.Until(deadline));
             if (ActionRules.Reached(input.Type, seen, request.PreviousInstanceUid))
                 return new ActionOutcome(input.Droplet, input.ActionId, ActionStatus.Completed, ActionRules.EndStatus(input.Type), seen.PrivateIp, null);
-            if (DropletStatusRules.FailureCode(seen.PrintableStatus) is { } code)
+            if (ActionRules.Failure(input.Type, seen, request.PreviousInstanceUid) is { } code)
                 return Errored(input, DropletStatus.Error, code, seen.Message ?? code);
             if (context.CurrentUtcDateTime >= deadline)
                 return Errored(input, DropletStatusRules.Map(seen.PrintableStatus, DropletStatus.Running), "action_timeout",
@@ -128,45 +130,3 @@ public static class ActionWorkflows
 }
 
 public sealed record PowerRequestResult(string? PreviousInstanceUid, string? Refusal, DropletStatus StatusNow);
-
-// Which droplet states each action needs, what it passes through and ends in, and when KubeVirt has
-// reached that end. Pure functions: the handler and the workflow share them.
-public static class ActionRules
-{
-    public static bool Allowed(ActionType type, DropletStatus status) => type switch
-    {
-        ActionType.Reboot or ActionType.PowerOff => status == DropletStatus.Running,
-        ActionType.PowerOn => status == DropletStatus.Stopped,
-        ActionType.Resize => status is DropletStatus.Running or DropletStatus.Stopped,
-        ActionType.Delete => status != DropletStatus.Deleting,
-        _ => false,
-    };
-
-    public static string Needs(ActionType type) => type switch
-    {
-        ActionType.Reboot or ActionType.PowerOff => "running",
-        ActionType.PowerOn => "stopped",
-        ActionType.Resize => "running or stopped",
-        _ => "not being deleted",
-    };
-
-    public static DropletStatus Transitional(ActionType type) => type switch
-    {
-        ActionType.Reboot => DropletStatus.Rebooting,
-        ActionType.PowerOff => DropletStatus.Stopping,
-        ActionType.PowerOn => DropletStatus.Starting,
-        ActionType.Resize => DropletStatus.Resizing,
-        ActionType.Delete => DropletStatus.Deleting,
-        _ => DropletStatus.Provisioning,
-    };
-
-    public static DropletStatus EndStatus(ActionType type) => type == ActionType.PowerOff ? DropletStatus.Stopped : DropletStatus.Running;
-
-    public static bool Reached(ActionType type, VmObservation seen, string? previousInstanceUid) => type switch
-    {
-        ActionType.PowerOff => seen.PrintableStatus == "Stopped",
-        ActionType.PowerOn => seen.PrintableStatus == "Running" && seen.PrivateIp is not null,
-        ActionType.Reboot => seen.PrintableStatus == "Running" && seen.PrivateIp is not null && seen.InstanceUid is not null && seen.InstanceUid != previousInstanceUid,
-        _ => false,
-    };
-}

@@ -74,7 +74,10 @@ public sealed record DropletEvent
         ActionType.Reboot => "Reboot",
         ActionType.PowerOff => "PowerOff",
         ActionType.PowerOn => "PowerOn",
-        _ => "Delete",
+        ActionType.Delete => "Delete",
+        ActionType.Attach => "Attach",
+        ActionType.Detach => "Detach",
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "Unknown action type."),
     };
 
     static (string Verb, string Done) Words(ActionType type) => type switch
@@ -84,7 +87,10 @@ public sealed record DropletEvent
         ActionType.Reboot => ("Reboot", "Rebooted: the droplet is running again."),
         ActionType.PowerOff => ("Power off", "Powered off."),
         ActionType.PowerOn => ("Power on", "Powered on: the droplet is running."),
-        _ => ("Deletion", "Deleted."),
+        ActionType.Delete => ("Deletion", "Deleted."),
+        ActionType.Attach => ("Attach", "Attached."),
+        ActionType.Detach => ("Detach", "Detached."),
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "Unknown action type."),
     };
 
     static DateTimeOffset Utc(DateTime value) =>

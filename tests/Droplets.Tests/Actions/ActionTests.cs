@@ -107,6 +107,32 @@ public abstract class ActionTests(DropletsWorld world)
         Assert.Contains("is stopped", rebootProblem.GetProperty("detail").GetString());
     }
 
+    // error is not a dead end: KubeVirt decides what a power action can do. An unschedulable VM can be stopped (no VMI,
+    // so KubeVirt reports Stopped), and starting it again meets the same refusal of the scheduler.
+    [Fact]
+    public async Task A_droplet_in_error_can_be_powered_off_and_on_again()
+    {
+        var id = (await host.CreateDropletAsync(new { name = "huge", image = "ubuntu-22-04", plan_id = "s-8vcpu-16gb", region = "ams3", project_id = Repository.UniqueName("p") }))
+            .GetProperty("id").GetString()!;
+        Assert.Equal("unschedulable", (await host.WaitForStatusAsync(id, "error")).GetProperty("error").GetProperty("code").GetString());
+
+        var (off, offAction) = await ActAsync(id, "power_off");
+        Assert.Equal(HttpStatusCode.Accepted, off.StatusCode);
+        var offDone = await WaitForActionAsync(offAction.GetProperty("id").GetString()!);
+        Assert.True(offDone.GetProperty("status").GetString() == "completed", offDone.ToString());
+        var stopped = await host.GetDropletAsync(id);
+        Assert.Equal("stopped", stopped.GetProperty("status").GetString());
+        Assert.False(stopped.TryGetProperty("error", out _));
+
+        var (_, onAction) = await ActAsync(id, "power_on");
+        var on = await WaitForActionAsync(onAction.GetProperty("id").GetString()!);
+        Assert.Equal("errored", on.GetProperty("status").GetString());
+        Assert.Equal("unschedulable", on.GetProperty("error").GetProperty("code").GetString());
+        var again = await host.GetDropletAsync(id);
+        Assert.Equal("error", again.GetProperty("status").GetString());
+        Assert.False(again.GetProperty("locked").GetBoolean());
+    }
+
     [Fact]
     public async Task A_second_action_while_one_runs_is_409_locked_naming_it()
     {

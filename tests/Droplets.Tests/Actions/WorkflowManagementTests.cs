@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Droplets.Tests.Infrastructure;
+using Droplets.Tests.Volumes;
 using k8s;
 using k8s.Models;
 using KubeVirt.Simulator;
@@ -130,6 +131,37 @@ public abstract partial class WorkflowManagementTests(WorkflowManagementTests.Wo
         var next = await host.Client.PostAsJsonAsync($"api/v1/droplets/{id}/actions", new { type = "power_off" });
         Assert.Equal(HttpStatusCode.Accepted, next.StatusCode);
         await host.WaitForStatusAsync(id, "stopped");
+    }
+
+    // The recovery settles a terminated volume workflow too: the volume is as KubeVirt has it (attached exactly when the
+    // VM's template has it), the droplet is free with volume_ids agreeing, and the next volume action runs.
+    [Fact]
+    public async Task A_terminated_attach_leaves_the_volume_as_kubevirt_has_it_and_frees_the_droplet()
+    {
+        var project = Repository.UniqueName("p");
+        var droplet = await host.RunningDropletAsync(project);
+        var volume = await host.AvailableVolumeAsync(project);
+
+        var (attach, accepted) = await host.VolumeActionAsync(volume, new { type = "attach", droplet_id = droplet });
+        Assert.Equal(HttpStatusCode.Accepted, attach.StatusCode);
+        var actionId = accepted.GetProperty("id").GetString()!;
+        Assert.Equal(HttpStatusCode.Accepted, (await host.Client.PostAsync(Links(attach)["durable-terminate"].Replace("{text}", "operator%20test", StringComparison.Ordinal), null)).StatusCode);
+
+        var action = await host.WaitForActionAsync(actionId);
+        Assert.Equal("errored", action.GetProperty("status").GetString());
+        Assert.Equal("action_interrupted", action.GetProperty("error").GetProperty("code").GetString());
+        Assert.Contains("terminated (operator test)", action.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+
+        var vm = world.Region.Get("virtualmachines", project.Replace('_', '-'), droplet.Replace('_', '-'))!;
+        var inTemplate = vm["spec"]!["template"]!["spec"]!["volumes"]!.AsArray().Any(v => v!["name"]!.GetValue<string>() == volume.Replace('_', '-'));
+        var settled = await host.GetVolumeAsync(volume);
+        Assert.Equal((inTemplate ? "attached" : "available", false), (settled.GetProperty("status").GetString(), settled.GetProperty("locked").GetBoolean()));
+        var held = await host.GetDropletAsync(droplet);
+        Assert.False(held.GetProperty("locked").GetBoolean());
+        Assert.Equal(inTemplate, held.GetProperty("volume_ids").EnumerateArray().Any(v => v.GetString() == volume));
+
+        var next = await host.CompleteVolumeActionAsync(volume, inTemplate ? new { type = "detach", droplet_id = droplet } : new { type = "attach", droplet_id = droplet });
+        Assert.Equal("completed", next.GetProperty("status").GetString());
     }
 
     // A terminated workflow's step in flight runs to its end: a terminated create's CreateVirtualMachine may make the

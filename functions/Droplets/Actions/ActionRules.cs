@@ -1,0 +1,96 @@
+using System.Text.Json;
+using Droplets.Droplets;
+using Droplets.KubeVirt;
+
+namespace Droplets.Actions;
+
+// What a completed action leaves the droplet as.
+public enum ActionEnd { Running, Stopped, Unchanged, Removed }
+
+// One row of the droplet's state machine: the statuses an action may start from, the status the droplet shows while
+// it runs, and what it ends as when it completes. An action that does not complete leaves the droplet as KubeVirt
+// reports it (`error` when KubeVirt reports a failure).
+public sealed record ActionRule(ActionType Type, IReadOnlyList<DropletStatus> From, DropletStatus During, ActionEnd Completed);
+
+// The handler and the workflows share these pure functions. The README's table is rendered from Table
+// (ActionRulesTests compares them).
+public static class ActionRules
+{
+    static readonly DropletStatus[] Any = Enum.GetValues<DropletStatus>();
+
+    // Power actions are allowed from error as well: KubeVirt decides whether they can work (virt-api's refusal ends
+    // the action errored in its words, and the droplet takes what KubeVirt reports).
+    public static IReadOnlyList<ActionRule> Table { get; } =
+    [
+        new(ActionType.Reboot, [DropletStatus.Running, DropletStatus.Error], DropletStatus.Rebooting, ActionEnd.Running),
+        new(ActionType.PowerOff, [DropletStatus.Running, DropletStatus.Error], DropletStatus.Stopping, ActionEnd.Stopped),
+        new(ActionType.PowerOn, [DropletStatus.Stopped, DropletStatus.Error], DropletStatus.Starting, ActionEnd.Running),
+        new(ActionType.Resize, [DropletStatus.Running, DropletStatus.Stopped], DropletStatus.Resizing, ActionEnd.Unchanged),
+        new(ActionType.Delete, [.. Any.Where(s => s != DropletStatus.Deleting)], DropletStatus.Deleting, ActionEnd.Removed),
+    ];
+
+    public static ActionRule For(ActionType type) => type switch
+    {
+        ActionType.Reboot or ActionType.PowerOff or ActionType.PowerOn or ActionType.Resize or ActionType.Delete => Table.Single(r => r.Type == type),
+        ActionType.Create or ActionType.Attach or ActionType.Detach => throw new InvalidOperationException($"A {type} is not an action on an existing droplet's own status."),
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "Unknown action type."),
+    };
+
+    public static bool Allowed(ActionType type, DropletStatus status) => For(type).From.Contains(status);
+
+    public static string Needs(ActionType type) => Words(For(type).From);
+
+    public static DropletStatus Transitional(ActionType type) => For(type).During;
+
+    public static DropletStatus EndStatus(ActionType type) => For(type).Completed switch
+    {
+        ActionEnd.Running => DropletStatus.Running,
+        ActionEnd.Stopped => DropletStatus.Stopped,
+        ActionEnd.Unchanged or ActionEnd.Removed => throw new InvalidOperationException($"A {type} does not end in a status of its own."),
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "Unknown end."),
+    };
+
+    public static bool Reached(ActionType type, VmObservation seen, string? previousInstanceUid) => type switch
+    {
+        ActionType.PowerOff => seen.PrintableStatus == "Stopped",
+        ActionType.PowerOn => seen.PrintableStatus == "Running" && seen.PrivateIp is not null,
+        ActionType.Reboot => seen.PrintableStatus == "Running" && seen.PrivateIp is not null && seen.InstanceUid is not null && seen.InstanceUid != previousInstanceUid,
+        _ => throw new InvalidOperationException($"A {type} is not observed as a power action."),
+    };
+
+    // The failure KubeVirt reports that ends a power action (its code), or null to go on waiting. A failure of the
+    // VM's disks (a DataVolume or claim, which no stop or start changes) counts at once, except to a power_off that
+    // still has a VMI to stop. A failure of a VMI counts when it is a new one (a power_on that found nothing to do
+    // counts the one there): the VMI a power_off stops or a reboot replaces, and a VM status not yet updated after
+    // that VMI is gone, may still show the old failure meanwhile.
+    public static string? Failure(ActionType type, VmObservation seen, string? previousInstanceUid)
+    {
+        if (DropletStatusRules.FailureCode(seen.PrintableStatus) is not { } code)
+            return null;
+        var disks = seen.PrintableStatus is "DataVolumeError" or "ErrorPvcNotFound";
+        return type switch
+        {
+            ActionType.PowerOff => disks && seen.InstanceUid is null ? code : null,
+            ActionType.PowerOn or ActionType.Reboot => disks || seen.InstanceUid is not null && seen.InstanceUid != previousInstanceUid ? code : null,
+            _ => throw new InvalidOperationException($"A {type} is not observed as a power action."),
+        };
+    }
+
+    // The table as the README shows it.
+    public static string Markdown() =>
+        "| action | allowed from | while it runs | completed |\n|---|---|---|---|\n" + string.Concat(Table.Select(r =>
+            $"| `{Wire(r.Type)}` | {(r.From.Count == Any.Length - 1 ? $"anything but `{Wire(Any.Except(r.From).Single())}`" : string.Join(", ", r.From.Select(s => $"`{Wire(s)}`")))} | `{Wire(r.During)}` | {r.Completed switch
+            {
+                ActionEnd.Running => "`running`",
+                ActionEnd.Stopped => "`stopped`",
+                ActionEnd.Unchanged => "the status it started from",
+                ActionEnd.Removed => "removed",
+                _ => throw new ArgumentOutOfRangeException(nameof(r), r.Completed, "Unknown end."),
+            }} |\n"));
+
+    static string Words(IReadOnlyList<DropletStatus> statuses) => statuses.Count == Any.Length - 1
+        ? $"not {Wire(Any.Except(statuses).Single())}"
+        : statuses.Count == 1 ? Wire(statuses[0]) : string.Join(", ", statuses.SkipLast(1).Select(Wire)) + " or " + Wire(statuses[^1]);
+
+    static string Wire<T>(T value) => JsonSerializer.Serialize(value).Trim('"');
+}

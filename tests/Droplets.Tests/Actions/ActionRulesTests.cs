@@ -1,0 +1,58 @@
+using Droplets.Actions;
+using Droplets.Droplets;
+using Droplets.Tests.Infrastructure;
+
+namespace Droplets.Tests.Actions;
+
+public class ActionRulesTests
+{
+    [Fact]
+    public void The_readme_shows_the_state_table_of_the_code()
+    {
+        var readme = File.ReadAllText(Path.Combine(Repository.Root, "README.md")).ReplaceLineEndings("\n");
+        Assert.Contains(ActionRules.Markdown(), readme, StringComparison.Ordinal);
+    }
+
+    // Every action on an existing droplet has one row; the rest (create, a volume's attach and detach) none.
+    [Fact]
+    public void Every_action_of_a_droplet_has_one_row_and_no_other_has_any()
+    {
+        Assert.Equal([ActionType.Resize, ActionType.Reboot, ActionType.PowerOff, ActionType.PowerOn, ActionType.Delete],
+            ActionRules.Table.Select(r => r.Type).Order());
+        foreach (var type in new[] { ActionType.Create, ActionType.Attach, ActionType.Detach })
+            Assert.Throws<InvalidOperationException>(() => ActionRules.Allowed(type, DropletStatus.Running));
+    }
+
+    [Theory]
+    [InlineData(ActionType.PowerOff, DropletStatus.Error, true)]
+    [InlineData(ActionType.PowerOn, DropletStatus.Error, true)]
+    [InlineData(ActionType.Reboot, DropletStatus.Error, true)]
+    [InlineData(ActionType.Resize, DropletStatus.Error, false)]
+    [InlineData(ActionType.Reboot, DropletStatus.Stopped, false)]
+    [InlineData(ActionType.PowerOn, DropletStatus.Running, false)]
+    [InlineData(ActionType.Delete, DropletStatus.Deleting, false)]
+    [InlineData(ActionType.Delete, DropletStatus.Provisioning, true)]
+    public void Error_allows_power_actions_and_delete_but_nothing_else(ActionType type, DropletStatus status, bool allowed) =>
+        Assert.Equal(allowed, ActionRules.Allowed(type, status));
+
+    // What the VMI being stopped or replaced still reports is not the action's outcome; a new VMI's or the disks' is.
+    [Theory]
+    [InlineData(ActionType.PowerOff, "ErrorUnschedulable", "vmi-a", "vmi-a", null)]
+    [InlineData(ActionType.PowerOff, "ErrorUnschedulable", null, "vmi-a", null)]
+    [InlineData(ActionType.PowerOff, "DataVolumeError", null, "vmi-a", "disk_import_failed")]
+    [InlineData(ActionType.Reboot, "CrashLoopBackOff", "vmi-a", "vmi-a", null)]
+    [InlineData(ActionType.Reboot, "ErrorUnschedulable", null, "vmi-a", null)]
+    [InlineData(ActionType.PowerOn, "DataVolumeError", null, null, "disk_import_failed")]
+    [InlineData(ActionType.Reboot, "ErrorUnschedulable", "vmi-b", "vmi-a", "unschedulable")]
+    [InlineData(ActionType.PowerOn, "ErrImagePull", "vmi-a", null, "image_pull_failed")]
+    [InlineData(ActionType.PowerOn, "Starting", "vmi-a", null, null)]
+    public void A_failure_ends_a_power_action_once_it_is_about_what_the_action_asked_for(ActionType type, string printable, string? instance, string? previous, string? code) =>
+        Assert.Equal(code, ActionRules.Failure(type, new global::Droplets.KubeVirt.VmObservation(printable, null, null, null) { InstanceUid = instance }, previous));
+
+    [Fact]
+    public void Refusals_name_the_statuses_an_action_needs()
+    {
+        Assert.Equal("running or error", ActionRules.Needs(ActionType.PowerOff));
+        Assert.Equal("not deleting", ActionRules.Needs(ActionType.Delete));
+    }
+}
