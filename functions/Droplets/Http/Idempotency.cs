@@ -101,6 +101,7 @@ public sealed class Idempotency(TableServiceClient service, StoreOptions options
                 Created<SshKeys.SshKey> created => created.Location,
                 Created<Volumes.Volume> created => created.Location,
                 Accepted<Actions.DropletAction> accepted => accepted.Location,
+                Accepted<Actions.ResizeAccepted> accepted => accepted.Location,
                 _ => null,
             },
             ["OperationLocation"] = context.Response.Headers["Operation-Location"].ToString(),

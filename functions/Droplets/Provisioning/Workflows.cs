@@ -2,6 +2,7 @@ using Droplets.Actions;
 using Droplets.Volumes;
 using Microsoft.DurableTask;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace Droplets.Provisioning;
 
@@ -107,10 +108,15 @@ public static class Workflows
 
     static DurableTaskRegistry AddActivity<TService, TIn, TOut>(this DurableTaskRegistry registry, string name, Func<TService, TIn, CancellationToken, Task<TOut>> run)
         where TService : notnull =>
-        registry.AddActivity(name, services => new ServiceActivity<TService, TIn, TOut>(services.GetRequiredService<TService>(), run));
+        registry.AddActivity(name, services => new ServiceActivity<TService, TIn, TOut>(
+            services.GetRequiredService<TService>(), run, services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping));
 
-    sealed class ServiceActivity<TService, TIn, TOut>(TService service, Func<TService, TIn, CancellationToken, Task<TOut>> run) : TaskActivity<TIn, TOut>
+    // An activity is cancelled when the host stops, as the Functions host cancels its functions: a poll ends at once
+    // instead of waiting out its time, and the work item it leaves is run again (after a restart, or by another
+    // process), which every activity allows.
+    sealed class ServiceActivity<TService, TIn, TOut>(TService service, Func<TService, TIn, CancellationToken, Task<TOut>> run, CancellationToken stopping)
+        : TaskActivity<TIn, TOut>
     {
-        public override Task<TOut> RunAsync(TaskActivityContext context, TIn input) => run(service, input, CancellationToken.None);
+        public override Task<TOut> RunAsync(TaskActivityContext context, TIn input) => run(service, input, stopping);
     }
 }

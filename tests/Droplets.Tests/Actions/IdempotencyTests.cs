@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Azure.Data.Tables;
 using Droplets.Tests.Infrastructure;
+using Droplets.Tests.Volumes;
 
 namespace Droplets.Tests.Actions;
 
@@ -100,6 +101,29 @@ public abstract class IdempotencyTests(DropletsWorld world)
         Assert.Equal(firstId, await IdOf(again));
         await host.WaitForStatusAsync(firstId, "running");
         Assert.Single(world.Nyc1.List("virtualmachines", project.Replace('_', '-')));
+    }
+
+    // A replay reproduces the answer's headers exactly, a PATCH's Location included.
+    [Fact]
+    public async Task A_replayed_resize_answers_the_original_status_body_and_headers()
+    {
+        var project = Repository.UniqueName("p");
+        var id = await IdOf(await host.Client.PostAsJsonAsync("api/v1/droplets", Create(project)));
+        await host.WaitForStatusAsync(id, "running");
+
+        var key = Guid.NewGuid().ToString();
+        var first = await SendAsync(HttpMethod.Patch, $"api/v1/droplets/{id}", key, new { plan_id = "s-2vcpu-2gb" });
+        var replay = await SendAsync(HttpMethod.Patch, $"api/v1/droplets/{id}", key, new { plan_id = "s-2vcpu-2gb" });
+
+        Assert.Equal((HttpStatusCode.Accepted, HttpStatusCode.Accepted), (first.StatusCode, replay.StatusCode));
+        Assert.Equal("true", replay.Headers.GetValues("Idempotent-Replayed").Single());
+        Assert.NotNull(first.Headers.Location);
+        Assert.Equal(first.Headers.Location, replay.Headers.Location);
+        Assert.Equal(first.Headers.GetValues("Operation-Location").Single(), replay.Headers.GetValues("Operation-Location").Single());
+        Assert.Equal(first.Headers.GetValues("Link").Single(), replay.Headers.GetValues("Link").Single());
+        var (answer, replayed) = (await first.Content.ReadFromJsonAsync<JsonElement>(), await replay.Content.ReadFromJsonAsync<JsonElement>());
+        Assert.Equal(answer.GetProperty("action").GetProperty("id").GetString(), replayed.GetProperty("action").GetProperty("id").GetString());
+        await host.WaitForActionAsync(answer.GetProperty("action").GetProperty("id").GetString()!);
     }
 
     [Fact]

@@ -182,6 +182,28 @@ public sealed class ApiHost : IAsyncDisposable
         await process.WaitForExitAsync();
     }
 
+    // SIGTERM, as Kubernetes or systemd stops a process: how long it took to exit, or null if it was still running
+    // after `within`.
+    public async Task<TimeSpan?> TerminateAsync(TimeSpan within)
+    {
+        var elapsed = Stopwatch.StartNew();
+        if (Kill(process!.Id, 15) != 0)
+            throw new InvalidOperationException($"kill -TERM {process.Id} failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+        using var deadline = new CancellationTokenSource(within);
+        try
+        {
+            await process.WaitForExitAsync(deadline.Token);
+            return elapsed.Elapsed;
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    static extern int Kill(int pid, int signal);
+
     public async Task<JsonElement> CreateDropletAsync(object body)
     {
         var response = await Client.PostAsJsonAsync("api/v1/droplets", body);
