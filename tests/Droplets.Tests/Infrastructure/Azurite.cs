@@ -43,6 +43,8 @@ public sealed class Azurite
                 "--queueHost", "127.0.0.1", "--queuePort", queue.ToString(),
                 "--tableHost", "127.0.0.1", "--tablePort", table.ToString(),
             },
+            // Never the terminal's: a background run would stop it on a read (SIGTTIN) and leave it behind.
+            RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
@@ -60,7 +62,8 @@ public sealed class Azurite
     {
         try
         {
-            process.Kill(entireProcessTree: true);
+            // One node process, no children: no walk over /proc at exit, where the test host may be cut short.
+            process.Kill();
         }
         catch (InvalidOperationException)
         {

@@ -18,10 +18,23 @@ public static class ClusterPool
     static readonly ConcurrentDictionary<Cluster, bool> All = new();
     static readonly string[] ServerOwned = ["leases/", "masterleases/", "apiregistration.k8s.io/", "flowschemas/", "prioritylevelconfigurations/"];
 
+    // Every API server first, then their folders: the test host may be cut short at exit.
     static ClusterPool() => AppDomain.CurrentDomain.ProcessExit += (_, _) =>
     {
-        foreach (var cluster in All.Keys)
-            cluster.Server.Kill();
+        foreach (var step in new Action<KubeApiServer>[] { server => server.Kill(), server => server.DeleteFolder() })
+        {
+            foreach (var cluster in All.Keys)
+            {
+                try
+                {
+                    step(cluster.Server);
+                }
+                catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException or System.ComponentModel.Win32Exception)
+                {
+                    Console.Error.WriteLine($"Could not stop the kube-apiserver at {cluster.Server.BaseAddress}: {e.Message}");
+                }
+            }
+        }
     };
 
     // An API server with KubeVirt installed and nothing else, for the caller alone until it disposes the lease.

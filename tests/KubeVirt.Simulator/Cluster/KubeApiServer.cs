@@ -115,12 +115,11 @@ public sealed class KubeApiServer : IAsyncDisposable
         return false;
     }
 
-    // At process exit, when nothing may be awaited.
-    internal void Kill()
-    {
-        if (!process.HasExited)
-            process.Kill();
-    }
+    // At process exit, where nothing may be awaited: SIGKILL without waiting, then the folder (certificates, token
+    // file, log).
+    internal void Kill() => process.Kill();
+
+    internal void DeleteFolder() => Directory.Delete(directory, recursive: true);
 
     async Task StopAsync()
     {
