@@ -92,9 +92,10 @@ internal sealed class Store : IAsyncDisposable
 
     // change receives a clone of the cached object and returns the desired one (null: leave it alone).
     // A write that meets a newer version (409) is made again on the API server's copy, as client-go's RetryOnConflict.
-    public JsonObject Update(ResourceType type, string? ns, string name, Func<JsonObject, JsonObject?> change, UpdateMode mode)
+    // Changes the cached object, or `seen` when the caller read it live; a conflict re-reads it live.
+    public JsonObject Update(ResourceType type, string? ns, string name, Func<JsonObject, JsonObject?> change, UpdateMode mode, JsonObject? seen = null)
     {
-        var current = Get(type, ns, name) ?? throw Errors.NotFound(type.GroupResource, name);
+        var current = seen?.Clone() ?? Get(type, ns, name) ?? throw Errors.NotFound(type.GroupResource, name);
         for (var attempt = 1; ; attempt++)
         {
             try

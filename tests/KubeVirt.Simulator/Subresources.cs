@@ -67,10 +67,11 @@ internal sealed class Subresources
         }
     }
 
+    // virt-api reads the VM and its VMI from the API server, not from an informer's cache.
     JsonObject GetVm(string ns, string name) =>
-        store.Get(Resources.VirtualMachines, ns, name) ?? throw Errors.NotFound(VmResource, name);
+        store.Live(Resources.VirtualMachines, ns, name) ?? throw Errors.NotFound(VmResource, name);
 
-    JsonObject? GetVmi(string ns, string name) => store.Get(Resources.VirtualMachineInstances, ns, name);
+    JsonObject? GetVmi(string ns, string name) => store.Live(Resources.VirtualMachineInstances, ns, name);
 
     async Task Start(HttpContext context, string ns, string name)
     {
@@ -91,7 +92,7 @@ internal sealed class Subresources
         {
             // A paused start of a Halted VM is a request the VM controller answers by setting runStrategy Always.
             case RunStrategies.Halted when paused:
-                AddStateChange(ns, name, dryRun, StateChange("Start", null, data));
+                AddStateChange(ns, name, vm, dryRun, StateChange("Start", null, data));
                 break;
             case RunStrategies.Halted:
                 SetRunning(ns, name, vm, running: true, dryRun);
@@ -104,11 +105,11 @@ internal sealed class Subresources
                 var restart = vmi is not null && (strategy == RunStrategies.Manual ? VmiPhases.IsFinal(phase) : phase == "Succeeded");
                 if (restart)
                 {
-                    AddStateChange(ns, name, dryRun, StateChange("Stop", vmi!.Uid(), null), StateChange("Start", null, data));
+                    AddStateChange(ns, name, vm, dryRun, StateChange("Stop", vmi!.Uid(), null), StateChange("Start", null, data));
                 }
                 else
                 {
-                    AddStateChange(ns, name, dryRun, StateChange("Start", null, data));
+                    AddStateChange(ns, name, vm, dryRun, StateChange("Start", null, data));
                 }
                 break;
             // lifecycle.go's StartVMRequestHandler has no case for WaitAsReceiver: it answers 202 and changes nothing.
@@ -149,14 +150,14 @@ internal sealed class Subresources
                 {
                     throw Errors.Conflict(VmResource, name, "Halted only supports manual stop requests with a shorter graceperiod");
                 }
-                ReplaceStateChanges(ns, name, dryRun, StateChange("Stop", vmi!.Uid(), null));
+                ReplaceStateChanges(ns, name, vm, dryRun, StateChange("Stop", vmi!.Uid(), null));
                 break;
             case RunStrategies.Manual or RunStrategies.RerunOnFailure:
                 if (!running)
                 {
                     throw Errors.Conflict(VmResource, name, "VM is not running");
                 }
-                ReplaceStateChanges(ns, name, dryRun, StateChange("Stop", vmi!.Uid(), null));
+                ReplaceStateChanges(ns, name, vm, dryRun, StateChange("Stop", vmi!.Uid(), null));
                 break;
             default:
                 SetRunning(ns, name, vm, running: false, dryRun);
@@ -195,7 +196,7 @@ internal sealed class Subresources
                 return v;
             }, UpdateMode.Main);
         }
-        AddStateChange(ns, name, dryRun, StateChange("Stop", vmi.Uid(), null), StateChange("Start", null, null));
+        AddStateChange(ns, name, vm, dryRun, StateChange("Stop", vmi.Uid(), null), StateChange("Start", null, null));
         await Accepted(context);
     }
 
@@ -379,7 +380,8 @@ internal sealed class Subresources
     }
 
     // virt-api refuses to queue a start or restart on top of a pending request (its JSON patch fails and it answers 500).
-    void AddStateChange(string ns, string name, bool dryRun, params JsonObject[] changes) =>
+    // Its patch tests the requests it read, so a conflict is judged again on the live VM.
+    void AddStateChange(string ns, string name, JsonObject seen, bool dryRun, params JsonObject[] changes) =>
         store.Update(Resources.VirtualMachines, ns, name, vm =>
         {
             var status = vm.Child("status");
@@ -387,25 +389,21 @@ internal sealed class Subresources
             {
                 throw Errors.Internal("unable to complete request: stop/start already underway");
             }
-            if (dryRun)
-            {
-                return null;
-            }
-            status["stateChangeRequests"] = Json.Array(changes);
-            return vm;
-        }, UpdateMode.Status);
+            return dryRun ? null : WithStateChanges(vm, changes);
+        }, UpdateMode.Status, seen);
 
     // A lone stop request replaces whatever is pending.
-    void ReplaceStateChanges(string ns, string name, bool dryRun, JsonObject change) =>
-        store.Update(Resources.VirtualMachines, ns, name, vm =>
-        {
-            if (dryRun)
-            {
-                return null;
-            }
-            vm.Child("status")["stateChangeRequests"] = new JsonArray(change);
-            return vm;
-        }, UpdateMode.Status);
+    void ReplaceStateChanges(string ns, string name, JsonObject seen, bool dryRun, JsonObject change) =>
+        store.Update(Resources.VirtualMachines, ns, name, vm => dryRun ? null : WithStateChanges(vm, change), UpdateMode.Status, seen);
+
+    // The same patch also clears a start failure, so a requested start is not held back by the crash-loop backoff.
+    static JsonObject WithStateChanges(JsonObject vm, params JsonObject[] changes)
+    {
+        var status = vm.Child("status");
+        status["stateChangeRequests"] = Json.Array(changes);
+        status.Remove("startFailure");
+        return vm;
+    }
 
     // virt-api's test-and-replace JSON patch of the run strategy.
     void SetRunning(string ns, string name, JsonObject seen, bool running, bool dryRun) =>
