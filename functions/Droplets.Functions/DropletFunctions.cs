@@ -43,7 +43,7 @@ sealed class DropletFunctions(
     public async Task<IResult> PostAction(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/droplets/{id}/actions")] HttpRequest request, string id,
         [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
-        DurableLinks.Add(request.HttpContext, workflows, await ActionsApi.PostAsync(id, request, store, actions, workflows, actionOptions, loggers, cancellationToken));
+        DurableLinks.Add(request.HttpContext, workflows, await ActionsApi.PostAsync(id, request, store, actions, workflows, catalog, actionOptions, loggers, cancellationToken));
 
     [Function("ListDropletActions")]
     public async Task<IResult> ListActions(

@@ -93,7 +93,7 @@ public sealed class ActionActivities(
             LockedBy = null,
             LockedFor = null,
             LockedFrom = null,
-            PendingPlanId = null,
+            LockedWith = null,
         }, cancellationToken);
         await actions.CompleteAsync(outcome.Droplet.Id, outcome.ActionId, outcome.Status, outcome.Error, time.GetUtcNow(), cancellationToken);
     }

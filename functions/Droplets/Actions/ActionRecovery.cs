@@ -75,8 +75,8 @@ public sealed class ActionRecovery(
     }
 
     // The workflow is over and will never release the droplet, so the sweep ends its action: errored, in words that
-    // say what happened. A create or a delete stopped halfway: the droplet is in error, and deleting it (again)
-    // cleans up whatever the cluster holds. After a power action or a resize the droplet takes what KubeVirt reports
+    // say what happened. A create, or an action whose rule has words for being left unfinished (a delete), stopped
+    // halfway: the droplet is in error, and those words say what to do. After other actions the droplet takes what KubeVirt reports
     // once KubeVirt is at rest (nothing queued, and running, stopped, paused or failed; until then the droplet stays held and the next sweep
     // looks again), or what it reports when the action's deadline has passed.
     async Task<bool> SettleAsync(Droplet droplet, OrchestrationMetadata instance, CancellationToken cancellationToken)
@@ -85,24 +85,23 @@ public sealed class ActionRecovery(
         DropletStatus status;
         string? privateIp = null;
         DropletError error;
-        switch (droplet.LockedFor!.Value)
+        var type = droplet.LockedFor!.Value;
+        if (type == ActionType.Create)
         {
-            case ActionType.Create:
-                (status, error) = (DropletStatus.Error, new DropletError("provisioning_interrupted", $"{ended} before the droplet was running; delete it and create it again."));
-                break;
-            case ActionType.Delete:
-                (status, error) = (DropletStatus.Error, new DropletError("action_interrupted", $"{ended} before the VirtualMachine was gone; delete the droplet again to retry."));
-                break;
-            case ActionType.Reboot or ActionType.PowerOff or ActionType.PowerOn or ActionType.Resize or ActionType.Attach or ActionType.Detach:
-                var seen = await clusters.For(droplet.Region).ObserveDropletAsync(droplet.ProjectId, droplet.Id, cancellationToken);
-                if (!seen.AtRest && time.GetUtcNow() < droplet.UpdatedAt + actionOptions.Value.Deadline)
-                    return false;
-                status = seen.Exists ? DropletStatusRules.Map(seen.PrintableStatus, droplet.LockedFrom ?? DropletStatus.Error) : DropletStatus.Error;
-                privateIp = seen.PrivateIp;
-                error = new DropletError("action_interrupted", $"{ended}; KubeVirt reports {(seen.Exists ? seen.PrintableStatus ?? "no status" : "no VirtualMachine")}.");
-                break;
-            default:
-                throw new ArgumentOutOfRangeException(nameof(droplet), droplet.LockedFor, "Unknown action type.");
+            (status, error) = (DropletStatus.Error, new DropletError("provisioning_interrupted", $"{ended} before the droplet was running; delete it and create it again."));
+        }
+        else if (ActionRules.For(type).Unfinished is { } unfinished)
+        {
+            (status, error) = (DropletStatus.Error, new DropletError("action_interrupted", $"{ended} {unfinished}"));
+        }
+        else
+        {
+            var seen = await clusters.For(droplet.Region).ObserveDropletAsync(droplet.ProjectId, droplet.Id, cancellationToken);
+            if (!seen.AtRest && time.GetUtcNow() < droplet.UpdatedAt + actionOptions.Value.Deadline)
+                return false;
+            status = seen.Exists ? DropletStatusRules.Map(seen.PrintableStatus, droplet.LockedFrom ?? DropletStatus.Error) : DropletStatus.Error;
+            privateIp = seen.PrivateIp;
+            error = new DropletError("action_interrupted", $"{ended}; KubeVirt reports {(seen.Exists ? seen.PrintableStatus ?? "no status" : "no VirtualMachine")}.");
         }
         await activities.FinishActionAsync(new ActionOutcome(new DropletRef(droplet.Id, droplet.ProjectId), droplet.LockedBy!, ActionStatus.Errored, status, privateIp, error),
             cancellationToken);
@@ -167,10 +166,8 @@ public sealed class ActionRecovery(
             case ActionType.Resize:
                 outcome = Errored(null, false, $"{ended}; the volume keeps its recorded size of {volume.SizeGigabytes} GiB.");
                 break;
-            case ActionType.Reboot or ActionType.PowerOff or ActionType.PowerOn:
-                throw new InvalidOperationException($"Volumes have no {volume.LockedFor} action.");
             default:
-                throw new ArgumentOutOfRangeException(nameof(volume), volume.LockedFor, "Unknown action type.");
+                throw new InvalidOperationException($"Volumes have no {volume.LockedFor} action.");
         }
         await volumeActivities.FinishAsync(outcome, cancellationToken);
         log.LogWarning("Volume {VolumeId} was held by {ActionId}, whose workflow ended as {RuntimeStatus}; released it as {Status}",

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Droplets.Catalog;
 using Droplets.Droplets;
 using Droplets.KubeVirt;
 
@@ -7,13 +8,24 @@ namespace Droplets.Actions;
 // What a completed action leaves the droplet as.
 public enum ActionEnd { Running, Stopped, Unchanged, Removed }
 
-// One row of the droplet's state machine: the statuses an action may start from, the status the droplet shows while
-// it runs, and what it ends as when it completes. An action that does not complete leaves the droplet as KubeVirt
-// reports it (`error` when KubeVirt reports a failure).
-public sealed record ActionRule(ActionType Type, IReadOnlyList<DropletStatus> From, DropletStatus During, ActionEnd Completed);
+// A value a posted action takes besides its type (rebuild's `image`): its member name, and what is wrong with a value
+// (null: nothing).
+public sealed record ActionArgument(string Name, Func<string, CatalogOptions, string?> Invalid);
 
-// The handler and the workflows share these pure functions. The README's table is rendered from Table
-// (ActionRulesTests compares them).
+// One action on a droplet, described once: the statuses it may start from, the status the droplet shows while it runs
+// and what it ends as when it completes; its workflow and the input the workflow starts with (built from the held
+// droplet, so the reconciler can start it as well as the handler); its event wording; what the reconciler writes when
+// its workflow ended unfinished (null: the droplet takes what KubeVirt reports); and, for an action posted to
+// /droplets/{id}/actions, the argument it takes. An action that does not complete leaves the droplet as KubeVirt
+// reports it (`error` when KubeVirt reports a failure), unless its workflow says otherwise.
+public sealed record ActionRule(
+    ActionType Type, IReadOnlyList<DropletStatus> From, DropletStatus During, ActionEnd Completed,
+    string Workflow, Func<ActionInput, Droplet, object> Input, string Verb, string Done,
+    string? Unfinished = null, bool Posted = false, ActionArgument? Argument = null);
+
+// The handler, the workflows, the reconciler and the events share these pure functions. The README's table is
+// rendered from Table (ActionRulesTests compares them). Each row is defined with its workflow, and refers to
+// nothing here (the rows are built before this class).
 public static class ActionRules
 {
     static readonly DropletStatus[] Any = Enum.GetValues<DropletStatus>();
@@ -21,26 +33,20 @@ public static class ActionRules
     // Power actions are allowed from error as well: KubeVirt decides whether they can work (virt-api's refusal ends
     // the action errored in its words, and the droplet takes what KubeVirt reports).
     public static IReadOnlyList<ActionRule> Table { get; } =
-    [
-        new(ActionType.Reboot, [DropletStatus.Running, DropletStatus.Error], DropletStatus.Rebooting, ActionEnd.Running),
-        new(ActionType.PowerOff, [DropletStatus.Running, DropletStatus.Error], DropletStatus.Stopping, ActionEnd.Stopped),
-        new(ActionType.PowerOn, [DropletStatus.Stopped, DropletStatus.Error], DropletStatus.Starting, ActionEnd.Running),
-        new(ActionType.Resize, [DropletStatus.Running, DropletStatus.Stopped], DropletStatus.Resizing, ActionEnd.Unchanged),
-        new(ActionType.Delete, [.. Any.Where(s => s != DropletStatus.Deleting)], DropletStatus.Deleting, ActionEnd.Removed),
-    ];
+        [ActionWorkflows.Reboot, ActionWorkflows.PowerOff, ActionWorkflows.PowerOn, ResizeDroplet.Rule, ActionWorkflows.Delete];
 
-    public static ActionRule For(ActionType type) => type switch
-    {
-        ActionType.Reboot or ActionType.PowerOff or ActionType.PowerOn or ActionType.Resize or ActionType.Delete => Table.Single(r => r.Type == type),
-        ActionType.Create or ActionType.Attach or ActionType.Detach => throw new InvalidOperationException($"A {type} is not an action on an existing droplet's own status."),
-        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "Unknown action type."),
-    };
+    public static IEnumerable<ActionRule> Posted => Table.Where(r => r.Posted);
+
+    // Fails loudly for a type that is not an action on a droplet's own status (create and the volume actions have
+    // workflows of their own).
+    public static ActionRule For(ActionType type) => Table.SingleOrDefault(r => r.Type == type)
+        ?? throw new InvalidOperationException($"A {type} is not an action on an existing droplet's own status.");
+
+    public static bool IsDropletAction(ActionType type) => Table.Any(r => r.Type == type);
 
     public static bool Allowed(ActionType type, DropletStatus status) => For(type).From.Contains(status);
 
     public static string Needs(ActionType type) => Words(For(type).From);
-
-    public static DropletStatus Transitional(ActionType type) => For(type).During;
 
     public static DropletStatus EndStatus(ActionType type) => For(type).Completed switch
     {

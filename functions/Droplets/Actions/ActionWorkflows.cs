@@ -29,20 +29,25 @@ public static class ActionWorkflows
     public const string FinishAction = nameof(FinishAction);
     public const string RemoveDroplet = nameof(RemoveDroplet);
 
+    public static ActionRule Reboot { get; } = new(ActionType.Reboot, [DropletStatus.Running, DropletStatus.Error], DropletStatus.Rebooting, ActionEnd.Running,
+        PowerDroplet, (input, _) => input, "Reboot", "Rebooted: the droplet is running again.", Posted: true);
+
+    public static ActionRule PowerOff { get; } = new(ActionType.PowerOff, [DropletStatus.Running, DropletStatus.Error], DropletStatus.Stopping, ActionEnd.Stopped,
+        PowerDroplet, (input, _) => input, "Power off", "Powered off.", Posted: true);
+
+    public static ActionRule PowerOn { get; } = new(ActionType.PowerOn, [DropletStatus.Stopped, DropletStatus.Error], DropletStatus.Starting, ActionEnd.Running,
+        PowerDroplet, (input, _) => input, "Power on", "Powered on: the droplet is running.", Posted: true);
+
+    public static ActionRule Delete { get; } = new(ActionType.Delete, [.. Enum.GetValues<DropletStatus>().Where(s => s != DropletStatus.Deleting)], DropletStatus.Deleting, ActionEnd.Removed,
+        DeleteDroplet, (input, _) => input, "Deletion", "Deleted.", Unfinished: "before the VirtualMachine was gone; delete the droplet again to retry.");
+
     // Starts the workflow of the action that holds the droplet; everything it needs is kept with the lock.
     public static Task StartAsync(DurableTaskClient client, Droplet held, TimeSpan deadline, CancellationToken cancellationToken)
     {
-        var input = new ActionInput(new DropletRef(held.Id, held.ProjectId), held.LockedBy!, held.LockedFor!.Value, deadline);
-        var options = new StartOrchestrationOptions(DropletAction.InstanceIdFor(input.ActionId));
-        return input.Type switch
-        {
-            ActionType.Resize => client.ScheduleNewOrchestrationInstanceAsync(ResizeDroplet.Name,
-                new ResizeInput(input, held.PlanId, held.PendingPlanId!, held.LockedFrom == DropletStatus.Running), options, cancellationToken),
-            ActionType.Delete => client.ScheduleNewOrchestrationInstanceAsync(DeleteDroplet, input, options, cancellationToken),
-            ActionType.Reboot or ActionType.PowerOff or ActionType.PowerOn => client.ScheduleNewOrchestrationInstanceAsync(PowerDroplet, input, options, cancellationToken),
-            ActionType.Create or ActionType.Attach or ActionType.Detach => throw new InvalidOperationException($"A {input.Type} has a workflow of its own."),
-            _ => throw new ArgumentOutOfRangeException(nameof(held), input.Type, "Unknown action type."),
-        };
+        var rule = ActionRules.For(held.LockedFor!.Value);
+        var input = new ActionInput(new DropletRef(held.Id, held.ProjectId), held.LockedBy!, rule.Type, deadline);
+        return client.ScheduleNewOrchestrationInstanceAsync(rule.Workflow, rule.Input(input, held),
+            new StartOrchestrationOptions(DropletAction.InstanceIdFor(input.ActionId)), cancellationToken);
     }
 
     public static async Task<ActionOutcome> RunPowerAsync(TaskOrchestrationContext context, ActionInput input)
@@ -69,26 +74,20 @@ public static class ActionWorkflows
             return Errored(input, request.StatusNow, "kubevirt_refused", request.Refusal);
         context.SetCustomStatus(new ActionProgress(50));
 
-        var backoff = WorkflowPolicy.FirstBackoff;
-        while (true)
-        {
-            var remaining = deadline - context.CurrentUtcDateTime;
-            var seen = await context.CallActivityAsync<VmObservation>(ObservePower,
-                new PowerObserveInput(input, request.PreviousInstanceUid, remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero), WorkflowPolicy.Until(deadline));
-            if (ActionRules.Reached(input.Type, seen, request.PreviousInstanceUid))
-                return new ActionOutcome(input.Droplet, input.ActionId, ActionStatus.Completed, ActionRules.EndStatus(input.Type), seen.PrivateIp, null);
-            if (ActionRules.Failure(input.Type, seen, request.PreviousInstanceUid) is { } code)
-                return Errored(input, DropletStatus.Error, code, seen.Message ?? code);
-            if (context.CurrentUtcDateTime >= deadline)
-                return Errored(input, DropletStatusRules.Map(seen.PrintableStatus, DropletStatus.Running), "action_timeout",
-                    $"KubeVirt did not reach the end state within {input.Deadline.TotalSeconds:0} s; it last reported {seen.PrintableStatus ?? "nothing"}.");
-            context.SetCustomStatus(new ActionProgress(75));
-            var delay = backoff < deadline - context.CurrentUtcDateTime ? backoff : deadline - context.CurrentUtcDateTime;
-            if (delay > TimeSpan.Zero)
-                await context.CreateTimer(delay, CancellationToken.None);
-            backoff = WorkflowPolicy.Next(backoff);
-        }
+        var seen = await ObserveAsync(context, input, request.PreviousInstanceUid, deadline);
+        if (ActionRules.Reached(input.Type, seen, request.PreviousInstanceUid))
+            return new ActionOutcome(input.Droplet, input.ActionId, ActionStatus.Completed, ActionRules.EndStatus(input.Type), seen.PrivateIp, null);
+        if (ActionRules.Failure(input.Type, seen, request.PreviousInstanceUid) is { } code)
+            return Errored(input, DropletStatus.Error, code, seen.Message ?? code);
+        return Errored(input, DropletStatusRules.Map(seen.PrintableStatus, DropletStatus.Running), "action_timeout",
+            $"KubeVirt did not reach the end state within {input.Deadline.TotalSeconds:0} s; it last reported {seen.PrintableStatus ?? "nothing"}.");
     }
+
+    // Watches the VM until the power action's end is reached, a failure that ends it shows, or the deadline passes.
+    internal static Task<VmObservation> ObserveAsync(TaskOrchestrationContext context, ActionInput input, string? previousInstanceUid, DateTime deadline) =>
+        WorkflowPolicy.WaitAsync(context, deadline,
+            wait => context.CallActivityAsync<VmObservation>(ObservePower, new PowerObserveInput(input, previousInstanceUid, wait), WorkflowPolicy.Until(deadline)),
+            seen => ActionRules.Reached(input.Type, seen, previousInstanceUid) || ActionRules.Failure(input.Type, seen, previousInstanceUid) is not null);
 
     public static async Task<ActionOutcome> RunDeleteAsync(TaskOrchestrationContext context, ActionInput input)
     {

@@ -15,8 +15,12 @@ using Microsoft.Extensions.Options;
 
 namespace Droplets.Actions;
 
-[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
-public sealed record ActionRequest(string? Type);
+// {"type", …}: any member besides type is the action's argument, if it takes one, and refused as unknown otherwise.
+public sealed record ActionRequest(string? Type)
+{
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Members { get; init; }
+}
 
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record ResizeRequest(string? PlanId);
@@ -26,13 +30,6 @@ public sealed record ResizeAccepted(Droplet Droplet, DropletAction Action);
 public static class ActionsApi
 {
     public const string OperationLocation = "Operation-Location";
-
-    static readonly Dictionary<string, ActionType> PowerTypes = new(StringComparer.Ordinal)
-    {
-        ["reboot"] = ActionType.Reboot,
-        ["power_off"] = ActionType.PowerOff,
-        ["power_on"] = ActionType.PowerOn,
-    };
 
     public static IEndpointRouteBuilder MapActionEndpoints(this IEndpointRouteBuilder app)
     {
@@ -47,17 +44,28 @@ public static class ActionsApi
 
     public static async Task<Results<Accepted<DropletAction>, ProblemHttpResult>> PostAsync(
         string id, HttpRequest request, DropletStore droplets, ActionStore actions, DurableTaskClient workflows,
-        IOptions<ActionOptions> options, ILoggerFactory loggers, CancellationToken cancellationToken)
+        IOptions<CatalogOptions> catalog, IOptions<ActionOptions> options, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         var (body, problem) = await JsonBody.ReadAsync<ActionRequest>(request, cancellationToken);
         if (problem is not null)
             return problem;
-        if (body!.Type is null || !PowerTypes.TryGetValue(body.Type, out var type))
+        if (ActionRules.Posted.FirstOrDefault(r => Name(r.Type) == body!.Type) is not { } rule)
             return Problems.Validation(new Dictionary<string, string[]>
             {
-                ["type"] = [$"type {(body.Type is null ? "is required" : $"'{body.Type}' is not an action")}: use one of {string.Join(", ", PowerTypes.Keys)}."],
+                ["type"] = [$"type {(body!.Type is null ? "is required" : $"'{body.Type}' is not an action")}: use one of {string.Join(", ", ActionRules.Posted.Select(r => Name(r.Type)))}."],
             });
-        return await StartAsync(id, type, request.HttpContext, droplets, actions, workflows, options.Value, loggers, cancellationToken);
+        string? argument = null;
+        foreach (var (name, value) in body!.Members ?? [])
+        {
+            if (rule.Argument?.Name != name)
+                return Problems.BadRequest("invalid_json", $"Unknown field '{name}'.");
+            if (value.ValueKind != JsonValueKind.String)
+                return Problems.BadRequest("invalid_json", $"Field '{name}' has the wrong type.");
+            argument = value.GetString();
+        }
+        if (rule.Argument is { } wanted && (string.IsNullOrEmpty(argument) ? $"{wanted.Name} is required." : wanted.Invalid(argument, catalog.Value)) is { } wrong)
+            return Problems.Validation(new Dictionary<string, string[]> { [wanted.Name] = [wrong] });
+        return await StartAsync(id, rule.Type, request.HttpContext, droplets, actions, workflows, options.Value, loggers, cancellationToken, argument: argument);
     }
 
     // PATCH {"plan_id"}: 202 with the droplet (status resizing) and the action.
@@ -99,8 +107,9 @@ public static class ActionsApi
     // ActionRecovery finds it held by an action without a workflow and starts it.
     static async Task<Results<Accepted<DropletAction>, ProblemHttpResult>> StartAsync(
         string id, ActionType type, HttpContext context, DropletStore droplets, ActionStore actions, DurableTaskClient workflows,
-        ActionOptions options, ILoggerFactory loggers, CancellationToken cancellationToken, Func<Droplet, ProblemHttpResult?>? check = null, string? toPlanId = null)
+        ActionOptions options, ILoggerFactory loggers, CancellationToken cancellationToken, Func<Droplet, ProblemHttpResult?>? check = null, string? argument = null)
     {
+        var rule = ActionRules.For(type);
         var caller = context.Caller();
         var found = DropletIds.IsWellFormed(id) ? await droplets.GetAsync(id, cancellationToken) : null;
         if (found is null || !caller.CanSee(found.ProjectId))
@@ -114,13 +123,13 @@ public static class ActionsApi
             {
                 { LockedBy: { } running } => Problems.Create(StatusCodes.Status409Conflict, "locked", "Droplet is locked",
                     $"Droplet '{id}' is busy with action {running} ({current.LockedFor?.ToString().ToLowerInvariant()}); wait for it: {DropletAction.Location(running)}."),
-                _ when !ActionRules.Allowed(type, current.Status) => Problems.Create(StatusCodes.Status409Conflict, "conflict", "Not possible now",
+                _ when !rule.From.Contains(current.Status) => Problems.Create(StatusCodes.Status409Conflict, "conflict", "Not possible now",
                     $"Droplet '{id}' is {JsonSerializer.Serialize(current.Status).Trim('"')}; {Name(type)} needs it {ActionRules.Needs(type)}."),
                 _ => check?.Invoke(current),
             };
             return refused is not null ? null : current with
             {
-                Status = ActionRules.Transitional(type), LockedBy = actionId, LockedFor = type, LockedFrom = current.Status, PendingPlanId = toPlanId, Error = null,
+                Status = rule.During, LockedBy = actionId, LockedFor = type, LockedFrom = current.Status, LockedWith = argument, Error = null,
             };
         }, cancellationToken);
         if (taken is null)

@@ -26,6 +26,11 @@ public static class ResizeDroplet
     public const string RecordResize = nameof(RecordResize);
     public const string RollbackResize = nameof(RollbackResize);
 
+    // PATCH /droplets/{id} {"plan_id"}: the plan travels with the lock.
+    public static ActionRule Rule { get; } = new(ActionType.Resize, [DropletStatus.Running, DropletStatus.Stopped], DropletStatus.Resizing, ActionEnd.Unchanged,
+        Name, (input, held) => new ResizeInput(input, held.PlanId, held.LockedWith!, held.LockedFrom == DropletStatus.Running),
+        "Resize", "Resized: the new plan is applied.");
+
     public static async Task<ActionOutcome> RunAsync(TaskOrchestrationContext context, ResizeInput input)
     {
         var action = input.Action;
@@ -128,7 +133,7 @@ public sealed class ResizeActivities(
             LockedBy = null,
             LockedFor = null,
             LockedFrom = null,
-            PendingPlanId = null,
+            LockedWith = null,
         }, cancellationToken);
         await actions.CompleteAsync(outcome.Droplet.Id, outcome.ActionId, ActionStatus.Completed, null, time.GetUtcNow(), cancellationToken);
     }

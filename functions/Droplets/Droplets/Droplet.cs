@@ -38,13 +38,13 @@ public sealed record Droplet
     [JsonIgnore]
     public Actions.ActionType? LockedFor { get; init; }
 
-    // The status before the running action took the droplet, and the plan a resize is moving to:
-    // what the action's workflow needs, kept with the lock so recovery can start it too.
+    // The status before the running action took the droplet, and the action's argument (the plan a resize is moving
+    // to): what the action's workflow needs, kept with the lock so the reconciler can start it too.
     [JsonIgnore]
     public DropletStatus? LockedFrom { get; init; }
 
     [JsonIgnore]
-    public string? PendingPlanId { get; init; }
+    public string? LockedWith { get; init; }
 
     public bool Locked => LockedBy is not null;
 }

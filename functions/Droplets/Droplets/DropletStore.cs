@@ -164,6 +164,9 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
         public string? LockedBy { get; set; }
         public string? LockedFor { get; set; }
         public string? LockedFrom { get; set; }
+        public string? LockedWith { get; set; }
+
+        // What a resize held before LockedWith (records written by an earlier version); read, never written.
         public string? PendingPlanId { get; set; }
 
         public static DropletEntity From(Droplet d) => new()
@@ -191,7 +194,7 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
             LockedBy = d.LockedBy,
             LockedFor = d.LockedFor?.ToString(),
             LockedFrom = d.LockedFrom?.ToString(),
-            PendingPlanId = d.PendingPlanId,
+            LockedWith = d.LockedWith,
         };
 
         public Droplet ToDroplet() => new()
@@ -218,7 +221,7 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
             LockedBy = LockedBy,
             LockedFor = LockedFor is null ? null : Enum.Parse<Actions.ActionType>(LockedFor),
             LockedFrom = LockedFrom is null ? null : Enum.Parse<DropletStatus>(LockedFrom),
-            PendingPlanId = PendingPlanId,
+            LockedWith = LockedWith ?? PendingPlanId,
         };
     }
 }

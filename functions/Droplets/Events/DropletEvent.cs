@@ -67,30 +67,16 @@ public sealed record DropletEvent
         };
     }
 
-    static string ReasonFor(ActionType type) => type switch
-    {
-        ActionType.Create => "Create",
-        ActionType.Resize => "Resize",
-        ActionType.Reboot => "Reboot",
-        ActionType.PowerOff => "PowerOff",
-        ActionType.PowerOn => "PowerOn",
-        ActionType.Delete => "Delete",
-        ActionType.Attach => "Attach",
-        ActionType.Detach => "Detach",
-        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "Unknown action type."),
-    };
+    // The reason of an action's events is its type's name: RebootStarted, PowerOffCompleted, AttachFailed.
+    static string ReasonFor(ActionType type) => Enum.IsDefined(type) ? type.ToString() : throw new ArgumentOutOfRangeException(nameof(type), type, "Unknown action type.");
 
-    static (string Verb, string Done) Words(ActionType type) => type switch
+    // An action on a droplet's own status has its words in its rule; create and the volume actions have theirs here.
+    static (string Verb, string Done) Words(ActionType type) => ActionRules.IsDropletAction(type) ? (ActionRules.For(type).Verb, ActionRules.For(type).Done) : type switch
     {
         ActionType.Create => ("Provisioning", "Provisioned: the droplet is running."),
-        ActionType.Resize => ("Resize", "Resized: the new plan is applied."),
-        ActionType.Reboot => ("Reboot", "Rebooted: the droplet is running again."),
-        ActionType.PowerOff => ("Power off", "Powered off."),
-        ActionType.PowerOn => ("Power on", "Powered on: the droplet is running."),
-        ActionType.Delete => ("Deletion", "Deleted."),
         ActionType.Attach => ("Attach", "Attached."),
         ActionType.Detach => ("Detach", "Detached."),
-        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "Unknown action type."),
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "An action type without words."),
     };
 
     static DateTimeOffset Utc(DateTime value) =>

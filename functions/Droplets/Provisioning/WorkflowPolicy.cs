@@ -31,6 +31,25 @@ public static class WorkflowPolicy
     public static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(2);
     static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
 
+    // The orchestrator's wait for an observed condition: calls `observe` (given the time left, for an activity that
+    // polls within it) until `done` holds or the deadline has passed, with durable timers between the calls, 2 s
+    // doubling to 30 s and never past the deadline. Answers the last observation; the caller judges it.
+    public static async Task<T> WaitAsync<T>(TaskOrchestrationContext context, DateTime deadline, Func<TimeSpan, Task<T>> observe, Func<T, bool> done)
+    {
+        var backoff = FirstBackoff;
+        while (true)
+        {
+            var remaining = deadline - context.CurrentUtcDateTime;
+            var seen = await observe(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero);
+            if (done(seen) || context.CurrentUtcDateTime >= deadline)
+                return seen;
+            var delay = backoff < deadline - context.CurrentUtcDateTime ? backoff : deadline - context.CurrentUtcDateTime;
+            if (delay > TimeSpan.Zero)
+                await context.CreateTimer(delay, CancellationToken.None);
+            backoff = Next(backoff);
+        }
+    }
+
     public static TimeSpan Next(TimeSpan backoff) => backoff * 2 < MaxBackoff ? backoff * 2 : MaxBackoff;
 
     static TimeSpan RetryDelay(int attempt)
