@@ -35,6 +35,8 @@ public sealed class ActionActivities(
         {
             (ActionType.PowerOn, { } r) when r.Contains("already running", StringComparison.OrdinalIgnoreCase) => true,
             (ActionType.PowerOff, { } r) when r.Contains("not running", StringComparison.OrdinalIgnoreCase) => true,
+            // Halted already, its VMI still stopping (an earlier stop whose workflow was cut short): being stopped.
+            (ActionType.PowerOff, { } r) when r.Contains("Halted only supports manual stop requests", StringComparison.Ordinal) => true,
             _ => false,
         };
         // Refused, the droplet takes what KubeVirt reports; from error, error stays while KubeVirt cannot tell.
