@@ -57,6 +57,7 @@ public static class Extensions
         services.AddSingleton<Idempotency.Filter>();
         services.AddSingleton<ActionActivities>();
         services.AddSingleton<ResizeActivities>();
+        services.AddSingleton<RebuildActivities>();
         services.AddSingleton<VolumeActivities>();
         services.AddSingleton<ActionRecovery>();
         services.AddHostedService<StoreInitializer>();

@@ -33,7 +33,7 @@ public static class ActionRules
     // Power actions are allowed from error as well: KubeVirt decides whether they can work (virt-api's refusal ends
     // the action errored in its words, and the droplet takes what KubeVirt reports).
     public static IReadOnlyList<ActionRule> Table { get; } =
-        [ActionWorkflows.Reboot, ActionWorkflows.PowerOff, ActionWorkflows.PowerOn, ResizeDroplet.Rule, ActionWorkflows.Delete];
+        [ActionWorkflows.Reboot, ActionWorkflows.PowerOff, ActionWorkflows.PowerOn, ResizeDroplet.Rule, RebuildDroplet.Rule, ActionWorkflows.Delete];
 
     public static IEnumerable<ActionRule> Posted => Table.Where(r => r.Posted);
 

@@ -12,6 +12,7 @@ public enum ActionType
     [JsonStringEnumMemberName("power_off")] PowerOff,
     [JsonStringEnumMemberName("power_on")] PowerOn,
     [JsonStringEnumMemberName("delete")] Delete,
+    [JsonStringEnumMemberName("rebuild")] Rebuild,
 
     // Volume actions; a volume's create, delete and resize use the types above.
     [JsonStringEnumMemberName("attach")] Attach,

@@ -69,6 +69,7 @@ public enum DropletStatus
     [JsonStringEnumMemberName("stopped")] Stopped,
     [JsonStringEnumMemberName("rebooting")] Rebooting,
     [JsonStringEnumMemberName("resizing")] Resizing,
+    [JsonStringEnumMemberName("rebuilding")] Rebuilding,
     [JsonStringEnumMemberName("deleting")] Deleting,
     [JsonStringEnumMemberName("error")] Error,
 }

@@ -65,6 +65,18 @@ public static class Workflows
             await a.RollbackAsync(input, ct);
             return true;
         })
+        .AddOrchestratorFunc<RebuildInput, ActionOutcome>(RebuildDroplet.Name, RebuildDroplet.RunAsync)
+        .AddActivity<RebuildActivities, RebuildInput, bool>(RebuildDroplet.RemoveRootDisk, async (a, input, ct) =>
+        {
+            await a.RemoveRootDiskAsync(input, ct);
+            return true;
+        })
+        .AddActivity<RebuildActivities, RebuildInput, RootDiskState>(RebuildDroplet.RestoreRootDisk, (a, input, ct) => a.RestoreRootDiskAsync(input, ct))
+        .AddActivity<RebuildActivities, ActionOutcome, bool>(RebuildDroplet.RecordRebuild, async (a, input, ct) =>
+        {
+            await a.RecordAsync(input, ct);
+            return true;
+        })
         .AddVolumeWorkflows();
 
     static DurableTaskRegistry AddVolumeWorkflows(this DurableTaskRegistry registry) => registry

@@ -17,7 +17,7 @@ public class ActionRulesTests
     [Fact]
     public void Every_action_of_a_droplet_has_one_row_and_no_other_has_any()
     {
-        Assert.Equal([ActionType.Resize, ActionType.Reboot, ActionType.PowerOff, ActionType.PowerOn, ActionType.Delete],
+        Assert.Equal([ActionType.Resize, ActionType.Reboot, ActionType.PowerOff, ActionType.PowerOn, ActionType.Delete, ActionType.Rebuild],
             ActionRules.Table.Select(r => r.Type).Order());
         foreach (var type in new[] { ActionType.Create, ActionType.Attach, ActionType.Detach })
             Assert.Throws<InvalidOperationException>(() => ActionRules.Allowed(type, DropletStatus.Running));
@@ -28,11 +28,14 @@ public class ActionRulesTests
     [InlineData(ActionType.PowerOn, DropletStatus.Error, true)]
     [InlineData(ActionType.Reboot, DropletStatus.Error, true)]
     [InlineData(ActionType.Resize, DropletStatus.Error, false)]
+    [InlineData(ActionType.Rebuild, DropletStatus.Error, true)]
+    [InlineData(ActionType.Rebuild, DropletStatus.Stopped, true)]
+    [InlineData(ActionType.Rebuild, DropletStatus.Provisioning, false)]
     [InlineData(ActionType.Reboot, DropletStatus.Stopped, false)]
     [InlineData(ActionType.PowerOn, DropletStatus.Running, false)]
     [InlineData(ActionType.Delete, DropletStatus.Deleting, false)]
     [InlineData(ActionType.Delete, DropletStatus.Provisioning, true)]
-    public void Error_allows_power_actions_and_delete_but_nothing_else(ActionType type, DropletStatus status, bool allowed) =>
+    public void Error_allows_power_actions_rebuild_and_delete_but_not_resize(ActionType type, DropletStatus status, bool allowed) =>
         Assert.Equal(allowed, ActionRules.Allowed(type, status));
 
     // What the VMI being stopped or replaced still reports is not the action's outcome; a new VMI's or the disks' is.

@@ -133,6 +133,36 @@ public abstract partial class WorkflowManagementTests(WorkflowManagementTests.Wo
         await host.WaitForStatusAsync(id, "stopped");
     }
 
+    // A rebuild stopped halfway may have taken the old disk away: the sweep ends it errored with the droplet in error,
+    // and another rebuild makes the droplet whole again.
+    [Fact]
+    public async Task A_terminated_rebuild_leaves_the_droplet_in_error_and_another_rebuild_heals_it()
+    {
+        var id = (await host.CreateDropletAsync(new { name = "rebuilt", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = Repository.UniqueName("p") }))
+            .GetProperty("id").GetString()!;
+        await host.WaitForStatusAsync(id, "running");
+
+        var rebuild = await host.Client.PostAsJsonAsync($"api/v1/droplets/{id}/actions", new { type = "rebuild", image = "debian-12" });
+        Assert.Equal(HttpStatusCode.Accepted, rebuild.StatusCode);
+        var actionId = (await rebuild.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
+        Assert.Equal(HttpStatusCode.Accepted, (await host.Client.PostAsync(Links(rebuild)["durable-terminate"].Replace("{text}", "halt", StringComparison.Ordinal), null)).StatusCode);
+
+        var action = await Eventually.HoldsAsync(() => ActionAsync(actionId), a => a.GetProperty("status").GetString() != "in-progress",
+            TimeSpan.FromSeconds(60), "the terminated rebuild to be settled");
+        Assert.Equal("errored", action.GetProperty("status").GetString());
+        Assert.Equal("action_interrupted", action.GetProperty("error").GetProperty("code").GetString());
+        Assert.Contains("terminated (halt) before the new disk was running", action.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+        var droplet = await host.GetDropletAsync(id);
+        Assert.Equal(("error", false, "ubuntu-22-04"), (droplet.GetProperty("status").GetString(), droplet.GetProperty("locked").GetBoolean(), droplet.GetProperty("image").GetString()));
+
+        var again = await host.Client.PostAsJsonAsync($"api/v1/droplets/{id}/actions", new { type = "rebuild", image = "debian-12" });
+        Assert.Equal(HttpStatusCode.Accepted, again.StatusCode);
+        var done = await host.WaitForActionAsync((await again.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!);
+        Assert.True(done.GetProperty("status").GetString() == "completed", done.ToString());
+        var healed = await host.GetDropletAsync(id);
+        Assert.Equal(("running", false, "debian-12"), (healed.GetProperty("status").GetString(), healed.GetProperty("locked").GetBoolean(), healed.GetProperty("image").GetString()));
+    }
+
     // The recovery settles a terminated volume workflow too: the volume is as KubeVirt has it (attached exactly when the
     // VM's template has it), the droplet is free with volume_ids agreeing, and the next volume action runs.
     [Fact]

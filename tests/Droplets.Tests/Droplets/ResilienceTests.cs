@@ -83,7 +83,7 @@ public abstract class ResilienceTests(HostKind kind)
         await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = region });
         var project = Repository.UniqueName("p");
         var ns = project.Replace('_', '-');
-        var names = new[] { "rebooted", "stopped", "deleted" };
+        var names = new[] { "rebooted", "stopped", "deleted", "rebuilt" };
         var ids = await Task.WhenAll(names.Select(async name =>
         {
             var id = (await host.CreateDropletAsync(new { name, image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project })).GetProperty("id").GetString()!;
@@ -104,10 +104,11 @@ public abstract class ResilienceTests(HostKind kind)
                 await ActAsync(ids[0], "reboot"),
                 await ActAsync(ids[1], "power_off"),
                 (await (await host.Client.DeleteAsync($"api/v1/droplets/{ids[2]}")).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!,
+                await RebuildAsync(host, ids[3]),
             ];
             // The length of the outage is the fault under test, not a wait for something to happen.
             await Task.Delay(TimeSpan.FromSeconds(45));
-            Assert.True(region.InjectedFaults - faultsBefore >= 3 * 6, $"every workflow kept trying through the outage ({region.InjectedFaults - faultsBefore} refused)");
+            Assert.True(region.InjectedFaults - faultsBefore >= 4 * 6, $"every workflow kept trying through the outage ({region.InjectedFaults - faultsBefore} refused)");
             foreach (var action in actions)
                 Assert.Equal("in-progress", (await host.Client.GetFromJsonAsync<JsonElement>($"api/v1/actions/{action}")).GetProperty("status").GetString());
         }
@@ -129,6 +130,20 @@ public abstract class ResilienceTests(HostKind kind)
         Assert.Equal(("stopped", false), (stopped.GetProperty("status").GetString(), stopped.GetProperty("locked").GetBoolean()));
         Assert.Equal(System.Net.HttpStatusCode.NotFound, (await host.Client.GetAsync($"api/v1/droplets/{ids[2]}")).StatusCode);
         Assert.Null(region.Get("virtualmachines", ns, ids[2].Replace('_', '-')));
+        await AssertRebuiltAsync(host, region, ns, ids[3]);
+    }
+
+    static async Task<string> RebuildAsync(ApiHost host, string id) =>
+        (await (await host.Client.PostAsJsonAsync($"api/v1/droplets/{id}/actions", new { type = "rebuild", image = "ubuntu-24-04" })).Content.ReadFromJsonAsync<JsonElement>())
+            .GetProperty("id").GetString()!;
+
+    static async Task AssertRebuiltAsync(ApiHost host, KubeVirtSimulator region, string ns, string id)
+    {
+        var rebuilt = await host.GetDropletAsync(id);
+        Assert.Equal(("running", false, "ubuntu-24-04"), (rebuilt.GetProperty("status").GetString(), rebuilt.GetProperty("locked").GetBoolean(), rebuilt.GetProperty("image").GetString()));
+        var disk = region.Get("datavolumes", ns, id.Replace('_', '-') + "-root")!;
+        Assert.Equal("docker://quay.io/containerdisks/ubuntu:24.04", disk["spec"]!["source"]!["registry"]!["url"]!.GetValue<string>());
+        Assert.Equal("Running", region.Get("virtualmachineinstances", ns, id.Replace('_', '-'))!["status"]!["phase"]!.GetValue<string>());
     }
 
     [Fact]
@@ -157,7 +172,7 @@ public abstract class ResilienceTests(HostKind kind)
         async Task<string> ActAsync(string id, string type) =>
             (await (await host.Client.PostAsJsonAsync($"api/v1/droplets/{id}/actions", new { type })).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
 
-        var names = new[] { "rebooted", "stopped", "started", "resized", "deleted" };
+        var names = new[] { "rebooted", "stopped", "started", "resized", "deleted", "rebuilt" };
         var ids = (await Task.WhenAll(names.Select(RunningAsync))).Zip(names).ToDictionary(p => p.Second, p => p.First);
         await FinishedAsync(await ActAsync(ids["started"], "power_off"));
         var vmiBefore = region.Get("virtualmachineinstances", ns, ids["rebooted"].Replace('_', '-'))!["metadata"]!["uid"]!.GetValue<string>();
@@ -170,6 +185,7 @@ public abstract class ResilienceTests(HostKind kind)
             (await (await host.Client.PatchAsJsonAsync($"api/v1/droplets/{ids["resized"]}", new { plan_id = "s-2vcpu-4gb" })).Content.ReadFromJsonAsync<JsonElement>())
                 .GetProperty("action").GetProperty("id").GetString()!,
             (await (await host.Client.DeleteAsync($"api/v1/droplets/{ids["deleted"]}")).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!,
+            await RebuildAsync(host, ids["rebuilt"]),
         };
         // Every workflow has made its request to KubeVirt (progress passes 40 only after it).
         foreach (var actionId in actions)
@@ -195,6 +211,7 @@ public abstract class ResilienceTests(HostKind kind)
         Assert.NotEqual(vmiBefore, region.Get("virtualmachineinstances", ns, ids["rebooted"].Replace('_', '-'))!["metadata"]!["uid"]!.GetValue<string>());
         Assert.Equal("Halted", region.Get("virtualmachines", ns, ids["stopped"].Replace('_', '-'))!["spec"]!["runStrategy"]!.GetValue<string>());
         Assert.Equal(System.Net.HttpStatusCode.NotFound, (await host.Client.GetAsync($"api/v1/droplets/{ids["deleted"]}")).StatusCode);
+        await AssertRebuiltAsync(host, region, ns, ids["rebuilt"]);
         // KubeVirt and the records agree, and nothing was made twice.
         var machines = region.List("virtualmachines", ns).Select(vm => vm["metadata"]!["name"]!.GetValue<string>()).Order();
         Assert.Equal(names.Where(n => n != "deleted").Select(n => ids[n].Replace('_', '-')).Order(), machines);
