@@ -31,10 +31,22 @@ internal static class Admin
                 var rate = options.ErrorRate;
                 if (rate > 0 && Random.Shared.NextDouble() < rate)
                 {
-                    // What an overloaded etcd looks like through the API server.
                     faults.Add();
-                    var error = new ApiException(500, "", "etcdserver: request timed out");
-                    await Rest.Write(context, 500, error.ToStatus());
+                    var status = options.FaultStatus;
+                    // As the API server answers each: its Status reason and message.
+                    var error = status switch
+                    {
+                        401 => new ApiException(401, "Unauthorized", "Unauthorized"),
+                        403 => new ApiException(403, "Forbidden", "forbidden: User cannot access the resource"),
+                        429 => new ApiException(429, "TooManyRequests", "Too many requests, please try again later."),
+                        503 => new ApiException(503, "ServiceUnavailable", "the server is currently unable to handle the request"),
+                        _ => new ApiException(500, "", "etcdserver: request timed out"),
+                    };
+                    if (status is 429 or 503)
+                    {
+                        context.Response.Headers.RetryAfter = "1";
+                    }
+                    await Rest.Write(context, status, error.ToStatus());
                     return;
                 }
             }

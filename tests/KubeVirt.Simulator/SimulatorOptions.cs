@@ -24,6 +24,7 @@ public sealed class SimulatorOptions
     int nodeCpu = 16;
     long nodeMemoryMi = 65536;
     double errorRate;
+    int faultStatus = 500;
     TimeSpan latency;
     string loadBalancerPool = "203.0.113.0/24";
     string podCidr = "10.244.0.0/16";
@@ -54,6 +55,9 @@ public sealed class SimulatorOptions
     public int NodeCpu { get => Read(() => nodeCpu); set => Write(() => nodeCpu = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value))); }
     public long NodeMemoryMi { get => Read(() => nodeMemoryMi); set => Write(() => nodeMemoryMi = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value))); }
     public double ErrorRate { get => Read(() => errorRate); set => Write(() => errorRate = value is >= 0 and <= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), "must be between 0 and 1")); }
+    // What a refused request is answered with: 500 (an overloaded etcd), 401 (an expired or revoked token), 403 (a
+    // role taken away), 429 (priority and fairness) or 503 (the API server going away).
+    public int FaultStatus { get => Read(() => faultStatus); set => Write(() => faultStatus = value is 401 or 403 or 429 or 500 or 503 ? value : throw new ArgumentOutOfRangeException(nameof(value), "must be 401, 403, 429, 500 or 503")); }
     public TimeSpan Latency { get => Read(() => latency); set => Write(() => latency = NonNegative(value)); }
     public string LoadBalancerPool { get => Read(() => loadBalancerPool); set => Write(() => loadBalancerPool = Cidr.Parse(value).Text); }
     public string PodCidr { get => Read(() => podCidr); set => Write(() => podCidr = Cidr.Parse(value).Text); }
@@ -93,6 +97,7 @@ public sealed class SimulatorOptions
         ["nodeCpu"] = NodeCpu,
         ["nodeMemoryMi"] = NodeMemoryMi,
         ["errorRate"] = ErrorRate,
+        ["faultStatus"] = FaultStatus,
         ["latency"] = Latency.ToString("c", CultureInfo.InvariantCulture),
         ["loadBalancerPool"] = LoadBalancerPool,
         ["podCidr"] = PodCidr,
@@ -129,6 +134,7 @@ public sealed class SimulatorOptions
         "NODECPU" => With(checked((int)NumberOf(value)), (o, v) => o.NodeCpu = v),
         "NODEMEMORYMI" => With(checked((long)NumberOf(value)), (o, v) => o.NodeMemoryMi = v),
         "ERRORRATE" => With(NumberOf(value), (o, v) => o.ErrorRate = v),
+        "FAULTSTATUS" => With(checked((int)NumberOf(value)), (o, v) => o.FaultStatus = v),
         "LOADBALANCERPOOL" => With(StringOf(value), (o, v) => o.LoadBalancerPool = v),
         "PODCIDR" => With(StringOf(value), (o, v) => o.PodCidr = v),
         "FAILINGIMAGES" => With(StringsOf(value), (o, v) =>

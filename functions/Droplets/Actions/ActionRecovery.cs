@@ -71,7 +71,44 @@ public sealed class ActionRecovery(
                 log.LogWarning(e, "Could not start the workflow of {ActionId}; will retry", actionId);
             }
         }
-        return recovered + await RecoverVolumesAsync(workflows, cancellationToken);
+        return recovered + await RecoverVolumesAsync(workflows, cancellationToken) + await HealUnobservedAsync(cancellationToken);
+    }
+
+    // The code of an action that ended because the region's cluster could not be driven or read until its deadline:
+    // the droplet was recorded in error without a word from KubeVirt.
+    public const string ClusterUnreachable = "action_failed";
+
+    // Such a droplet takes what KubeVirt reports once it answers again and is at rest in a state the droplet can show:
+    // a VM that runs is running, one that is stopped is stopped (the action stays errored; its end is history). A VM
+    // that is gone, failed, or not at rest leaves the droplet in error: deleting it again, a power action or a rebuild
+    // is the user's to choose. A rebuild ends with a code of its own, so a VM whose disk it may have taken away is
+    // never shown as healthy here.
+    async Task<int> HealUnobservedAsync(CancellationToken cancellationToken)
+    {
+        var healed = 0;
+        await foreach (var droplet in droplets.ListInErrorAsync(ClusterUnreachable, cancellationToken))
+        {
+            if (droplet.Locked)
+                continue;
+            try
+            {
+                var seen = await clusters.For(droplet.Region).ObserveDropletAsync(droplet.ProjectId, droplet.Id, cancellationToken);
+                var status = seen is { Exists: true, AtRest: true, PrintableStatus: "Running" or "Stopped" } ? DropletStatusRules.Map(seen.PrintableStatus, DropletStatus.Error) : DropletStatus.Error;
+                if (status == DropletStatus.Error)
+                    continue;
+                await droplets.UpdateAsync(droplet.ProjectId, droplet.Id, current => current is { LockedBy: null, Status: DropletStatus.Error, Error.Code: ClusterUnreachable }
+                    ? current with { Status = status, PrivateIp = seen.PrivateIp ?? current.PrivateIp, Error = null }
+                    : null, cancellationToken);
+                healed++;
+                log.LogWarning("Droplet {DropletId} was in error because its cluster could not be reached; KubeVirt reports {PrintableStatus}, so it is {Status}",
+                    droplet.Id, seen.PrintableStatus, status);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                log.LogWarning(e, "Could not read droplet {DropletId} from its cluster; will retry", droplet.Id);
+            }
+        }
+        return healed;
     }
 
     // The workflow is over and will never release the droplet, so the sweep ends its action: errored, in words that

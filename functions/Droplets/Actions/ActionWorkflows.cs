@@ -59,7 +59,7 @@ public static class ActionWorkflows
         }
         catch (TaskFailedException e)
         {
-            outcome = Errored(input, DropletStatus.Error, "action_failed", $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}");
+            outcome = Errored(input, DropletStatus.Error, ActionRecovery.ClusterUnreachable, $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}");
         }
         await context.CallActivityAsync(FinishAction, outcome, WorkflowPolicy.UntilDone);
         return outcome;
@@ -113,7 +113,7 @@ public static class ActionWorkflows
         }
         catch (TaskFailedException e)
         {
-            var failed = Errored(input, DropletStatus.Error, "action_failed", $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}");
+            var failed = Errored(input, DropletStatus.Error, ActionRecovery.ClusterUnreachable, $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}");
             await context.CallActivityAsync(FinishAction, failed, WorkflowPolicy.UntilDone);
             return failed;
         }

@@ -42,7 +42,8 @@ public static class RebuildDroplet
         }
         catch (TaskFailedException e)
         {
-            outcome = Errored(action, DropletStatus.Error, "action_failed", $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}");
+            // Not ActionRecovery.ClusterUnreachable: the disk may be gone, so the droplet stays in error until rebuilt again.
+            outcome = Errored(action, DropletStatus.Error, "rebuild_failed", $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}; rebuild the droplet again.");
         }
         await context.CallActivityAsync(outcome.Status == ActionStatus.Completed ? RecordRebuild : ActionWorkflows.FinishAction, outcome, WorkflowPolicy.UntilDone);
         return outcome;

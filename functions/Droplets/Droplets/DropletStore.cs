@@ -119,6 +119,13 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
                 cancellationToken: cancellationToken)
             .Select(e => e.ToDroplet());
 
+    // Droplets left in error with a code (ActionRecovery heals those its actions left without a word from KubeVirt).
+    public IAsyncEnumerable<Droplet> ListInErrorAsync(string code, CancellationToken cancellationToken) =>
+        droplets.QueryAsync<DropletEntity>(
+                TableClient.CreateQueryFilter($"Status eq {nameof(DropletStatus.Error)} and ErrorCode eq {code}"),
+                cancellationToken: cancellationToken)
+            .Select(e => e.ToDroplet());
+
     // Removes the record, then its index entry; the id is never reused.
     public async Task DeleteAsync(string projectId, string id, CancellationToken cancellationToken)
     {

@@ -1,0 +1,249 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Droplets.Tests.Infrastructure;
+using Droplets.Tests.Volumes;
+using KubeVirt.Simulator;
+using Xunit.Abstractions;
+
+namespace Droplets.Tests.Droplets;
+
+// The outage suite: every kind of action, each caught mid-way (its workflow started and waiting on KubeVirt, which is
+// slow here) by a fault of the region's API server that lasts longer than any fixed retry budget (six attempts 1 s
+// doubling apart span 31 s) but less than the action's deadline. Every action must end as asked, unlocked, with the
+// records agreeing with KubeVirt. The test prints its row of the matrix (action × fault → outcome).
+public abstract class OutageMatrixTests(HostKind kind, ITestOutputHelper output)
+{
+    public sealed class OnStandalone(ITestOutputHelper output) : OutageMatrixTests(HostKind.Standalone, output);
+
+    public sealed class OnFunctions(ITestOutputHelper output) : OutageMatrixTests(HostKind.Functions, output);
+
+    // Two regions at once, each with its own fault and its own set of actions: nyc1's API server answers 500 (an
+    // overloaded etcd) for 45 s, ams3's 401 (every call unauthorized: an expired or revoked token) for 90 s.
+    [Fact]
+    public async Task Every_action_caught_by_a_fault_shorter_than_its_deadline_ends_as_asked()
+    {
+        SimulatorOptions Fast() => new() { ImportDelay = TimeSpan.FromMilliseconds(200), BootDelay = TimeSpan.FromMilliseconds(500) };
+        await using var nyc1 = await TestRegion.StartAsync(Fast());
+        await using var ams3 = await TestRegion.StartAsync(Fast());
+        await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = nyc1, ["ams3"] = ams3 }, new Dictionary<string, string>
+        {
+            ["Catalog__Plans__t-1vcpu-1gb-80__Vcpus"] = "1",
+            ["Catalog__Plans__t-1vcpu-1gb-80__MemoryMib"] = "1024",
+            ["Catalog__Plans__t-1vcpu-1gb-80__DiskGib"] = "80",
+        });
+        var rows = await Task.WhenAll(CaughtAsync(host, nyc1, "nyc1", 500, 45), CaughtAsync(host, ams3, "ams3", 401, 90));
+        output.WriteLine($"| action | 500 for 45 s ({kind}) | 401 for 90 s ({kind}) |");
+        output.WriteLine("|---|---|---|");
+        foreach (var key in rows[0].Keys)
+            output.WriteLine($"| {key} | {rows[0][key]} | {rows[1][key]} |");
+    }
+
+    // One region's share: every kind of action caught by its fault; answers each action's outcome.
+    async Task<Dictionary<string, string>> CaughtAsync(ApiHost host, KubeVirtSimulator region, string regionName, int status, int seconds)
+    {
+        var project = Repository.UniqueName("p");
+        var ns = VolumeApi.Kube(project);
+
+        async Task<string> RunningAsync(string name, string plan = "s-1vcpu-1gb", string[]? volumes = null)
+        {
+            var id = (await host.CreateDropletAsync(new { name, image = "ubuntu-22-04", plan_id = plan, region = regionName, project_id = project, volume_ids = volumes ?? [] }))
+                .GetProperty("id").GetString()!;
+            Assert.Equal("running", (await host.WaitForStatusAsync(id, "running", TimeSpan.FromMinutes(2))).GetProperty("status").GetString());
+            return id;
+        }
+        Task<string> ActAsync(string id, object body) => AcceptedAsync(host.Client.PostAsJsonAsync($"api/v1/droplets/{id}/actions", body));
+        Task<string> VolumeActAsync(string id, object body) => AcceptedAsync(host.Client.PostAsJsonAsync($"api/v1/volumes/{id}/actions", body));
+
+        var attachVolume = await host.AvailableVolumeAsync(project, region: regionName);
+        var detachVolume = await host.AvailableVolumeAsync(project, region: regionName);
+        var grownVolume = await host.AvailableVolumeAsync(project, region: regionName);
+        var names = new[] { "rebooted", "stopped", "started", "live", "restarted", "deleted", "rebuilt", "attached", "detached" };
+        var ids = (await Task.WhenAll(names.Select(name => name switch
+        {
+            "restarted" => RunningAsync(name, "s-2vcpu-4gb"),
+            "detached" => RunningAsync(name, volumes: [detachVolume]),
+            _ => RunningAsync(name),
+        }))).Zip(names).ToDictionary(p => p.Second, p => p.First);
+        await host.WaitForActionAsync(await ActAsync(ids["started"], new { type = "power_off" }), TimeSpan.FromMinutes(1));
+        var vmiBefore = region.Vmi(project, ids["rebooted"])!["metadata"]!["uid"]!.GetValue<string>();
+
+        // From here KubeVirt is slow, so that every action is still waiting on it when the fault begins.
+        Slow(region, TimeSpan.FromSeconds(15));
+        var actions = new Dictionary<string, string>
+        {
+            ["create"] = (await host.CreateDropletAsync(new { name = "created", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = regionName, project_id = project }))
+                .GetProperty("id").GetString()!,
+            ["reboot"] = await ActAsync(ids["rebooted"], new { type = "reboot" }),
+            ["power_off"] = await ActAsync(ids["stopped"], new { type = "power_off" }),
+            ["power_on"] = await ActAsync(ids["started"], new { type = "power_on" }),
+            ["live resize"] = await AcceptedAsync(host.Client.PatchAsJsonAsync($"api/v1/droplets/{ids["live"]}", new { plan_id = "s-1vcpu-2gb" }), wrapped: true),
+            ["resize that restarts"] = await AcceptedAsync(host.Client.PatchAsJsonAsync($"api/v1/droplets/{ids["restarted"]}", new { plan_id = "t-1vcpu-1gb-80" }), wrapped: true),
+            ["delete"] = await AcceptedAsync(host.Client.DeleteAsync($"api/v1/droplets/{ids["deleted"]}")),
+            ["rebuild"] = await ActAsync(ids["rebuilt"], new { type = "rebuild", image = "debian-12" }),
+            ["attach"] = await VolumeActAsync(attachVolume, new { type = "attach", droplet_id = ids["attached"] }),
+            ["detach"] = await VolumeActAsync(detachVolume, new { type = "detach", droplet_id = ids["detached"] }),
+            ["volume resize"] = await VolumeActAsync(grownVolume, new { type = "resize", size_gigabytes = 20 }),
+        };
+        var created = actions["create"];
+        async Task<JsonElement> ActionAsync(string key) => key == "create"
+            ? (await host.Client.GetFromJsonAsync<JsonElement[]>($"api/v1/droplets/{created}/actions"))!.Single()
+            : await host.Client.GetFromJsonAsync<JsonElement>($"api/v1/actions/{actions[key]}");
+
+        // Mid-way: each workflow has started (its first progress is written before its first call to KubeVirt).
+        await Task.WhenAll(actions.Keys.Where(k => k != "create").Select(key =>
+            (Task)Eventually.HoldsAsync(() => ActionAsync(key), a => a.GetProperty("progress").GetInt32() >= 10, TimeSpan.FromSeconds(30), $"the {key} workflow to start"))
+            .Append(Eventually.HoldsAsync(() => Task.FromResult(region.Vm(project, created)), vm => vm is not null, TimeSpan.FromSeconds(30), "the create to reach KubeVirt")));
+
+        region.Options.FaultStatus = status;
+        region.Options.ErrorRate = 1;
+        var faultsBefore = region.InjectedFaults;
+        try
+        {
+            var caught = await Task.WhenAll(actions.Keys.Select(async key => (key, (await ActionAsync(key)).GetProperty("status").GetString())));
+            Assert.All(caught, c => Assert.True(c.Item2 == "in-progress", $"{c.key} was still in progress when the fault began"));
+            // The length of the fault is the fault under test, not a wait for something to happen.
+            await Task.Delay(TimeSpan.FromSeconds(seconds));
+            Assert.True(region.InjectedFaults - faultsBefore >= actions.Count, $"the workflows kept calling through the fault ({region.InjectedFaults - faultsBefore} refused)");
+        }
+        finally
+        {
+            region.Options.ErrorRate = 0;
+            region.Options.FaultStatus = 500;
+        }
+
+        var outcomes = new Dictionary<string, JsonElement>();
+        foreach (var key in actions.Keys)
+            outcomes[key] = await Eventually.HoldsAsync(() => ActionAsync(key), a => a.GetProperty("status").GetString() != "in-progress", TimeSpan.FromMinutes(3), $"the {key} to end");
+        Assert.All(outcomes, o => Assert.True(o.Value.GetProperty("status").GetString() == "completed", $"{o.Key}: {o.Value}"));
+
+        async Task<(string?, bool)> StateAsync(string id)
+        {
+            var d = await host.GetDropletAsync(id);
+            return (d.GetProperty("status").GetString(), d.GetProperty("locked").GetBoolean());
+        }
+        Assert.Equal(("running", false), await StateAsync(created));
+        Assert.Equal(("running", false), await StateAsync(ids["rebooted"]));
+        Assert.NotEqual(vmiBefore, region.Vmi(project, ids["rebooted"])!["metadata"]!["uid"]!.GetValue<string>());
+        Assert.Equal(("stopped", false), await StateAsync(ids["stopped"]));
+        Assert.Equal("Halted", region.Vm(project, ids["stopped"])!["spec"]!["runStrategy"]!.GetValue<string>());
+        Assert.Equal(("running", false), await StateAsync(ids["started"]));
+        Assert.Equal("s-1vcpu-2gb", (await host.GetDropletAsync(ids["live"])).GetProperty("plan_id").GetString());
+        Assert.Equal("t-1vcpu-1gb-80", (await host.GetDropletAsync(ids["restarted"])).GetProperty("plan_id").GetString());
+        Assert.Equal(1, region.Vmi(project, ids["restarted"])!["spec"]!["domain"]!["cpu"]!["sockets"]!.GetValue<int>());
+        Assert.Equal(HttpStatusCode.NotFound, (await host.Client.GetAsync($"api/v1/droplets/{ids["deleted"]}")).StatusCode);
+        Assert.Null(region.Vm(project, ids["deleted"]));
+        Assert.Equal("debian-12", (await host.GetDropletAsync(ids["rebuilt"])).GetProperty("image").GetString());
+        Assert.True(region.TemplateHas(project, ids["attached"], attachVolume));
+        Assert.Equal("attached", (await host.GetVolumeAsync(attachVolume)).GetProperty("status").GetString());
+        Assert.False(region.TemplateHas(project, ids["detached"], detachVolume));
+        Assert.Equal("available", (await host.GetVolumeAsync(detachVolume)).GetProperty("status").GetString());
+        Assert.Equal(20, (await host.GetVolumeAsync(grownVolume)).GetProperty("size_gigabytes").GetInt32());
+        // Nothing made twice: one VirtualMachine per droplet that is left.
+        var machines = region.List("virtualmachines", ns).Select(vm => vm["metadata"]!["name"]!.GetValue<string>()).Order();
+        Assert.Equal(ids.Where(p => p.Key != "deleted").Select(p => VolumeApi.Kube(p.Value)).Append(VolumeApi.Kube(created)).Order(), machines);
+        return outcomes.ToDictionary(o => o.Key, o => o.Value.GetProperty("status").GetString()!);
+    }
+
+    // Longer than the deadline (20 s here, 40 s of 500s): every action ends errored in its words and nothing stays
+    // locked. Once KubeVirt answers again the records agree with it (a VM that runs is running, a stopped one stopped,
+    // a resize rolled back) and the next action is accepted and completes (delete again, rebuild again).
+    [Fact]
+    public async Task Every_action_caught_by_an_outage_longer_than_its_deadline_ends_errored_and_the_records_come_to_agree_with_kubevirt()
+    {
+        await using var region = await TestRegion.StartAsync(new SimulatorOptions { ImportDelay = TimeSpan.FromMilliseconds(200), BootDelay = TimeSpan.FromMilliseconds(500) });
+        await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = region },
+            new Dictionary<string, string> { ["Actions__Deadline"] = "00:00:20" });
+        var project = Repository.UniqueName("p");
+        async Task<string> RunningAsync(string name)
+        {
+            var id = (await host.CreateDropletAsync(new { name, image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project }))
+                .GetProperty("id").GetString()!;
+            Assert.Equal("running", (await host.WaitForStatusAsync(id, "running", TimeSpan.FromMinutes(2))).GetProperty("status").GetString());
+            return id;
+        }
+        Task<string> ActAsync(string id, object body) => AcceptedAsync(host.Client.PostAsJsonAsync($"api/v1/droplets/{id}/actions", body));
+
+        var names = new[] { "rebooted", "stopped", "started", "resized", "deleted", "rebuilt" };
+        var ids = (await Task.WhenAll(names.Select(RunningAsync))).Zip(names).ToDictionary(p => p.Second, p => p.First);
+        await host.WaitForActionAsync(await ActAsync(ids["started"], new { type = "power_off" }), TimeSpan.FromMinutes(1));
+
+        Slow(region, TimeSpan.FromSeconds(8));
+        var actions = new Dictionary<string, string>
+        {
+            ["reboot"] = await ActAsync(ids["rebooted"], new { type = "reboot" }),
+            ["power_off"] = await ActAsync(ids["stopped"], new { type = "power_off" }),
+            ["power_on"] = await ActAsync(ids["started"], new { type = "power_on" }),
+            ["live resize"] = await AcceptedAsync(host.Client.PatchAsJsonAsync($"api/v1/droplets/{ids["resized"]}", new { plan_id = "s-1vcpu-2gb" }), wrapped: true),
+            ["delete"] = await AcceptedAsync(host.Client.DeleteAsync($"api/v1/droplets/{ids["deleted"]}")),
+            ["rebuild"] = await ActAsync(ids["rebuilt"], new { type = "rebuild", image = "debian-12" }),
+        };
+        Task<JsonElement> ActionAsync(string key) => host.Client.GetFromJsonAsync<JsonElement>($"api/v1/actions/{actions[key]}");
+        // Each has asked KubeVirt for its change (rebuild: it has asked for the stop), so KubeVirt acts during the outage.
+        await Task.WhenAll(actions.Keys.Select(key => Eventually.HoldsAsync(() => ActionAsync(key),
+            a => a.GetProperty("progress").GetInt32() >= (key is "live resize" ? 40 : key is "rebuild" ? 10 : 50), TimeSpan.FromSeconds(30), $"the {key} to reach KubeVirt")));
+
+        region.Options.ErrorRate = 1;
+        var outcomes = new Dictionary<string, JsonElement>();
+        try
+        {
+            // A resize ends only once its rollback is applied, which needs the cluster: after the outage.
+            foreach (var key in actions.Keys.Where(k => k != "live resize"))
+                outcomes[key] = await Eventually.HoldsAsync(() => ActionAsync(key), a => a.GetProperty("status").GetString() != "in-progress",
+                    TimeSpan.FromSeconds(40), $"the {key} to end at its deadline, during the outage");
+            Assert.Equal("in-progress", (await ActionAsync("live resize")).GetProperty("status").GetString());
+        }
+        finally
+        {
+            // Held until those actions ended, each at its 20 s deadline.
+            region.Options.ErrorRate = 0;
+        }
+        outcomes["live resize"] = await Eventually.HoldsAsync(() => ActionAsync("live resize"), a => a.GetProperty("status").GetString() != "in-progress",
+            TimeSpan.FromMinutes(1), "the live resize to end once its rollback is applied");
+        output.WriteLine($"| action | 500 past the 20 s deadline ({kind}) |");
+        output.WriteLine("|---|---|");
+        foreach (var (key, outcome) in outcomes)
+            output.WriteLine($"| {key} | {outcome.GetProperty("status").GetString()} ({outcome.GetProperty("error").GetProperty("code").GetString()}) |");
+        Assert.All(outcomes, o => Assert.True(o.Value.GetProperty("status").GetString() == "errored", $"{o.Key}: {o.Value}"));
+
+        Task<JsonElement> SettledAsync(string name, string status) => Eventually.HoldsAsync(() => host.GetDropletAsync(ids[name]),
+            d => d.GetProperty("status").GetString() == status && !d.GetProperty("locked").GetBoolean(), TimeSpan.FromMinutes(1), $"{name} to be {status} as KubeVirt has it");
+        await SettledAsync("rebooted", "running");
+        await SettledAsync("stopped", "stopped");
+        await SettledAsync("started", "running");
+        var resized = await SettledAsync("resized", "running");
+        // Rolled back: the plan is the old one, and so is the VM's template.
+        Assert.Equal("s-1vcpu-1gb", resized.GetProperty("plan_id").GetString());
+        Assert.Equal("1024Mi", region.Vm(project, ids["resized"])!["spec"]!["template"]!["spec"]!["domain"]!["memory"]!["guest"]!.GetValue<string>());
+        var deleted = await host.GetDropletAsync(ids["deleted"]);
+        Assert.Equal(("error", false), (deleted.GetProperty("status").GetString(), deleted.GetProperty("locked").GetBoolean()));
+        var rebuilt = await SettledAsync("rebuilt", "error");
+        Assert.Equal("ubuntu-22-04", rebuilt.GetProperty("image").GetString());
+
+        // The next action is accepted and completes.
+        Assert.Equal("completed", (await host.WaitForActionAsync(await ActAsync(ids["rebooted"], new { type = "reboot" }))).GetProperty("status").GetString());
+        Assert.Equal("completed", (await host.WaitForActionAsync(await AcceptedAsync(host.Client.DeleteAsync($"api/v1/droplets/{ids["deleted"]}")))).GetProperty("status").GetString());
+        Assert.Null(region.Vm(project, ids["deleted"]));
+        Assert.Equal("completed", (await host.WaitForActionAsync(await ActAsync(ids["rebuilt"], new { type = "rebuild", image = "debian-12" }))).GetProperty("status").GetString());
+        Assert.Equal(("running", "debian-12"), ((await host.GetDropletAsync(ids["rebuilt"])).GetProperty("status").GetString(), (await host.GetDropletAsync(ids["rebuilt"])).GetProperty("image").GetString()));
+    }
+
+    static void Slow(KubeVirtSimulator region, TimeSpan delay)
+    {
+        region.Options.BootDelay = delay;
+        region.Options.StopDelay = delay;
+        region.Options.HotplugDelay = delay;
+        region.Options.ExpandDelay = delay;
+        region.Options.AttachDelay = delay;
+        region.Options.ImportDelay = TimeSpan.FromSeconds(1);
+    }
+
+    // The id of the action a 202 answers with (PATCH wraps it with the droplet).
+    static async Task<string> AcceptedAsync(Task<HttpResponseMessage> request, bool wrapped = false)
+    {
+        var response = await request;
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted, body.ToString());
+        return (wrapped ? body.GetProperty("action") : body).GetProperty("id").GetString()!;
+    }
+}
