@@ -183,12 +183,15 @@ public sealed class MetricsInPrometheusTests(Prometheus prometheus) : IClassFixt
 
         // CPU as a share of the VMI's vCPUs, the query from KUBEVIRT.md §7 over a short window. rate() extrapolates a
         // window that samples only partly cover, so wait until the 1 s scrapes fill it.
-        await ValueAsync($"count_over_time(kubevirt_vmi_cpu_usage_seconds_total{selector}[5s]) >= 5");
-        var cpu = await ValueAsync($"sum by (namespace, name) (rate(kubevirt_vmi_cpu_usage_seconds_total{selector}[5s])) / on(namespace, name) count by (namespace, name) (kubevirt_vmi_vcpu_seconds_total{selector})");
-        // Within 5 %: Prometheus stamps a sample when the scrape starts, the simulator computes it a little later.
-        Assert.InRange(cpu, 0.25 * 0.95, 0.25 * 1.05);
-        var read = await ValueAsync($$"""rate(kubevirt_vmi_storage_read_traffic_bytes_total{job="{{job}}",namespace="ns",name="vm",drive="rootdisk"}[5s])""");
-        Assert.InRange(read, ReadRate(uid, "rootdisk") * 0.95, ReadRate(uid, "rootdisk") * 1.05);
+        await ValueAsync($"count_over_time(kubevirt_vmi_cpu_usage_seconds_total{selector}[10s]) >= 10");
+        var cpu = await ValueAsync($"sum by (namespace, name) (rate(kubevirt_vmi_cpu_usage_seconds_total{selector}[10s])) / on(namespace, name) count by (namespace, name) (kubevirt_vmi_vcpu_seconds_total{selector})");
+        // Within 15 %: Prometheus stamps a sample when the scrape starts and the simulator computes it a little later,
+        // by a delay that varies with the machine's load; over a 9 s span, 0.5 s of difference between the first and
+        // the last sample's delay is 6 % (a 5 s window once measured 13 % on a busy machine). Still far from a load
+        // twice or half as high.
+        Assert.InRange(cpu, 0.25 * 0.85, 0.25 * 1.15);
+        var read = await ValueAsync($$"""rate(kubevirt_vmi_storage_read_traffic_bytes_total{job="{{job}}",namespace="ns",name="vm",drive="rootdisk"}[10s])""");
+        Assert.InRange(read, ReadRate(uid, "rootdisk") * 0.85, ReadRate(uid, "rootdisk") * 1.15);
     }
 
     // Polls until the query has its one sample (a rate needs two scrapes in its window).
