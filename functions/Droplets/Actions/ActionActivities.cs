@@ -84,10 +84,11 @@ public sealed class ActionActivities(
         return await PollAsync(GoneAsync, gone => gone, input.Wait, cancellationToken);
     }
 
-    // Ends an action: the droplet takes its end state and is released; the action record is closed.
-    public async Task FinishActionAsync(ActionOutcome outcome, CancellationToken cancellationToken)
+    // Ends an action: the droplet takes its end state (and what `completed` records of the action's effect, read from
+    // the droplet as it is then) and is released; the action record is closed last.
+    public async Task FinishActionAsync(ActionOutcome outcome, CancellationToken cancellationToken, Func<Droplet, Droplet>? completed = null)
     {
-        await droplets.UpdateAsync(outcome.Droplet.ProjectId, outcome.Droplet.Id, current => current.LockedBy != outcome.ActionId ? null : current with
+        await droplets.UpdateAsync(outcome.Droplet.ProjectId, outcome.Droplet.Id, current => current.LockedBy != outcome.ActionId ? null : (completed?.Invoke(current) ?? current) with
         {
             Status = outcome.DropletStatus,
             PrivateIp = outcome.PrivateIp ?? current.PrivateIp,

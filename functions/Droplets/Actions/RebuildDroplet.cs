@@ -95,7 +95,7 @@ public static class RebuildDroplet
 }
 
 // The I/O of the rebuild; each step is idempotent.
-public sealed class RebuildActivities(DropletStore droplets, ActionStore actions, KubeVirtClients clusters, IOptions<CatalogOptions> catalog, TimeProvider time)
+public sealed class RebuildActivities(DropletStore droplets, ActionActivities finish, KubeVirtClients clusters, IOptions<CatalogOptions> catalog)
 {
     // With the VM stopped: the template goes first, so that the VM controller does not make the disk again from it.
     public async Task RemoveRootDiskAsync(RebuildInput input, CancellationToken cancellationToken)
@@ -131,18 +131,7 @@ public sealed class RebuildActivities(DropletStore droplets, ActionStore actions
     // so a client that sees it completed sees the new image).
     public async Task RecordAsync(ActionOutcome outcome, CancellationToken cancellationToken)
     {
-        await droplets.UpdateAsync(outcome.Droplet.ProjectId, outcome.Droplet.Id, current => current.LockedBy != outcome.ActionId ? null : current with
-        {
-            Image = current.LockedWith ?? current.Image,
-            Status = outcome.DropletStatus,
-            PrivateIp = outcome.PrivateIp ?? current.PrivateIp,
-            Error = null,
-            LockedBy = null,
-            LockedFor = null,
-            LockedFrom = null,
-            LockedWith = null,
-        }, cancellationToken);
-        await actions.CompleteAsync(outcome.Droplet.Id, outcome.ActionId, ActionStatus.Completed, null, time.GetUtcNow(), cancellationToken);
+        await finish.FinishActionAsync(outcome, cancellationToken, current => current with { Image = current.LockedWith ?? current.Image });
     }
 
     async Task<(Droplet Droplet, KubeVirtClient Cluster, string Namespace)> LocateAsync(RebuildInput input, CancellationToken cancellationToken)

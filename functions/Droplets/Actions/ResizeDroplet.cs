@@ -85,7 +85,7 @@ public static class ResizeDroplet
 public sealed record ResizeRecord(ResizeInput Input, ActionOutcome Outcome);
 
 public sealed class ResizeActivities(
-    DropletStore droplets, ActionStore actions, KubeVirtClients clusters, IOptions<CatalogOptions> catalog,
+    DropletStore droplets, ActionActivities finish, KubeVirtClients clusters, IOptions<CatalogOptions> catalog,
     IOptions<ProvisioningOptions> polling, TimeProvider time)
 {
     public async Task ApplyAsync(ResizeInput input, CancellationToken cancellationToken)
@@ -121,21 +121,13 @@ public sealed class ResizeActivities(
     {
         var plan = catalog.Value.Plans[resize.Input.ToPlanId];
         var outcome = resize.Outcome;
-        await droplets.UpdateAsync(outcome.Droplet.ProjectId, outcome.Droplet.Id, current => current.LockedBy != outcome.ActionId ? null : current with
+        await finish.FinishActionAsync(outcome, cancellationToken, current => current with
         {
             PlanId = resize.Input.ToPlanId,
             Vcpus = plan.Vcpus,
             Memory = plan.MemoryMib,
             Disk = Math.Max(current.Disk, plan.DiskGib),
-            Status = outcome.DropletStatus,
-            PrivateIp = outcome.PrivateIp ?? current.PrivateIp,
-            Error = null,
-            LockedBy = null,
-            LockedFor = null,
-            LockedFrom = null,
-            LockedWith = null,
-        }, cancellationToken);
-        await actions.CompleteAsync(outcome.Droplet.Id, outcome.ActionId, ActionStatus.Completed, null, time.GetUtcNow(), cancellationToken);
+        });
     }
 
     // CPU and memory go back to the old plan. A grown disk stays grown: claims cannot shrink.
