@@ -117,6 +117,13 @@ public sealed class RebuildActivities(DropletStore droplets, ActionActivities fi
         var dataVolume = await cluster.GetDataVolumeAsync(ns, disk, cancellationToken);
         if (vm.Spec.DataVolumeTemplates is { Count: > 0 })
             return dataVolume is { Metadata.DeletionTimestamp: null } ? RootDiskState.NewDiskMade : RootDiskState.Restored;
+        if (dataVolume is { Metadata.DeletionTimestamp: null })
+        {
+            // Made again from the template by a VM controller whose cache had not yet seen it removed (its DataVolume
+            // and VM informers are separate watches, so the deletion can reach it first): it goes too.
+            await cluster.DeleteDataVolumeAsync(ns, disk, cancellationToken);
+            return RootDiskState.OldDiskGoing;
+        }
         if (dataVolume is not null || await cluster.GetClaimAsync(ns, disk, cancellationToken) is not null)
             return RootDiskState.OldDiskGoing;
 

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Droplets.Tests.Infrastructure;
 using Droplets.Tests.Volumes;
+using k8s;
 using static Droplets.Tests.SshKeys.TestKeys;
 
 namespace Droplets.Tests.Actions;
@@ -143,5 +144,64 @@ public abstract class RebuildTests(DropletsWorld world)
         var after = await host.GetDropletAsync(id);
         Assert.Equal("running", after.GetProperty("status").GetString());
         Assert.NotNull(after.GetProperty("private_ip").GetString());
+    }
+
+    // The VM controller's VM and DataVolume caches are separate watches: when the old disk's deletion reaches it before
+    // the VM without the template does, it makes the disk again from the template it still sees (vm.go handleDataVolumes
+    // creates every templated DataVolume it does not find). Here that DataVolume is made while the region is held by
+    // 500s between the product's removal of the old disk and its next call; the rebuild must still complete.
+    [Fact]
+    public async Task A_root_disk_made_again_from_the_removed_template_goes_too_and_the_rebuild_completes()
+    {
+        var project = Repository.UniqueName("p");
+        var id = await host.RunningDropletAsync(project);
+        var ns = VolumeApi.Kube(project);
+        var name = VolumeApi.Kube(id) + "-root";
+        var oldDisk = RootDisk(project, id);
+        var region = world.Nyc1;
+        JsonObject stale;
+        string actionId;
+        // Every call of the product's takes a second, so it cannot have moved on before the fault below holds it.
+        region.Options.Latency = TimeSpan.FromSeconds(1);
+        try
+        {
+            var (accepted, action) = await RebuildAsync(id, new { type = "rebuild", image = "ubuntu-24-04" });
+            Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+            actionId = action.GetProperty("id").GetString()!;
+            await Eventually.HoldsAsync(() => Task.FromResult((Vm: region.Vm(project, id), Disk: region.Get("datavolumes", ns, name))),
+                x => x.Vm?["spec"]?["dataVolumeTemplates"] is null or JsonArray { Count: 0 } && (x.Disk is null || x.Disk["metadata"]?["deletionTimestamp"] is not null),
+                TimeSpan.FromMinutes(1), "the old root disk's template and DataVolume to be removed");
+            region.Options.ErrorRate = 1;
+
+            await Eventually.HoldsAsync(() => Task.FromResult(region.Get("datavolumes", ns, name) ?? region.Get("persistentvolumeclaims", ns, name)),
+                x => x is null, TimeSpan.FromMinutes(1), "the old root disk to be gone");
+            using var admin = TestRegion.Admin(region);
+            var made = new JsonObject
+            {
+                ["apiVersion"] = "cdi.kubevirt.io/v1beta1",
+                ["kind"] = "DataVolume",
+                ["metadata"] = new JsonObject
+                {
+                    ["name"] = name,
+                    ["labels"] = oldDisk["metadata"]!["labels"]!.DeepClone(),
+                    ["ownerReferences"] = oldDisk["metadata"]!["ownerReferences"]!.DeepClone(),
+                },
+                ["spec"] = oldDisk["spec"]!.DeepClone(),
+            };
+            stale = JsonNode.Parse(JsonSerializer.Serialize(await admin.CustomObjects.CreateNamespacedCustomObjectAsync(made, "cdi.kubevirt.io", "v1beta1", ns, "datavolumes")))!.AsObject();
+        }
+        finally
+        {
+            region.Options.ErrorRate = 0;
+            region.Options.Latency = TimeSpan.Zero;
+        }
+
+        var done = await host.WaitForActionAsync(actionId, TimeSpan.FromMinutes(2));
+        Assert.True(done.GetProperty("status").GetString() == "completed", done.ToString());
+        var newDisk = RootDisk(project, id);
+        Assert.NotEqual(Uid(stale), Uid(newDisk));
+        Assert.Equal("docker://quay.io/containerdisks/ubuntu:24.04", newDisk["spec"]!["source"]!["registry"]!["url"]!.GetValue<string>());
+        var after = await host.GetDropletAsync(id);
+        Assert.Equal(("running", "ubuntu-24-04"), (after.GetProperty("status").GetString(), after.GetProperty("image").GetString()));
     }
 }
