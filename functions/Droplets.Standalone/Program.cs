@@ -11,6 +11,7 @@ builder.Configuration.AddDropletsCatalog();
 builder.Services.AddDroplets(builder.Configuration);
 builder.AddDurableTaskSidecar();
 builder.Services.AddHostedService<ActionRecoveryService>();
+builder.Services.AddHostedService<StorageWatchdog>();
 builder.Services.AddWorkflowManagement();
 // SIGTERM: hosted services and open requests get at most 8 s, inside the usual grace of Kubernetes and systemd. They
 // stop together: Kestrel waits for open requests, and one of them is the Durable worker's work-item stream, which

@@ -9,38 +9,93 @@ using Xunit.Abstractions;
 namespace Droplets.Tests.Droplets;
 
 // The outage suite: every kind of action, each caught mid-way (its workflow started and waiting on KubeVirt, which is
-// slow here) by a fault of the region's API server that lasts longer than any fixed retry budget (six attempts 1 s
-// doubling apart span 31 s) but less than the action's deadline. Every action must end as asked, unlocked, with the
-// records agreeing with KubeVirt. The test prints its row of the matrix (action × fault → outcome).
+// slow here) by a fault of the region's API server or of the storage account that lasts longer than any fixed retry
+// budget (six attempts 1 s doubling apart span 31 s) but less than the action's deadline. Every action must end as
+// asked, unlocked, with the records agreeing with KubeVirt. The test prints its row of the matrix (action × fault → outcome).
 public abstract class OutageMatrixTests(HostKind kind, ITestOutputHelper output)
 {
     public sealed class OnStandalone(ITestOutputHelper output) : OutageMatrixTests(HostKind.Standalone, output);
 
     public sealed class OnFunctions(ITestOutputHelper output) : OutageMatrixTests(HostKind.Functions, output);
 
+    static SimulatorOptions Fast() => new() { ImportDelay = TimeSpan.FromMilliseconds(200), BootDelay = TimeSpan.FromMilliseconds(500) };
+
+    // A plan whose resize restarts the VM (its disk grows).
+    static readonly Dictionary<string, string> RestartingPlan = new()
+    {
+        ["Catalog__Plans__t-1vcpu-1gb-80__Vcpus"] = "1",
+        ["Catalog__Plans__t-1vcpu-1gb-80__MemoryMib"] = "1024",
+        ["Catalog__Plans__t-1vcpu-1gb-80__DiskGib"] = "80",
+    };
+
     // Two regions at once, each with its own fault and its own set of actions: nyc1's API server answers 500 (an
-    // overloaded etcd) for 45 s, ams3's 401 (every call unauthorized: an expired or revoked token) for 90 s.
+    // overloaded etcd) for 120 s, ams3's 401 (every call unauthorized: an expired or revoked token) for 90 s.
     [Fact]
     public async Task Every_action_caught_by_a_fault_shorter_than_its_deadline_ends_as_asked()
     {
-        SimulatorOptions Fast() => new() { ImportDelay = TimeSpan.FromMilliseconds(200), BootDelay = TimeSpan.FromMilliseconds(500) };
         await using var nyc1 = await TestRegion.StartAsync(Fast());
         await using var ams3 = await TestRegion.StartAsync(Fast());
-        await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = nyc1, ["ams3"] = ams3 }, new Dictionary<string, string>
-        {
-            ["Catalog__Plans__t-1vcpu-1gb-80__Vcpus"] = "1",
-            ["Catalog__Plans__t-1vcpu-1gb-80__MemoryMib"] = "1024",
-            ["Catalog__Plans__t-1vcpu-1gb-80__DiskGib"] = "80",
-        });
-        var rows = await Task.WhenAll(CaughtAsync(host, nyc1, "nyc1", 500, 45), CaughtAsync(host, ams3, "ams3", 401, 90));
-        output.WriteLine($"| action | 500 for 45 s ({kind}) | 401 for 90 s ({kind}) |");
-        output.WriteLine("|---|---|---|");
-        foreach (var key in rows[0].Keys)
-            output.WriteLine($"| {key} | {rows[0][key]} | {rows[1][key]} |");
+        await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = nyc1, ["ams3"] = ams3 }, RestartingPlan);
+        var faults = new[] { Fault.ApiServer(nyc1, 500, 120), Fault.ApiServer(ams3, 401, 90) };
+        Print(faults, await Task.WhenAll(CaughtAsync(host, nyc1, "nyc1", faults[0]), CaughtAsync(host, ams3, "ams3", faults[1])));
     }
 
-    // One region's share: every kind of action caught by its fault; answers each action's outcome.
-    async Task<Dictionary<string, string>> CaughtAsync(ApiHost host, KubeVirtSimulator region, string regionName, int status, int seconds)
+    // The storage account (tables, queues and blobs: the records and the task hub) gone for 60 s: every connection to it
+    // reset and refused, as when its Azurite is stopped, then back with the same data. KubeVirt goes on meanwhile, and
+    // each workflow finds what it waits for done. Both hosts stop themselves during the outage, and their supervisor
+    // starts them again, as this test does once storage is back: the Functions host because WebJobs cannot renew the
+    // timer trigger's singleton lease (15 s) and treats that as unhandled ("Host is shutting down"), the standalone host
+    // through its StorageWatchdog (storage unanswered for 15 s), since its Durable Task sidecar may not dispatch again.
+    [Fact]
+    public async Task Every_action_caught_by_storage_gone_for_60_s_ends_as_asked()
+    {
+        await using var storage = await StorageLink.OpenAsync();
+        await using var region = await TestRegion.StartAsync(Fast());
+        await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = region },
+            new Dictionary<string, string>(RestartingPlan) { ["AzureWebJobsStorage"] = storage.ConnectionString });
+        var fault = new Fault("storage gone for 60 s", TimeSpan.FromSeconds(60), () =>
+        {
+            storage.Cut();
+            return Task.CompletedTask;
+        }, async () =>
+        {
+            storage.Mend();
+            Assert.True(await host.ExitsWithinAsync(TimeSpan.FromSeconds(30)), "the host did not stop itself");
+            await host.StartAsync();
+        });
+        Print([fault], [await CaughtAsync(host, region, "nyc1", fault)]);
+    }
+
+    // This host's row of the matrix: action × fault → outcome.
+    void Print(Fault[] faults, Dictionary<string, string>[] rows)
+    {
+        output.WriteLine($"| action ({kind}) | {string.Join(" | ", faults.Select(f => f.Name))} |");
+        output.WriteLine($"|---|{string.Concat(faults.Select(_ => "---|"))}");
+        foreach (var key in rows[0].Keys)
+            output.WriteLine($"| {key} | {string.Join(" | ", rows.Select(r => r[key]))} |");
+    }
+
+    // A fault that lasts Length: what begins it, what ends it, and for the API server's, how many calls it refused.
+    sealed record Fault(string Name, TimeSpan Length, Func<Task> Begin, Func<Task> End, Func<long>? Refused = null)
+    {
+        public static Fault ApiServer(KubeVirtSimulator region, int status, int seconds) => new($"{status} for {seconds} s", TimeSpan.FromSeconds(seconds),
+            () =>
+            {
+                region.Options.FaultStatus = status;
+                region.Options.ErrorRate = 1;
+                return Task.CompletedTask;
+            },
+            () =>
+            {
+                region.Options.ErrorRate = 0;
+                region.Options.FaultStatus = 500;
+                return Task.CompletedTask;
+            },
+            () => region.InjectedFaults);
+    }
+
+    // One region's share: every kind of action caught by the fault; answers each action's outcome.
+    async Task<Dictionary<string, string>> CaughtAsync(ApiHost host, KubeVirtSimulator region, string regionName, Fault fault)
     {
         var project = Repository.UniqueName("p");
         var ns = VolumeApi.Kube(project);
@@ -95,21 +150,20 @@ public abstract class OutageMatrixTests(HostKind kind, ITestOutputHelper output)
             (Task)Eventually.HoldsAsync(() => ActionAsync(key), a => a.GetProperty("progress").GetInt32() >= 10, TimeSpan.FromSeconds(30), $"the {key} workflow to start"))
             .Append(Eventually.HoldsAsync(() => Task.FromResult(region.Vm(project, created)), vm => vm is not null, TimeSpan.FromSeconds(30), "the create to reach KubeVirt")));
 
-        region.Options.FaultStatus = status;
-        region.Options.ErrorRate = 1;
-        var faultsBefore = region.InjectedFaults;
+        var caught = await Task.WhenAll(actions.Keys.Select(async key => (key, (await ActionAsync(key)).GetProperty("status").GetString())));
+        Assert.All(caught, c => Assert.True(c.Item2 == "in-progress", $"{c.key} was still in progress when the fault began"));
+        var refusedBefore = fault.Refused?.Invoke() ?? 0;
+        await fault.Begin();
         try
         {
-            var caught = await Task.WhenAll(actions.Keys.Select(async key => (key, (await ActionAsync(key)).GetProperty("status").GetString())));
-            Assert.All(caught, c => Assert.True(c.Item2 == "in-progress", $"{c.key} was still in progress when the fault began"));
             // The length of the fault is the fault under test, not a wait for something to happen.
-            await Task.Delay(TimeSpan.FromSeconds(seconds));
-            Assert.True(region.InjectedFaults - faultsBefore >= actions.Count, $"the workflows kept calling through the fault ({region.InjectedFaults - faultsBefore} refused)");
+            await Task.Delay(fault.Length);
+            if (fault.Refused is { } refused)
+                Assert.True(refused() - refusedBefore >= actions.Count, $"the workflows kept calling through the fault ({refused() - refusedBefore} refused)");
         }
         finally
         {
-            region.Options.ErrorRate = 0;
-            region.Options.FaultStatus = 500;
+            await fault.End();
         }
 
         var outcomes = new Dictionary<string, JsonElement>();

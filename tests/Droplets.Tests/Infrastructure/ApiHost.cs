@@ -182,6 +182,23 @@ public sealed class ApiHost : IAsyncDisposable
         await process.WaitForExitAsync();
     }
 
+    // Whether the process ended by itself within `within` (the Functions host stops itself on some faults).
+    public async Task<bool> ExitsWithinAsync(TimeSpan within)
+    {
+        if (process!.HasExited)
+            return true;
+        using var deadline = new CancellationTokenSource(within);
+        try
+        {
+            await process!.WaitForExitAsync(deadline.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
     // SIGTERM, as Kubernetes or systemd stops a process: how long it took to exit, or null if it was still running
     // after `within`.
     public async Task<TimeSpan?> TerminateAsync(TimeSpan within)

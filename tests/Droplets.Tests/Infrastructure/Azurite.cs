@@ -18,13 +18,19 @@ public sealed class Azurite
     Azurite(Process process, int blob, int queue, int table)
     {
         this.process = process;
-        ConnectionString =
-            $"DefaultEndpointsProtocol=http;AccountName={Account};AccountKey={Key};" +
-            $"BlobEndpoint=http://127.0.0.1:{blob}/{Account};QueueEndpoint=http://127.0.0.1:{queue}/{Account};TableEndpoint=http://127.0.0.1:{table}/{Account};";
+        Ports = [blob, queue, table];
+        ConnectionString = ConnectionStringFor(Ports);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => Stop();
     }
 
     public string ConnectionString { get; }
+
+    // Blob, queue and table.
+    public int[] Ports { get; }
+
+    public static string ConnectionStringFor(int[] ports) =>
+        $"DefaultEndpointsProtocol=http;AccountName={Account};AccountKey={Key};" +
+        $"BlobEndpoint=http://127.0.0.1:{ports[0]}/{Account};QueueEndpoint=http://127.0.0.1:{ports[1]}/{Account};TableEndpoint=http://127.0.0.1:{ports[2]}/{Account};";
 
     public static Task<Azurite> SharedAsync() => Instance.Value;
 
