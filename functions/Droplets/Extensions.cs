@@ -60,6 +60,7 @@ public static class Extensions
         services.AddSingleton<RebuildActivities>();
         services.AddSingleton<VolumeActivities>();
         services.AddSingleton<ActionRecovery>();
+        services.AddSingleton<DriftReport>();
         services.AddHostedService<StoreInitializer>();
 
         services.ConfigureHttpJsonOptions(o =>

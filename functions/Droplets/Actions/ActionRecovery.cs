@@ -15,6 +15,9 @@ public sealed class RecoveryOptions
 
     // A droplet taken more recently than this may still be between its answer and its workflow start.
     public TimeSpan Grace { get; set; } = TimeSpan.FromSeconds(30);
+
+    // How often the sweep also compares every droplet with KubeVirt (DriftReport), at its first run and then at most this often.
+    public TimeSpan DriftInterval { get; set; } = TimeSpan.FromMinutes(5);
 }
 
 // Handlers take the droplet (and write it) before they start the workflow that will release it. If the
@@ -26,9 +29,11 @@ public sealed class RecoveryOptions
 // endpoint), or failed — is settled here too: see SettleAsync and SettleVolumeAsync.
 public sealed class ActionRecovery(
     DropletStore droplets, VolumeStore volumes, ActionStore actions, ActionActivities activities, VolumeActivities volumeActivities, KubeVirtClients clusters,
-    IOptions<ProvisioningOptions> provisioning, IOptions<ActionOptions> actionOptions, IOptions<RecoveryOptions> options, TimeProvider time,
+    DriftReport drift, IOptions<ProvisioningOptions> provisioning, IOptions<ActionOptions> actionOptions, IOptions<RecoveryOptions> options, TimeProvider time,
     ILogger<ActionRecovery> log)
 {
+    DateTimeOffset nextDrift = DateTimeOffset.MinValue;
+
     // The client is a parameter because the Functions host hands it out per invocation (binding).
     public async Task<int> RunOnceAsync(DurableTaskClient workflows, CancellationToken cancellationToken)
     {
@@ -71,7 +76,13 @@ public sealed class ActionRecovery(
                 log.LogWarning(e, "Could not start the workflow of {ActionId}; will retry", actionId);
             }
         }
-        return recovered + await RecoverVolumesAsync(workflows, cancellationToken) + await HealUnobservedAsync(cancellationToken);
+        recovered += await RecoverVolumesAsync(workflows, cancellationToken) + await HealUnobservedAsync(cancellationToken);
+        if (time.GetUtcNow() >= nextDrift)
+        {
+            nextDrift = time.GetUtcNow() + options.Value.DriftInterval;
+            recovered += await drift.RunOnceAsync(cancellationToken);
+        }
+        return recovered;
     }
 
     // The code of an action that ended because the region's cluster could not be driven or read until its deadline:

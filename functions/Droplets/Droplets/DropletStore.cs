@@ -126,6 +126,11 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
                 cancellationToken: cancellationToken)
             .Select(e => e.ToDroplet());
 
+    // Every droplet of a region (the drift report compares them with the region's VirtualMachines).
+    public IAsyncEnumerable<Droplet> ListInRegionAsync(string region, CancellationToken cancellationToken) =>
+        droplets.QueryAsync<DropletEntity>(TableClient.CreateQueryFilter($"Region eq {region}"), cancellationToken: cancellationToken)
+            .Select(e => e.ToDroplet());
+
     // Removes the record, then its index entry; the id is never reused.
     public async Task DeleteAsync(string projectId, string id, CancellationToken cancellationToken)
     {

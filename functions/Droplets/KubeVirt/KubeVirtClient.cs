@@ -105,6 +105,46 @@ public sealed class KubeVirtClient(Kubernetes kubernetes)
             .ToList();
     }
 
+    // Every VirtualMachine labelled as a droplet's, in every namespace, 500 a page.
+    public async Task<IReadOnlyList<VirtualMachine>> ListDropletMachinesAsync(CancellationToken cancellationToken)
+    {
+        var machines = new List<VirtualMachine>();
+        string? next = null;
+        do
+        {
+            var page = await kubernetes.CustomObjects.ListClusterCustomObjectAsync<VirtualMachineList>("kubevirt.io", "v1", "virtualmachines",
+                labelSelector: DropletMapping.DropletIdLabel, limit: 500, continueParameter: next, cancellationToken: cancellationToken);
+            machines.AddRange(page.Items);
+            next = page.Metadata?.ContinueProperty;
+        }
+        while (!string.IsNullOrEmpty(next));
+        return machines;
+    }
+
+    // A Warning event about one of a droplet's objects, where `kubectl get events` and GET /droplets/{id}/events show it
+    // (also for an object that is gone: events name their object, they do not need it). One per object and reason:
+    // false when it was reported already (until the API server expires it, an hour by default).
+    public async Task<bool> ReportAsync(string ns, string kind, string name, string reason, string message, CancellationToken cancellationToken)
+    {
+        var now = DateTime.UtcNow;
+        var warning = new Corev1Event
+        {
+            Metadata = new V1ObjectMeta { Name = $"{name}.{reason.ToLowerInvariant()}", NamespaceProperty = ns },
+            InvolvedObject = new V1ObjectReference { ApiVersion = "kubevirt.io/v1", Kind = kind, Name = name, NamespaceProperty = ns },
+            Type = "Warning", Reason = reason, Message = message, Count = 1, FirstTimestamp = now, LastTimestamp = now,
+            Source = new V1EventSource { Component = "droplets" }, ReportingComponent = "droplets",
+        };
+        try
+        {
+            await kubernetes.CoreV1.CreateNamespacedEventAsync(warning, ns, cancellationToken: cancellationToken);
+            return true;
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+            return false;
+        }
+    }
+
     public Task PatchVirtualMachineAsync(string ns, string name, object mergePatch, CancellationToken cancellationToken) =>
         virtualMachines.PatchNamespacedAsync<VirtualMachine>(new V1Patch(mergePatch, V1Patch.PatchType.MergePatch), ns, name, cancellationToken);
 

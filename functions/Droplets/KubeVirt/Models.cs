@@ -155,6 +155,12 @@ public sealed record CloudInitNoCloud
     [JsonPropertyName("secretRef")] public V1LocalObjectReference? SecretRef { get; init; }
 }
 
+public sealed class VirtualMachineList
+{
+    [JsonPropertyName("metadata")] public V1ListMeta? Metadata { get; set; }
+    [JsonPropertyName("items")] public List<VirtualMachine> Items { get; set; } = [];
+}
+
 [KubernetesEntity(Group = "kubevirt.io", ApiVersion = "v1", Kind = "VirtualMachineInstance", PluralName = "virtualmachineinstances")]
 public sealed class VirtualMachineInstance : IKubernetesObject<V1ObjectMeta>
 {

@@ -19,9 +19,10 @@ public class ClusterRoleTests
 
     sealed record Step(string Name, Func<Scenario, Task> Run);
 
-    sealed class Scenario(ApiHost host, string project)
+    sealed class Scenario(ApiHost host, KubeVirtSimulator region, string project)
     {
         public ApiHost Host { get; } = host;
+        public KubeVirtSimulator Region { get; } = region;
         public string Project { get; } = project;
         public string DropletId { get; set; } = "";
         public string VolumeId { get; set; } = "";
@@ -97,6 +98,12 @@ public class ClusterRoleTests
             await CompletedAsync(s, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!);
             Assert.Equal("available", (await s.Host.GetVolumeAsync(volume)).GetProperty("status").GetString());
         }),
+        new("a VirtualMachine deleted outside the API: its droplet is in error, with a warning", async s =>
+        {
+            var id = await s.Host.RunningDropletAsync(s.Project);
+            await Actions.DriftTests.DeleteVmBehindTheApiAsync(s.Region, s.Project, id);
+            await Actions.DriftTests.ReportedMissingAsync(s.Host, id);
+        }),
         new("an image that cannot be imported ends in error", async s =>
         {
             var id = (await s.Host.CreateDropletAsync(new { name = "rbac-2", image = "fedora-latest", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = s.Project }))
@@ -152,7 +159,7 @@ public class ClusterRoleTests
         options.FailingImages.Add(FailingImage);
         await using var region = await TestRegion.StartAsync(options);
         await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = region });
-        var scenario = new Scenario(host, Repository.UniqueName("p"));
+        var scenario = new Scenario(host, region, Repository.UniqueName("p"));
         foreach (var step in Steps)
         {
             try

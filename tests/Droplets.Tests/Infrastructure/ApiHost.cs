@@ -80,6 +80,7 @@ public sealed class ApiHost : IAsyncDisposable
             ["Auth__RateLimit__PerHour"] = "1000000",
             ["Auth__AdminToken"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
             ["Recovery__Grace"] = "00:00:02",
+            ["Recovery__DriftInterval"] = "00:00:03",
             // No configuration file watching: a test run starts many hosts, and inotify instances are few (128 a user).
             ["DOTNET_hostBuilder__reloadConfigOnChange"] = "false",
             ["urls"] = $"http://127.0.0.1:{port}",
