@@ -92,34 +92,42 @@ public sealed class ActionRecovery(
     // Such a droplet takes what KubeVirt reports once it answers again and is at rest in a state the droplet can show:
     // a VM that runs is running, one that is stopped is stopped (the action stays errored; its end is history). A VM
     // that is gone, failed, or not at rest leaves the droplet in error: deleting it again, a power action or a rebuild
-    // is the user's to choose. A rebuild ends with a code of its own, so a VM whose disk it may have taken away is
-    // never shown as healthy here.
+    // is the user's to choose. A create cut short the same way (ProvisionDroplet.ClusterUnreachable) is running once
+    // its VM is provisioned as a create would have found it (running, both IPs, its volumes attached); a VM it never
+    // made leaves it in error. A rebuild ends with a code of its own, so a VM whose disk it may have taken away is never
+    // shown as healthy here. One filtered query of the droplets table per code and sweep.
     async Task<int> HealUnobservedAsync(CancellationToken cancellationToken)
     {
         var healed = 0;
-        await foreach (var droplet in droplets.ListInErrorAsync(ClusterUnreachable, cancellationToken))
-        {
-            if (droplet.Locked)
-                continue;
-            try
-            {
-                var seen = await clusters.For(droplet.Region).ObserveDropletAsync(droplet.ProjectId, droplet.Id, cancellationToken);
-                var status = seen is { Exists: true, AtRest: true, PrintableStatus: "Running" or "Stopped" } ? DropletStatusRules.Map(seen.PrintableStatus, DropletStatus.Error) : DropletStatus.Error;
-                if (status == DropletStatus.Error)
-                    continue;
-                await droplets.UpdateAsync(droplet.ProjectId, droplet.Id, current => current is { LockedBy: null, Status: DropletStatus.Error, Error.Code: ClusterUnreachable }
-                    ? current with { Status = status, PrivateIp = seen.PrivateIp ?? current.PrivateIp, Error = null }
-                    : null, cancellationToken);
-                healed++;
-                log.LogWarning("Droplet {DropletId} was in error because its cluster could not be reached; KubeVirt reports {PrintableStatus}, so it is {Status}",
-                    droplet.Id, seen.PrintableStatus, status);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                log.LogWarning(e, "Could not read droplet {DropletId} from its cluster; will retry", droplet.Id);
-            }
-        }
+        foreach (var code in new[] { ClusterUnreachable, ProvisionDroplet.ClusterUnreachable })
+            await foreach (var droplet in droplets.ListInErrorAsync(code, cancellationToken))
+                if (!droplet.Locked && await HealAsync(droplet, code, cancellationToken))
+                    healed++;
         return healed;
+    }
+
+    async Task<bool> HealAsync(Droplet droplet, string code, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var seen = await clusters.For(droplet.Region).ObserveDropletAsync(droplet.ProjectId, droplet.Id, cancellationToken);
+            var status = code == ProvisionDroplet.ClusterUnreachable
+                ? seen.AtRest && ProvisionDroplet.IsProvisioned(seen) ? DropletStatus.Running : DropletStatus.Error
+                : seen is { Exists: true, AtRest: true, PrintableStatus: "Running" or "Stopped" } ? DropletStatusRules.Map(seen.PrintableStatus, DropletStatus.Error) : DropletStatus.Error;
+            if (status == DropletStatus.Error)
+                return false;
+            await droplets.UpdateAsync(droplet.ProjectId, droplet.Id, current => current is { LockedBy: null, Status: DropletStatus.Error } && current.Error?.Code == code
+                ? current with { Status = status, PrivateIp = seen.PrivateIp ?? current.PrivateIp, PublicIp = seen.PublicIp ?? current.PublicIp, Error = null }
+                : null, cancellationToken);
+            log.LogWarning("Droplet {DropletId} was in error because its cluster could not be reached; KubeVirt reports {PrintableStatus}, so it is {Status}",
+                droplet.Id, seen.PrintableStatus, status);
+            return true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            log.LogWarning(e, "Could not read droplet {DropletId} from its cluster; will retry", droplet.Id);
+            return false;
+        }
     }
 
     // The workflow is over and will never release the droplet, so the sweep ends its action: errored, in words that

@@ -50,6 +50,9 @@ public static class ProvisionDroplet
             new StartOrchestrationOptions(InstanceIdFor(droplet.Id)),
             cancellationToken);
 
+    // The code of a create that could not drive or read the cluster until its deadline (ActionRecovery heals it).
+    public const string ClusterUnreachable = "provisioning_failed";
+
     public static async Task<ProvisionResult> RunAsync(TaskOrchestrationContext context, ProvisionInput input)
     {
         var log = context.CreateReplaySafeLogger(Name);
@@ -63,7 +66,7 @@ public static class ProvisionDroplet
             // The cluster stayed unreachable or refused us through every retry. Say so rather than
             // leave the droplet provisioning forever.
             result = new ProvisionResult(input.Droplet, DropletStatus.Error, null, null, new DropletError(
-                "provisioning_failed", $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}"));
+                ClusterUnreachable, $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}"));
         }
         await context.CallActivityAsync(RecordProvisioning, result, WorkflowPolicy.UntilDone);
         log.LogInformation("Droplet {DropletId} provisioned: {Status}", input.Droplet.Id, result.Status);
@@ -108,7 +111,7 @@ public static class ProvisionDroplet
         IsProvisioned(seen) || DropletStatusRules.FailureCode(seen.PrintableStatus) is not null;
 
     // Volumes the droplet is created with are part of it: usable (hotplugged Ready) before it counts as running.
-    static bool IsProvisioned(VmObservation seen) =>
+    public static bool IsProvisioned(VmObservation seen) =>
         seen.PrintableStatus == "Running" && seen.PrivateIp is not null && seen.PublicIp is not null && seen.PendingVolumes == 0;
 }
 
