@@ -169,6 +169,7 @@ public static class VolumeWorkflows
     {
         var deadline = context.CurrentUtcDateTime + input.Deadline;
         VolumeOutcome outcome;
+        var held = false;
         try
         {
             context.SetCustomStatus(new ActionProgress(10));
@@ -176,23 +177,34 @@ public static class VolumeWorkflows
             {
                 outcome = Errored(input, null, "conflict", busy) with { DropletId = null };
             }
-            else if (await context.CallActivityAsync<string?>(RequestVolumeDetach, input, WorkflowPolicy.Until(deadline)) is { } refusal)
-            {
-                outcome = Errored(input, VolumeStatus.Attached, "kubevirt_refused", refusal) with { Attached = true };
-            }
             else
             {
-                context.SetCustomStatus(new ActionProgress(50));
-                var seen = await ObserveAsync(context, input, ObserveVolumeAttachment, deadline);
-                outcome = seen.Done
-                    ? Ended(input, ActionStatus.Completed, VolumeStatus.Available)
-                    : Errored(input, VolumeStatus.Attached, seen.Failure is null ? "action_timeout" : "kubevirt_refused", seen.Failure
-                        ?? $"KubeVirt did not detach the volume within {input.Deadline.TotalSeconds:0} s; it last reported {seen.State}.") with { Attached = true };
+                held = true;
+                if (await context.CallActivityAsync<string?>(RequestVolumeDetach, input, WorkflowPolicy.Until(deadline)) is { } refusal)
+                {
+                    outcome = Errored(input, VolumeStatus.Attached, "kubevirt_refused", refusal) with { Attached = true };
+                }
+                else
+                {
+                    context.SetCustomStatus(new ActionProgress(50));
+                    var seen = await ObserveAsync(context, input, ObserveVolumeAttachment, deadline);
+                    outcome = seen.Done
+                        ? Ended(input, ActionStatus.Completed, VolumeStatus.Available)
+                        : Errored(input, VolumeStatus.Attached, seen.Failure is null ? "action_timeout" : "kubevirt_refused", seen.Failure
+                            ?? $"KubeVirt did not detach the volume within {input.Deadline.TotalSeconds:0} s; it last reported {seen.State}.") with { Attached = true };
+                }
             }
+        }
+        catch (TaskFailedException e) when (held)
+        {
+            // Carried through, as a failed attach is rolled back: the removal may have reached KubeVirt before the
+            // cluster went away, so the volume is recorded available once KubeVirt was asked (again) to let it go.
+            await context.CallActivityAsync<string?>(RequestVolumeDetach, input, WorkflowPolicy.UntilDone);
+            outcome = Errored(input, VolumeStatus.Available, "action_failed", ClusterFailure(e));
         }
         catch (TaskFailedException e)
         {
-            outcome = Errored(input, VolumeStatus.Attached, "action_failed", ClusterFailure(e)) with { Attached = true };
+            outcome = Errored(input, null, "action_failed", ClusterFailure(e)) with { DropletId = null };
         }
         await context.CallActivityAsync(FinishVolumeAction, outcome, WorkflowPolicy.UntilDone);
         return outcome;

@@ -210,20 +210,27 @@ public abstract class OutageMatrixTests(HostKind kind, ITestOutputHelper output)
         await using var host = await ApiHost.StartAsync(kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = region },
             new Dictionary<string, string> { ["Actions__Deadline"] = "00:00:20", ["Provisioning__Deadline"] = "00:00:20" });
         var project = Repository.UniqueName("p");
-        async Task<string> RunningAsync(string name)
+        async Task<string> RunningAsync(string name, string[]? volumes = null)
         {
-            var id = (await host.CreateDropletAsync(new { name, image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project }))
+            var id = (await host.CreateDropletAsync(new { name, image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project, volume_ids = volumes ?? [] }))
                 .GetProperty("id").GetString()!;
             Assert.Equal("running", (await host.WaitForStatusAsync(id, "running", TimeSpan.FromMinutes(2))).GetProperty("status").GetString());
             return id;
         }
         Task<string> ActAsync(string id, object body) => AcceptedAsync(host.Client.PostAsJsonAsync($"api/v1/droplets/{id}/actions", body));
+        Task<string> VolumeActAsync(string id, object body) => AcceptedAsync(host.Client.PostAsJsonAsync($"api/v1/volumes/{id}/actions", body));
 
-        var names = new[] { "rebooted", "stopped", "started", "resized", "deleted", "rebuilt" };
-        var ids = (await Task.WhenAll(names.Select(RunningAsync))).Zip(names).ToDictionary(p => p.Second, p => p.First);
+        var attachVolume = await host.AvailableVolumeAsync(project);
+        var detachVolume = await host.AvailableVolumeAsync(project);
+        var grownVolume = await host.AvailableVolumeAsync(project);
+        var names = new[] { "rebooted", "stopped", "started", "resized", "deleted", "rebuilt", "attached", "detached" };
+        var ids = (await Task.WhenAll(names.Select(name => name == "detached" ? RunningAsync(name, [detachVolume]) : RunningAsync(name))))
+            .Zip(names).ToDictionary(p => p.Second, p => p.First);
         await host.WaitForActionAsync(await ActAsync(ids["started"], new { type = "power_off" }), TimeSpan.FromMinutes(1));
 
         Slow(region, TimeSpan.FromSeconds(8));
+        // Hotplugs slower still, so that a detach is not done before every other action has reached KubeVirt.
+        region.Options.HotplugDelay = TimeSpan.FromSeconds(20);
         var actions = new Dictionary<string, string>
         {
             ["reboot"] = await ActAsync(ids["rebooted"], new { type = "reboot" }),
@@ -232,6 +239,9 @@ public abstract class OutageMatrixTests(HostKind kind, ITestOutputHelper output)
             ["live resize"] = await AcceptedAsync(host.Client.PatchAsJsonAsync($"api/v1/droplets/{ids["resized"]}", new { plan_id = "s-1vcpu-2gb" }), wrapped: true),
             ["delete"] = await AcceptedAsync(host.Client.DeleteAsync($"api/v1/droplets/{ids["deleted"]}")),
             ["rebuild"] = await ActAsync(ids["rebuilt"], new { type = "rebuild", image = "debian-12" }),
+            ["attach"] = await VolumeActAsync(attachVolume, new { type = "attach", droplet_id = ids["attached"] }),
+            ["detach"] = await VolumeActAsync(detachVolume, new { type = "detach", droplet_id = ids["detached"] }),
+            ["volume resize"] = await VolumeActAsync(grownVolume, new { type = "resize", size_gigabytes = 20 }),
         };
         ids["created"] = (await host.CreateDropletAsync(new { name = "created", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project }))
             .GetProperty("id").GetString()!;
@@ -240,31 +250,37 @@ public abstract class OutageMatrixTests(HostKind kind, ITestOutputHelper output)
         // Each has asked KubeVirt for its change (rebuild: it has asked for the stop; create: its VM and Service are
         // made), so KubeVirt acts during the outage.
         await Task.WhenAll(actions.Keys.Where(k => k != "create").Select(key => (Task)Eventually.HoldsAsync(() => ActionAsync(key),
-            a => a.GetProperty("progress").GetInt32() >= (key is "live resize" ? 40 : key is "rebuild" ? 10 : 50), TimeSpan.FromSeconds(30), $"the {key} to reach KubeVirt"))
+            a => a.GetProperty("progress").GetInt32() >= (key is "live resize" ? 40 : key is "rebuild" or "attach" or "detach" or "volume resize" ? 10 : 50),
+            TimeSpan.FromSeconds(30), $"the {key} to reach KubeVirt"))
             .Append(Eventually.HoldsAsync(() => Task.FromResult(region.Get("services", VolumeApi.Kube(project), VolumeApi.Kube(ids["created"]) + "-public")),
                 service => service is not null, TimeSpan.FromSeconds(30), "the create to have made its VM and Service")));
 
+        var caught = await Task.WhenAll(actions.Keys.Select(async key => (key, (await ActionAsync(key)).GetProperty("status").GetString())));
+        Assert.All(caught, c => Assert.True(c.Item2 == "in-progress", $"{c.key} was still in progress when the outage began"));
         region.Options.ErrorRate = 1;
         var outcomes = new Dictionary<string, JsonElement>();
         try
         {
-            // A resize ends only once its rollback is applied, which needs the cluster: after the outage.
-            foreach (var key in actions.Keys.Where(k => k != "live resize"))
+            // A resize and an attach end only once their rollback is applied, a detach once it is asked of KubeVirt
+            // again; that needs the cluster: after the outage.
+            foreach (var key in actions.Keys.Except(AfterTheOutage))
                 outcomes[key] = await Eventually.HoldsAsync(() => ActionAsync(key), a => a.GetProperty("status").GetString() != "in-progress",
                     TimeSpan.FromSeconds(40), $"the {key} to end at its deadline, during the outage");
-            Assert.Equal("in-progress", (await ActionAsync("live resize")).GetProperty("status").GetString());
+            foreach (var key in AfterTheOutage)
+                Assert.Equal("in-progress", (await ActionAsync(key)).GetProperty("status").GetString());
         }
         finally
         {
             // Held until those actions ended, each at its 20 s deadline.
             region.Options.ErrorRate = 0;
         }
-        outcomes["live resize"] = await Eventually.HoldsAsync(() => ActionAsync("live resize"), a => a.GetProperty("status").GetString() != "in-progress",
-            TimeSpan.FromMinutes(1), "the live resize to end once its rollback is applied");
+        foreach (var key in AfterTheOutage)
+            outcomes[key] = await Eventually.HoldsAsync(() => ActionAsync(key), a => a.GetProperty("status").GetString() != "in-progress",
+                TimeSpan.FromMinutes(1), $"the {key} to end once the cluster answers");
         output.WriteLine($"| action | 500 past the 20 s deadline ({kind}) |");
         output.WriteLine("|---|---|");
         foreach (var (key, outcome) in outcomes)
-            output.WriteLine($"| {key} | {outcome.GetProperty("status").GetString()} ({outcome.GetProperty("error").GetProperty("code").GetString()}) |");
+            output.WriteLine($"| {key} | {outcome.GetProperty("status").GetString()} ({(outcome.TryGetProperty("error", out var error) ? error.GetProperty("code").GetString() : "")}) |");
         Assert.All(outcomes, o => Assert.True(o.Value.GetProperty("status").GetString() == "errored", $"{o.Key}: {o.Value}"));
 
         Task<JsonElement> SettledAsync(string name, string status) => Eventually.HoldsAsync(() => host.GetDropletAsync(ids[name]),
@@ -284,6 +300,18 @@ public abstract class OutageMatrixTests(HostKind kind, ITestOutputHelper output)
         Assert.Equal(("error", false), (deleted.GetProperty("status").GetString(), deleted.GetProperty("locked").GetBoolean()));
         var rebuilt = await SettledAsync("rebuilt", "error");
         Assert.Equal("ubuntu-22-04", rebuilt.GetProperty("image").GetString());
+        // Each volume as KubeVirt has it once no hotplug is queued, and nothing it held still held.
+        foreach (var (volume, droplet) in new[] { (attachVolume, "attached"), (detachVolume, "detached") })
+        {
+            var settled = await Eventually.HoldsAsync(() => host.GetVolumeAsync(volume), v => !v.GetProperty("locked").GetBoolean()
+                && v.GetProperty("status").GetString() == (region.TemplateHas(project, ids[droplet], volume) ? "attached" : "available"),
+                TimeSpan.FromMinutes(1), $"volume {volume} to be as KubeVirt has it");
+            Assert.False((await host.GetDropletAsync(ids[droplet])).GetProperty("locked").GetBoolean());
+            output.WriteLine($"{droplet}: volume {settled.GetProperty("status").GetString()}");
+        }
+        var grown = await Eventually.HoldsAsync(() => host.GetVolumeAsync(grownVolume), v => !v.GetProperty("locked").GetBoolean(),
+            TimeSpan.FromMinutes(1), "the resized volume to be released");
+        Assert.Equal("available", grown.GetProperty("status").GetString());
 
         // The next action is accepted and completes.
         Assert.Equal("completed", (await host.WaitForActionAsync(await ActAsync(ids["rebooted"], new { type = "reboot" }))).GetProperty("status").GetString());
@@ -291,7 +319,12 @@ public abstract class OutageMatrixTests(HostKind kind, ITestOutputHelper output)
         Assert.Null(region.Vm(project, ids["deleted"]));
         Assert.Equal("completed", (await host.WaitForActionAsync(await ActAsync(ids["rebuilt"], new { type = "rebuild", image = "debian-12" }))).GetProperty("status").GetString());
         Assert.Equal(("running", "debian-12"), ((await host.GetDropletAsync(ids["rebuilt"])).GetProperty("status").GetString(), (await host.GetDropletAsync(ids["rebuilt"])).GetProperty("image").GetString()));
+        var regrown = await host.CompleteVolumeActionAsync(grownVolume, new { type = "resize", size_gigabytes = 20 });
+        Assert.True(regrown.GetProperty("status").GetString() == "completed", regrown.ToString());
+        Assert.Equal(20, (await host.GetVolumeAsync(grownVolume)).GetProperty("size_gigabytes").GetInt32());
     }
+
+    static readonly string[] AfterTheOutage = ["live resize", "attach", "detach"];
 
     static void Slow(KubeVirtSimulator region, TimeSpan delay)
     {
