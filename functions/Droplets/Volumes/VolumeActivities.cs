@@ -71,11 +71,12 @@ public sealed class VolumeActivities(
         }, input.Wait, cancellationToken);
     }
 
-    // The end of a delete: the action is closed (and stays readable), the record goes.
+    // The end of a delete, in the droplet's order: the record goes, then the action is closed (and stays readable), so
+    // a client that sees it completed no longer finds the volume.
     public async Task RemoveAsync(VolumeOutcome outcome, CancellationToken cancellationToken)
     {
-        await actions.CompleteAsync(outcome.Volume.Id, outcome.ActionId, ActionStatus.Completed, null, time.GetUtcNow(), cancellationToken);
         await volumes.DeleteAsync(outcome.Volume.ProjectId, outcome.Volume.Id, cancellationToken);
+        await actions.CompleteAsync(outcome.Volume.Id, outcome.ActionId, ActionStatus.Completed, null, time.GetUtcNow(), cancellationToken);
     }
 
     // An attach or detach holds the droplet too, so that no other action changes the VM meanwhile. The handler
