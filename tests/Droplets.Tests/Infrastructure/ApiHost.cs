@@ -207,16 +207,7 @@ public sealed class ApiHost : IAsyncDisposable
         var elapsed = Stopwatch.StartNew();
         if (Kill(process!.Id, 15) != 0)
             throw new InvalidOperationException($"kill -TERM {process.Id} failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
-        using var deadline = new CancellationTokenSource(within);
-        try
-        {
-            await process.WaitForExitAsync(deadline.Token);
-            return elapsed.Elapsed;
-        }
-        catch (OperationCanceledException)
-        {
-            return null;
-        }
+        return await ExitsWithinAsync(within) ? elapsed.Elapsed : null;
     }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
