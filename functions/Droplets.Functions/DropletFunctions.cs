@@ -7,15 +7,14 @@ using Droplets.Volumes;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.DurableTask.Client;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Droplets.Functions;
 
 // Routes are relative to host.json's routePrefix ("api"): the public URLs are /api/v1/droplets...
 sealed class DropletFunctions(
-    DropletStore store, SshKeyStore sshKeys, VolumeStore volumes, ActionStore actions, IOptions<CatalogOptions> catalog, IOptions<ProvisioningOptions> provisioning,
-    IOptions<ActionOptions> actionOptions, ILoggerFactory loggers)
+    DropletStore store, SshKeyStore sshKeys, VolumeStore volumes, ActionStore actions, ActionStarter starter, IOptions<CatalogOptions> catalog,
+    IOptions<ProvisioningOptions> provisioning, IOptions<ActionOptions> actionOptions)
 {
     [Function("ListDroplets")]
     public async Task<IResult> List(
@@ -26,7 +25,7 @@ sealed class DropletFunctions(
     public async Task<IResult> Create(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/droplets")] HttpRequest request,
         [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
-        DurableLinks.Add(request.HttpContext, workflows, await CreateDroplet.HandleAsync(request, store, sshKeys, volumes, actions, workflows, catalog, provisioning, loggers, cancellationToken));
+        await CreateDroplet.HandleAsync(request, store, sshKeys, volumes, starter, workflows, catalog, provisioning, cancellationToken);
 
     [Function("GetDroplet")]
     public async Task<IResult> Get(
@@ -37,13 +36,13 @@ sealed class DropletFunctions(
     public async Task<IResult> Delete(
         [HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "v1/droplets/{id}")] HttpRequest request, string id,
         [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
-        DurableLinks.Add(request.HttpContext, workflows, await ActionsApi.DeleteAsync(id, request.HttpContext, store, actions, workflows, actionOptions, loggers, cancellationToken));
+        await ActionsApi.DeleteAsync(id, request.HttpContext, store, starter, workflows, actionOptions, cancellationToken);
 
     [Function("PostDropletAction")]
     public async Task<IResult> PostAction(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/droplets/{id}/actions")] HttpRequest request, string id,
         [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
-        DurableLinks.Add(request.HttpContext, workflows, await ActionsApi.PostAsync(id, request, store, actions, workflows, catalog, actionOptions, loggers, cancellationToken));
+        await ActionsApi.PostAsync(id, request, store, starter, workflows, catalog, actionOptions, cancellationToken);
 
     [Function("ListDropletActions")]
     public async Task<IResult> ListActions(
@@ -61,5 +60,5 @@ sealed class DropletFunctions(
     public async Task<IResult> Resize(
         [HttpTrigger(AuthorizationLevel.Anonymous, "patch", Route = "v1/droplets/{id}")] HttpRequest request, string id,
         [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
-        DurableLinks.Add(request.HttpContext, workflows, await ActionsApi.ResizeAsync(id, request, store, actions, workflows, catalog, actionOptions, loggers, cancellationToken));
+        await ActionsApi.ResizeAsync(id, request, store, starter, workflows, catalog, actionOptions, cancellationToken);
 }

@@ -7,15 +7,14 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Droplets.Functions;
 
 // The volume routes and workflows under the same routes and names the standalone host uses.
 sealed class VolumeFunctions(
-    VolumeStore volumes, DropletStore droplets, ActionStore actions, VolumeActivities activities,
-    IOptions<CatalogOptions> catalog, IOptions<ActionOptions> actionOptions, ILoggerFactory loggers)
+    VolumeStore volumes, DropletStore droplets, ActionStore actions, ActionStarter starter, VolumeActivities activities,
+    IOptions<CatalogOptions> catalog, IOptions<ActionOptions> actionOptions)
 {
     [Function("ListVolumes")]
     public async Task<IResult> List(
@@ -26,7 +25,7 @@ sealed class VolumeFunctions(
     public async Task<IResult> Create(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/volumes")] HttpRequest request,
         [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
-        DurableLinks.Add(request.HttpContext, workflows, await CreateVolume.HandleAsync(request, volumes, actions, workflows, catalog, actionOptions, loggers, cancellationToken));
+        await CreateVolume.HandleAsync(request, volumes, starter, workflows, catalog, actionOptions, cancellationToken);
 
     [Function("GetVolume")]
     public async Task<IResult> Get(
@@ -37,15 +36,13 @@ sealed class VolumeFunctions(
     public async Task<IResult> Delete(
         [HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "v1/volumes/{id}")] HttpRequest request, string id,
         [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
-        DurableLinks.Add(request.HttpContext, workflows,
-            await VolumeActionsApi.DeleteAsync(id, request.HttpContext, volumes, droplets, actions, workflows, actionOptions, loggers, cancellationToken));
+        await VolumeActionsApi.DeleteAsync(id, request.HttpContext, volumes, droplets, starter, workflows, actionOptions, cancellationToken);
 
     [Function("PostVolumeAction")]
     public async Task<IResult> PostAction(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/volumes/{id}/actions")] HttpRequest request, string id,
         [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
-        DurableLinks.Add(request.HttpContext, workflows,
-            await VolumeActionsApi.PostAsync(id, request, volumes, droplets, actions, workflows, actionOptions, loggers, cancellationToken));
+        await VolumeActionsApi.PostAsync(id, request, volumes, droplets, starter, workflows, actionOptions, cancellationToken);
 
     [Function("ListVolumeActions")]
     public async Task<IResult> ListActions(

@@ -53,6 +53,7 @@ public static class Extensions
         services.AddSingleton<ConsoleTickets>();
         services.AddSingleton<ProvisioningActivities>();
         services.AddSingleton<ActionStore>();
+        services.AddSingleton<ActionStarter>();
         services.AddSingleton<Idempotency>();
         services.AddSingleton<Idempotency.Filter>();
         services.AddSingleton<ActionActivities>();

@@ -43,7 +43,7 @@ public sealed class ActionRecovery(
             // A droplet held by a volume's attach or detach: that volume's workflow, recovered below.
             if (droplet is not { LockedBy: { } actionId, LockedFor: { } type } || type is ActionType.Attach or ActionType.Detach)
                 continue;
-            var instanceId = type == ActionType.Create ? ProvisionDroplet.InstanceIdFor(droplet.Id) : DropletAction.InstanceIdFor(actionId);
+            var instanceId = type == ActionType.Create ? ProvisionDroplet.InstanceIdFor(droplet.Id) : ResourceAction.InstanceIdFor(actionId);
             try
             {
                 var (instance, ended) = await InstanceAsync(workflows, instanceId, cancellationToken);
@@ -58,7 +58,7 @@ public sealed class ActionRecovery(
                     continue;
                 if (await actions.GetAsync(droplet.Id, actionId, cancellationToken) is null)
                 {
-                    await actions.AddAsync(new DropletAction
+                    await actions.AddAsync(new ResourceAction
                     {
                         Id = actionId, Type = type, Status = ActionStatus.InProgress, StartedAt = droplet.UpdatedAt,
                         ResourceId = droplet.Id, Region = droplet.Region, ProjectId = droplet.ProjectId, CreatedBy = droplet.CreatedBy,
@@ -140,15 +140,15 @@ public sealed class ActionRecovery(
         var ended = Ended(instance);
         DropletStatus status;
         string? privateIp = null;
-        DropletError error;
+        ErrorDetail error;
         var type = droplet.LockedFor!.Value;
         if (type == ActionType.Create)
         {
-            (status, error) = (DropletStatus.Error, new DropletError("provisioning_interrupted", $"{ended} before the droplet was running; delete it and create it again."));
+            (status, error) = (DropletStatus.Error, new ErrorDetail("provisioning_interrupted", $"{ended} before the droplet was running; delete it and create it again."));
         }
         else if (ActionRules.For(type).Unfinished is { } unfinished)
         {
-            (status, error) = (DropletStatus.Error, new DropletError("action_interrupted", $"{ended} {unfinished}"));
+            (status, error) = (DropletStatus.Error, new ErrorDetail("action_interrupted", $"{ended} {unfinished}"));
         }
         else
         {
@@ -157,7 +157,7 @@ public sealed class ActionRecovery(
                 return false;
             status = seen.Exists ? DropletStatusRules.Map(seen.PrintableStatus, droplet.LockedFrom ?? DropletStatus.Error) : DropletStatus.Error;
             privateIp = seen.PrivateIp;
-            error = new DropletError("action_interrupted", $"{ended}; KubeVirt reports {(seen.Exists ? seen.PrintableStatus ?? "no status" : "no VirtualMachine")}.");
+            error = new ErrorDetail("action_interrupted", $"{ended}; KubeVirt reports {(seen.Exists ? seen.PrintableStatus ?? "no status" : "no VirtualMachine")}.");
         }
         await activities.FinishActionAsync(new ActionOutcome(new DropletRef(droplet.Id, droplet.ProjectId), droplet.LockedBy!, ActionStatus.Errored, status, privateIp, error),
             cancellationToken);
@@ -198,7 +198,7 @@ public sealed class ActionRecovery(
         var ended = Ended(instance);
         var input = VolumeWorkflows.InputFor(volume, actionOptions.Value.Deadline);
         VolumeOutcome Errored(VolumeStatus? status, bool attached, string message) =>
-            new(input.Volume, input.ActionId, ActionStatus.Errored, status, input.DropletId, attached, null, new DropletError("action_interrupted", message));
+            new(input.Volume, input.ActionId, ActionStatus.Errored, status, input.DropletId, attached, null, new ErrorDetail("action_interrupted", message));
         VolumeOutcome outcome;
         switch (volume.LockedFor!.Value)
         {
@@ -252,7 +252,7 @@ public sealed class ActionRecovery(
                     }
                     continue;
                 }
-                var (instance, ended) = await InstanceAsync(workflows, DropletAction.InstanceIdFor(actionId), cancellationToken);
+                var (instance, ended) = await InstanceAsync(workflows, ResourceAction.InstanceIdFor(actionId), cancellationToken);
                 if (ended)
                 {
                     if (await SettleVolumeAsync(volume, instance!, cancellationToken))
@@ -263,7 +263,7 @@ public sealed class ActionRecovery(
                     continue;
                 if (await actions.GetAsync(volume.Id, actionId, cancellationToken) is null)
                 {
-                    await actions.AddAsync(new DropletAction
+                    await actions.AddAsync(new ResourceAction
                     {
                         Id = actionId, Type = type, Status = ActionStatus.InProgress, StartedAt = volume.UpdatedAt,
                         ResourceId = volume.Id, Region = volume.Region, ProjectId = volume.ProjectId, CreatedBy = volume.CreatedBy,

@@ -1,80 +1,39 @@
-using System.Collections.Concurrent;
 using Azure;
 using Azure.Data.Tables;
 using Droplets.Droplets;
 
 namespace Droplets.Actions;
 
-// Action records in Table Storage: `actions` (PartitionKey = droplet id, RowKey = action id) so a
-// droplet's history is a partition query, and `actionids` (action id → droplet id, project) for
-// GET /actions/{id}. Like droplets, the index never changes and is cached.
+// Action records in Table Storage, in the shape every record kind shares (OwnedTable): `actions` partitioned by the
+// resource acted on (a droplet or a volume), so that its history is a partition query, and the id → resource index
+// `actionids` behind GET /actions/{id}. The index column is named DropletId, as the first version wrote it; it holds
+// volume ids too.
 public sealed class ActionStore(TableServiceClient service, StoreOptions options)
 {
-    readonly TableClient actions = service.GetTableClient(options.TablePrefix + "actions");
-    readonly TableClient ids = service.GetTableClient(options.TablePrefix + "actionids");
-    readonly ConcurrentDictionary<string, string> dropletOf = new(StringComparer.Ordinal);
+    readonly OwnedTable<ResourceAction, ActionEntity> table = new(service, options, "actions", "DropletId", ActionEntity.From, e => e.ToAction());
 
-    public async Task InitializeAsync(CancellationToken cancellationToken)
-    {
-        await actions.CreateIfNotExistsAsync(cancellationToken);
-        await ids.CreateIfNotExistsAsync(cancellationToken);
-    }
+    public Task InitializeAsync(CancellationToken cancellationToken) => table.InitializeAsync(cancellationToken);
 
-    public async Task AddAsync(DropletAction action, CancellationToken cancellationToken)
-    {
-        await ids.UpsertEntityAsync(new TableEntity(action.Id, "") { ["DropletId"] = action.ResourceId }, TableUpdateMode.Replace, cancellationToken);
-        await actions.UpsertEntityAsync(ActionEntity.From(action), TableUpdateMode.Replace, cancellationToken);
-    }
+    // Written again as it is by the reconciler when a crash came between the index entry and the record.
+    public Task AddAsync(ResourceAction action, CancellationToken cancellationToken) => table.PutAsync(action, cancellationToken);
 
-    public async Task<DropletAction?> GetAsync(string actionId, CancellationToken cancellationToken)
-    {
-        if (!dropletOf.TryGetValue(actionId, out var dropletId))
-        {
-            var index = await ids.GetEntityIfExistsAsync<TableEntity>(actionId, "", cancellationToken: cancellationToken);
-            if (!index.HasValue)
-                return null;
-            dropletId = index.Value!.GetString("DropletId");
-            dropletOf[actionId] = dropletId;
-        }
-        return await GetAsync(dropletId, actionId, cancellationToken);
-    }
+    public Task<ResourceAction?> GetAsync(string actionId, CancellationToken cancellationToken) => table.GetAsync(actionId, cancellationToken);
 
-    public async Task<DropletAction?> GetAsync(string dropletId, string actionId, CancellationToken cancellationToken)
-    {
-        var response = await actions.GetEntityIfExistsAsync<ActionEntity>(dropletId, actionId, cancellationToken: cancellationToken);
-        return response.HasValue ? response.Value!.ToAction() : null;
-    }
+    public Task<ResourceAction?> GetAsync(string resourceId, string actionId, CancellationToken cancellationToken) =>
+        table.GetAsync(resourceId, actionId, cancellationToken);
 
     // Newest first.
-    public async Task<IReadOnlyList<DropletAction>> ListAsync(string dropletId, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<ResourceAction>> ListAsync(string resourceId, CancellationToken cancellationToken)
     {
-        var list = new List<DropletAction>();
-        await foreach (var entity in actions.QueryAsync<ActionEntity>(e => e.PartitionKey == dropletId, cancellationToken: cancellationToken))
-            list.Add(entity.ToAction());
+        var list = await table.QueryAsync(TableClient.CreateQueryFilter($"PartitionKey eq {resourceId}"), cancellationToken).ToListAsync(cancellationToken);
         return list.OrderByDescending(a => a.StartedAt).ThenByDescending(a => a.Id, StringComparer.Ordinal).ToList();
     }
 
-    // Finishing is idempotent: a replayed completion of an already finished action changes nothing.
-    public async Task CompleteAsync(string dropletId, string actionId, ActionStatus status, DropletError? error, DateTimeOffset at, CancellationToken cancellationToken)
-    {
-        var response = await actions.GetEntityIfExistsAsync<ActionEntity>(dropletId, actionId, cancellationToken: cancellationToken);
-        if (!response.HasValue || response.Value!.Status != nameof(ActionStatus.InProgress))
-            return;
-        var entity = response.Value;
-        entity.Status = status.ToString();
-        entity.CompletedAt = at;
-        entity.Progress = 100;
-        entity.ErrorCode = error?.Code;
-        entity.ErrorMessage = error?.Message;
-        try
-        {
-            await actions.UpdateEntityAsync(entity, entity.ETag, TableUpdateMode.Replace, cancellationToken);
-        }
-        catch (RequestFailedException e) when (e.Status == 412)
-        {
-            // Completed concurrently by a replay of the same step: the first writer's answer stands.
-        }
-    }
+    // Finishing is idempotent: a replayed completion of an already finished action changes nothing, and of two
+    // concurrent ones the first writer's answer stands.
+    public Task CompleteAsync(string resourceId, string actionId, ActionStatus status, ErrorDetail? error, DateTimeOffset at, CancellationToken cancellationToken) =>
+        table.UpdateAsync(resourceId, actionId, current => current.Status != ActionStatus.InProgress ? null
+            : current with { Status = status, CompletedAt = at, Progress = 100, Error = error }, cancellationToken);
 
     sealed class ActionEntity : ITableEntity
     {
@@ -94,7 +53,7 @@ public sealed class ActionStore(TableServiceClient service, StoreOptions options
         public string? ErrorMessage { get; set; }
         public string? CreatedBy { get; set; }
 
-        public static ActionEntity From(DropletAction a) => new()
+        public static ActionEntity From(ResourceAction a) => new()
         {
             PartitionKey = a.ResourceId,
             RowKey = a.Id,
@@ -110,7 +69,7 @@ public sealed class ActionStore(TableServiceClient service, StoreOptions options
             CreatedBy = a.CreatedBy,
         };
 
-        public DropletAction ToAction() => new()
+        public ResourceAction ToAction() => new()
         {
             Id = RowKey,
             ResourceId = PartitionKey,
@@ -121,7 +80,7 @@ public sealed class ActionStore(TableServiceClient service, StoreOptions options
             Region = Region,
             ProjectId = ProjectId,
             Progress = Progress,
-            Error = ErrorCode is null ? null : new DropletError(ErrorCode, ErrorMessage ?? ""),
+            Error = ErrorCode is null ? null : new ErrorDetail(ErrorCode, ErrorMessage ?? ""),
             CreatedBy = CreatedBy,
         };
     }

@@ -12,7 +12,7 @@ public sealed record PowerObserveInput(ActionInput Action, string? PreviousInsta
 
 // How an action ends: the action's status, and what the droplet record becomes.
 public sealed record ActionOutcome(
-    DropletRef Droplet, string ActionId, ActionStatus Status, DropletStatus DropletStatus, string? PrivateIp, DropletError? Error);
+    DropletRef Droplet, string ActionId, ActionStatus Status, DropletStatus DropletStatus, string? PrivateIp, ErrorDetail? Error);
 
 public sealed record ActionProgress(int Progress);
 
@@ -47,7 +47,7 @@ public static class ActionWorkflows
         var rule = ActionRules.For(held.LockedFor!.Value);
         var input = new ActionInput(new DropletRef(held.Id, held.ProjectId), held.LockedBy!, rule.Type, deadline);
         return client.ScheduleNewOrchestrationInstanceAsync(rule.Workflow, rule.Input(input, held),
-            new StartOrchestrationOptions(DropletAction.InstanceIdFor(input.ActionId)), cancellationToken);
+            new StartOrchestrationOptions(ResourceAction.InstanceIdFor(input.ActionId)), cancellationToken);
     }
 
     public static async Task<ActionOutcome> RunPowerAsync(TaskOrchestrationContext context, ActionInput input)
@@ -125,7 +125,7 @@ public static class ActionWorkflows
     }
 
     static ActionOutcome Errored(ActionInput input, DropletStatus status, string code, string message) =>
-        new(input.Droplet, input.ActionId, ActionStatus.Errored, status, null, new DropletError(code, message));
+        new(input.Droplet, input.ActionId, ActionStatus.Errored, status, null, new ErrorDetail(code, message));
 }
 
 public sealed record PowerRequestResult(string? PreviousInstanceUid, string? Refusal, DropletStatus StatusNow);

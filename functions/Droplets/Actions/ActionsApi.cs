@@ -25,12 +25,10 @@ public sealed record ActionRequest(string? Type)
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record ResizeRequest(string? PlanId);
 
-public sealed record ResizeAccepted(Droplet Droplet, DropletAction Action);
+public sealed record ResizeAccepted(Droplet Droplet, ResourceAction Action);
 
 public static class ActionsApi
 {
-    public const string OperationLocation = "Operation-Location";
-
     public static IEndpointRouteBuilder MapActionEndpoints(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1").AddEndpointFilter<Idempotency.Filter>();
@@ -42,9 +40,9 @@ public static class ActionsApi
         return app;
     }
 
-    public static async Task<Results<Accepted<DropletAction>, ProblemHttpResult>> PostAsync(
-        string id, HttpRequest request, DropletStore droplets, ActionStore actions, DurableTaskClient workflows,
-        IOptions<CatalogOptions> catalog, IOptions<ActionOptions> options, ILoggerFactory loggers, CancellationToken cancellationToken)
+    public static async Task<Results<AcceptedAction<ResourceAction>, ProblemHttpResult>> PostAsync(
+        string id, HttpRequest request, DropletStore droplets, ActionStarter starter, DurableTaskClient workflows,
+        IOptions<CatalogOptions> catalog, IOptions<ActionOptions> options, CancellationToken cancellationToken)
     {
         var (body, problem) = await JsonBody.ReadAsync<ActionRequest>(request, cancellationToken);
         if (problem is not null)
@@ -65,13 +63,13 @@ public static class ActionsApi
         }
         if (rule.Argument is { } wanted && (string.IsNullOrEmpty(argument) ? $"{wanted.Name} is required." : wanted.Invalid(argument, catalog.Value)) is { } wrong)
             return Problems.Validation(new Dictionary<string, string[]> { [wanted.Name] = [wrong] });
-        return await StartAsync(id, rule.Type, request.HttpContext, droplets, actions, workflows, options.Value, loggers, cancellationToken, argument: argument);
+        return await StartAsync(id, rule.Type, request.HttpContext, droplets, starter, workflows, options.Value, cancellationToken, argument: argument);
     }
 
     // PATCH {"plan_id"}: 202 with the droplet (status resizing) and the action.
-    public static async Task<Results<Accepted<ResizeAccepted>, ProblemHttpResult>> ResizeAsync(
-        string id, HttpRequest request, DropletStore droplets, ActionStore actions, DurableTaskClient workflows,
-        IOptions<CatalogOptions> catalog, IOptions<ActionOptions> options, ILoggerFactory loggers, CancellationToken cancellationToken)
+    public static async Task<Results<AcceptedAction<ResizeAccepted>, ProblemHttpResult>> ResizeAsync(
+        string id, HttpRequest request, DropletStore droplets, ActionStarter starter, DurableTaskClient workflows,
+        IOptions<CatalogOptions> catalog, IOptions<ActionOptions> options, CancellationToken cancellationToken)
     {
         var (body, problem) = await JsonBody.ReadAsync<ResizeRequest>(request, cancellationToken);
         if (problem is not null)
@@ -90,24 +88,23 @@ public static class ActionsApi
                     })
                     : null;
 
-        var started = await StartAsync(id, ActionType.Resize, request.HttpContext, droplets, actions, workflows, options.Value, loggers, cancellationToken, Check, body.PlanId);
-        if (started.Result is not Accepted<DropletAction> accepted)
+        var started = await StartAsync(id, ActionType.Resize, request.HttpContext, droplets, starter, workflows, options.Value, cancellationToken, Check, body.PlanId);
+        if (started.Result is not AcceptedAction<ResourceAction> accepted)
             return (ProblemHttpResult)started.Result;
         var droplet = await droplets.GetAsync(id, cancellationToken);
-        return TypedResults.Accepted(accepted.Location, new ResizeAccepted(droplet!, accepted.Value!));
+        return new AcceptedAction<ResizeAccepted>(StatusCodes.Status202Accepted, new ResizeAccepted(droplet!, accepted.Value), accepted.Headers);
     }
 
-    public static Task<Results<Accepted<DropletAction>, ProblemHttpResult>> DeleteAsync(
-        string id, HttpContext context, DropletStore droplets, ActionStore actions, DurableTaskClient workflows,
-        IOptions<ActionOptions> options, ILoggerFactory loggers, CancellationToken cancellationToken) =>
-        StartAsync(id, ActionType.Delete, context, droplets, actions, workflows, options.Value, loggers, cancellationToken);
+    public static Task<Results<AcceptedAction<ResourceAction>, ProblemHttpResult>> DeleteAsync(
+        string id, HttpContext context, DropletStore droplets, ActionStarter starter, DurableTaskClient workflows,
+        IOptions<ActionOptions> options, CancellationToken cancellationToken) =>
+        StartAsync(id, ActionType.Delete, context, droplets, starter, workflows, options.Value, cancellationToken);
 
-    // Takes the droplet for one action (ETag-guarded, so of concurrent requests exactly one wins),
-    // records the action, then starts its workflow. If the process dies after taking the droplet,
-    // ActionRecovery finds it held by an action without a workflow and starts it.
-    static async Task<Results<Accepted<DropletAction>, ProblemHttpResult>> StartAsync(
-        string id, ActionType type, HttpContext context, DropletStore droplets, ActionStore actions, DurableTaskClient workflows,
-        ActionOptions options, ILoggerFactory loggers, CancellationToken cancellationToken, Func<Droplet, ProblemHttpResult?>? check = null, string? argument = null)
+    // Takes the droplet for one action (ETag-guarded, so of concurrent requests exactly one wins), then the starter
+    // records the action and starts its workflow.
+    static async Task<Results<AcceptedAction<ResourceAction>, ProblemHttpResult>> StartAsync(
+        string id, ActionType type, HttpContext context, DropletStore droplets, ActionStarter starter, DurableTaskClient workflows,
+        ActionOptions options, CancellationToken cancellationToken, Func<Droplet, ProblemHttpResult?>? check = null, string? argument = null)
     {
         var rule = ActionRules.For(type);
         var caller = context.Caller();
@@ -115,14 +112,14 @@ public static class ActionsApi
         if (found is null || !caller.CanSee(found.ProjectId))
             return Problems.NotFound($"Droplet '{id}' does not exist.");
 
-        var actionId = DropletAction.NewId();
+        var actionId = ResourceAction.NewId();
         ProblemHttpResult? refused = null;
         var taken = await droplets.UpdateAsync(found.ProjectId, found.Id, current =>
         {
             refused = current switch
             {
                 { LockedBy: { } running } => Problems.Create(StatusCodes.Status409Conflict, "locked", "Droplet is locked",
-                    $"Droplet '{id}' is busy with action {running} ({current.LockedFor?.ToString().ToLowerInvariant()}); wait for it: {DropletAction.Location(running)}."),
+                    $"Droplet '{id}' is busy with action {running} ({current.LockedFor?.ToString().ToLowerInvariant()}); wait for it: {ResourceAction.Location(running)}."),
                 _ when !rule.From.Contains(current.Status) => Problems.Create(StatusCodes.Status409Conflict, "conflict", "Not possible now",
                     $"Droplet '{id}' is {JsonSerializer.Serialize(current.Status).Trim('"')}; {Name(type)} needs it {ActionRules.Needs(type)}."),
                 _ => check?.Invoke(current),
@@ -137,7 +134,7 @@ public static class ActionsApi
         if (refused is not null)
             return refused;
 
-        var action = new DropletAction
+        var action = new ResourceAction
         {
             Id = actionId,
             Type = type,
@@ -148,47 +145,39 @@ public static class ActionsApi
             ProjectId = taken.ProjectId,
             CreatedBy = caller.TokenId,
         };
-        await actions.AddAsync(action, cancellationToken);
-        try
-        {
-            await ActionWorkflows.StartAsync(workflows, taken, options.Deadline, cancellationToken);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            loggers.CreateLogger(typeof(ActionsApi)).LogWarning(e, "Action {ActionId} not started; recovery will start it", actionId);
-        }
-        WorkflowLinks.Accepted(context, actionId, DropletAction.InstanceIdFor(actionId));
-        return TypedResults.Accepted(DropletAction.Location(actionId), action);
+        var headers = await starter.StartAsync(context, workflows, action, ResourceAction.InstanceIdFor(actionId), ResourceAction.Location(actionId),
+            () => ActionWorkflows.StartAsync(workflows, taken, options.Deadline, cancellationToken), cancellationToken);
+        return new AcceptedAction<ResourceAction>(StatusCodes.Status202Accepted, action, headers);
     }
 
-    public static async Task<Results<Ok<DropletAction>, ProblemHttpResult>> GetAsync(
+    public static async Task<Results<Ok<ResourceAction>, ProblemHttpResult>> GetAsync(
         string id, HttpContext context, ActionStore actions, DurableTaskClient workflows, CancellationToken cancellationToken)
     {
-        var action = DropletAction.IsWellFormedId(id) ? await actions.GetAsync(id, cancellationToken) : null;
+        var action = ResourceAction.IsWellFormedId(id) ? await actions.GetAsync(id, cancellationToken) : null;
         if (action is null || !context.Caller().CanSee(action.ProjectId))
             return Problems.NotFound($"Action '{id}' does not exist.");
         return TypedResults.Ok(await LiveAsync(action, workflows, cancellationToken));
     }
 
-    public static async Task<Results<Ok<IReadOnlyList<DropletAction>>, ProblemHttpResult>> ListAsync(
+    public static async Task<Results<Ok<IReadOnlyList<ResourceAction>>, ProblemHttpResult>> ListAsync(
         string id, HttpContext context, ActionStore actions, DurableTaskClient workflows, CancellationToken cancellationToken)
     {
         // Works after the droplet is deleted too: its history stays.
         var list = DropletIds.IsWellFormed(id) ? await actions.ListAsync(id, cancellationToken) : [];
         if (list.Count == 0 || !context.Caller().CanSee(list[0].ProjectId))
             return Problems.NotFound($"Droplet '{id}' does not exist.");
-        var live = new List<DropletAction>(list.Count);
+        var live = new List<ResourceAction>(list.Count);
         foreach (var action in list)
             live.Add(await LiveAsync(action, workflows, cancellationToken));
-        return TypedResults.Ok<IReadOnlyList<DropletAction>>(live);
+        return TypedResults.Ok<IReadOnlyList<ResourceAction>>(live);
     }
 
     // An action in progress takes its progress from the durable instance's custom status.
-    internal static async Task<DropletAction> LiveAsync(DropletAction action, DurableTaskClient workflows, CancellationToken cancellationToken)
+    internal static async Task<ResourceAction> LiveAsync(ResourceAction action, DurableTaskClient workflows, CancellationToken cancellationToken)
     {
         if (action.Status != ActionStatus.InProgress)
             return action;
-        var instanceId = action is { Type: ActionType.Create, ResourceType: "droplet" } ? ProvisionDroplet.InstanceIdFor(action.ResourceId) : DropletAction.InstanceIdFor(action.Id);
+        var instanceId = action is { Type: ActionType.Create, ResourceType: "droplet" } ? ProvisionDroplet.InstanceIdFor(action.ResourceId) : ResourceAction.InstanceIdFor(action.Id);
         var instance = await workflows.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken);
         var progress = instance?.SerializedCustomStatus is { } status ? JsonSerializer.Deserialize<ActionProgress>(status)?.Progress ?? 0 : 0;
         return action with { Progress = Math.Max(action.Progress, progress) };

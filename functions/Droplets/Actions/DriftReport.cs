@@ -56,7 +56,7 @@ public sealed class DriftReport(DropletStore droplets, KubeVirtClients clusters,
             if (await cluster.GetVirtualMachineAsync(ns, name, cancellationToken) is not null)
                 continue;
             // Said first, so that a droplet seen in error already has its event.
-            var error = new DropletError(VmMissing, "KubeVirt has no VirtualMachine for this droplet: it was deleted outside the API. Delete the droplet.");
+            var error = new ErrorDetail(VmMissing, "KubeVirt has no VirtualMachine for this droplet: it was deleted outside the API. Delete the droplet.");
             await cluster.ReportAsync(ns, "VirtualMachine", name, VmMissingReason, error.Message, cancellationToken);
             var changed = false;
             await droplets.UpdateAsync(droplet.ProjectId, droplet.Id, current =>

@@ -91,7 +91,7 @@ public static class RebuildDroplet
     static bool Stopped(VmObservation seen) => seen.InstanceUid is null && seen.PrintableStatus is not ("Stopping" or "Terminating");
 
     static ActionOutcome Errored(ActionInput input, DropletStatus status, string code, string message) =>
-        new(input.Droplet, input.ActionId, ActionStatus.Errored, status, null, new DropletError(code, message));
+        new(input.Droplet, input.ActionId, ActionStatus.Errored, status, null, new ErrorDetail(code, message));
 }
 
 // The I/O of the rebuild; each step is idempotent.

@@ -76,7 +76,7 @@ public static class ResizeDroplet
     static async Task<ActionOutcome> RollBackAsync(TaskOrchestrationContext context, ResizeInput input, DropletStatus previous, string code, string message)
     {
         await context.CallActivityAsync(RollbackResize, input, WorkflowPolicy.UntilDone);
-        var failed = new ActionOutcome(input.Action.Droplet, input.Action.ActionId, ActionStatus.Errored, previous, null, new DropletError(code, message));
+        var failed = new ActionOutcome(input.Action.Droplet, input.Action.ActionId, ActionStatus.Errored, previous, null, new ErrorDetail(code, message));
         await context.CallActivityAsync(ActionWorkflows.FinishAction, failed, WorkflowPolicy.UntilDone);
         return failed;
     }

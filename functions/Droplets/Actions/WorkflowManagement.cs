@@ -11,14 +11,21 @@ namespace Droplets.Actions;
 // Durable Functions' HTTP management API for one instance — its status and terminate — served by the standalone
 // host under the same paths and with the same answers, so that one operator's client works against both hosts.
 // The Functions host serves its own (authorised by its durabletask_extension system key); here ApiGate lets only
-// the admin token through. A host that maps these routes registers WorkflowManagement, and WorkflowLinks links them.
+// the admin token through. A host that maps these routes links them from accepted actions (AddWorkflowManagement).
 public static class WorkflowManagementApi
 {
     public const string Prefix = "/runtime/webhooks/durabletask";
 
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    public static IServiceCollection AddWorkflowManagement(this IServiceCollection services) => services.AddSingleton<WorkflowManagement>();
+    // The Link of an accepted action names these routes, as Durable Functions' CreateHttpManagementPayload names the
+    // Functions host's (there without the key, here without any).
+    public static IServiceCollection AddWorkflowManagement(this IServiceCollection services) =>
+        services.AddSingleton<WorkflowLinker>((request, _, instanceId) =>
+        {
+            var instance = $"{request.Scheme}://{request.Host}{request.PathBase}{Prefix}/instances/{Uri.EscapeDataString(instanceId)}";
+            return WorkflowLinks.Header(instance, $"{instance}/terminate?reason={{text}}");
+        });
 
     public static IEndpointRouteBuilder MapWorkflowManagement(this IEndpointRouteBuilder app)
     {
@@ -76,16 +83,5 @@ public static class WorkflowManagementApi
         {
             return JsonValue.Create(serialized);
         }
-    }
-}
-
-// This host serves WorkflowManagementApi: the Link of an accepted operation names its routes, as Durable Functions'
-// CreateHttpManagementPayload names the Functions host's (there without the key, here without any).
-public sealed class WorkflowManagement
-{
-    public string Link(HttpRequest request, string instanceId)
-    {
-        var instance = $"{request.Scheme}://{request.Host}{request.PathBase}{WorkflowManagementApi.Prefix}/instances/{Uri.EscapeDataString(instanceId)}";
-        return WorkflowLinks.Header(instance, $"{instance}/terminate?reason={{text}}");
     }
 }

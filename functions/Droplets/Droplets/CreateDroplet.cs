@@ -39,16 +39,15 @@ public static partial class CreateDroplet
     // 64 KiB of user data may arrive JSON-escaped (\n, \uXXXX), so this body may be larger than others.
     public const int MaxBodyBytes = JsonBody.LargestMaxBytes;
 
-    public static async Task<Results<Created<Droplet>, ProblemHttpResult>> HandleAsync(
+    public static async Task<Results<AcceptedAction<Droplet>, ProblemHttpResult>> HandleAsync(
         HttpRequest request,
         DropletStore store,
         SshKeyStore sshKeys,
         VolumeStore volumes,
-        ActionStore actions,
+        ActionStarter starter,
         DurableTaskClient workflows,
         IOptions<CatalogOptions> catalog,
         IOptions<ProvisioningOptions> provisioning,
-        ILoggerFactory loggers,
         CancellationToken cancellationToken)
     {
         var (body, problem) = await JsonBody.ReadAsync<CreateDropletRequest>(request, cancellationToken, MaxBodyBytes);
@@ -73,7 +72,7 @@ public static partial class CreateDroplet
 
         var plan = catalog.Value.Plans[body!.PlanId!];
         var now = DateTimeOffset.UtcNow;
-        var actionId = DropletAction.NewId();
+        var actionId = ResourceAction.NewId();
         var key = request.Headers[Idempotency.Header].ToString();
         var id = key.Length > 0 ? DropletIds.FromKey(caller.TokenId, key) : DropletIds.New();
         // The keys as they are now, not as they may be when the workflow runs: see DropletBoot.
@@ -112,11 +111,7 @@ public static partial class CreateDroplet
             // Taken: by this caller's own earlier attempt with the same key (answer what it made), or by
             // chance (draw again).
             if (key.Length > 0 && await store.GetAsync(id, cancellationToken) is { } earlier && earlier.CreatedBy == caller.TokenId)
-            {
-                if (earlier.LockedFor == ActionType.Create && earlier.LockedBy is { } earlierAction)
-                    WorkflowLinks.Accepted(request.HttpContext, earlierAction, ProvisionDroplet.InstanceIdFor(earlier.Id));
-                return TypedResults.Created($"/api/v1/droplets/{earlier.Id}", earlier);
-            }
+                return Created(earlier);
             id = DropletIds.New();
             if (volumeIds.Count > 0)
             {
@@ -125,27 +120,25 @@ public static partial class CreateDroplet
                     return lost;
             }
         }
-        await actions.AddAsync(new DropletAction
+        // The record is durable before we answer; the workflow's instance id is the droplet's.
+        var action = new ResourceAction
         {
             Id = actionId, Type = ActionType.Create, Status = ActionStatus.InProgress, StartedAt = now,
             ResourceId = droplet.Id, Region = droplet.Region, ProjectId = droplet.ProjectId, CreatedBy = caller.TokenId,
-        }, cancellationToken);
+        };
+        var created = droplet;
+        var headers = await starter.StartAsync(request.HttpContext, workflows, action, ProvisionDroplet.InstanceIdFor(droplet.Id), Location(droplet.Id),
+            () => ProvisionDroplet.StartAsync(workflows, created, provisioning.Value, cancellationToken), cancellationToken);
+        return new AcceptedAction<Droplet>(StatusCodes.Status201Created, droplet, headers);
 
-        // The record is durable before we answer. If starting the workflow fails (or the process dies
-        // right here), ActionRecovery finds the droplet held by its create action without a workflow
-        // and starts it; the deterministic instance id makes a double start harmless.
-        try
-        {
-            await ProvisionDroplet.StartAsync(workflows, droplet, provisioning.Value, cancellationToken);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            loggers.CreateLogger(typeof(CreateDroplet)).LogWarning(e, "Provisioning of {DropletId} not started; recovery will start it", droplet.Id);
-        }
-
-        WorkflowLinks.Accepted(request.HttpContext, actionId, ProvisionDroplet.InstanceIdFor(droplet.Id));
-        return TypedResults.Created($"/api/v1/droplets/{droplet.Id}", droplet);
+        // The earlier attempt's answer: its action's headers while that create still holds the droplet.
+        AcceptedAction<Droplet> Created(Droplet earlier) => new(StatusCodes.Status201Created, earlier,
+            earlier is { LockedFor: ActionType.Create, LockedBy: { } earlierAction }
+                ? starter.Headers(request.HttpContext, workflows, earlierAction, ProvisionDroplet.InstanceIdFor(earlier.Id), Location(earlier.Id))
+                : new ActionHeaders(Location(earlier.Id), null, null));
     }
+
+    static string Location(string id) => $"/api/v1/droplets/{id}";
 
     public static Dictionary<string, string[]> Validate(CreateDropletRequest body, CatalogOptions catalog)
     {

@@ -22,7 +22,7 @@ public sealed record Droplet
     public int Disk { get; init; }
 
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public DropletError? Error { get; init; }
+    public ErrorDetail? Error { get; init; }
 
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset UpdatedAt { get; init; }
@@ -48,8 +48,6 @@ public sealed record Droplet
 
     public bool Locked => LockedBy is not null;
 }
-
-public sealed record DropletError(string Code, string Message);
 
 // What a droplet boots with, fixed when it is created: the public keys of its ssh_key_ids as they were then
 // (deleting a key later changes no droplet) and the caller's user_data. Stored apart from the record (see

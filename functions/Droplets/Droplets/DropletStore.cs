@@ -5,62 +5,37 @@ using Azure.Data.Tables;
 
 namespace Droplets.Droplets;
 
-// Droplet records in Azure Table Storage.
-// - `droplets`: PartitionKey = project id, RowKey = droplet id. Listing a project is a partition query.
-// - `dropletids`: PartitionKey = droplet id, RowKey = "". Get-by-id needs the project; ids stay opaque
-//   (they do not encode the project), so this small immutable index answers it. Its entries never
-//   change, so they are cached in memory and a warm GET is a single point read.
-//   The entry also holds the droplet's boot inputs (DropletBoot), which are just as immutable: written in
-//   the same insert that claims the id, read once by the provisioning activity, never by GET or listings
-//   (which select ProjectId only), and gone with the entry. User data may be 64 KiB of UTF-8, more than one
-//   string property holds (32K UTF-16 characters), so both parts are stored as UTF-8 bytes in binary
-//   properties of at most 32 KiB each (UserData0, UserData1, …; SshKeys0, … holding a JSON array); the
-//   largest entry stays well under the 1 MiB entity limit.
-// Every update is ETag-conditional (read, change, replace if unchanged; retry on 412).
+// Droplet records in Azure Table Storage, in the shape every record kind shares (OwnedTable): `droplets`
+// partitioned by project, and the id → project index `dropletids`.
+// The index entry also holds the droplet's boot inputs (DropletBoot), which are just as immutable: written in the same
+// insert that claims the id, read once by the provisioning activity, never by GET or listings (which read ProjectId
+// only), and gone with the entry. User data may be 64 KiB of UTF-8, more than one string property holds (32K UTF-16
+// characters), so both parts are stored as UTF-8 bytes in binary properties of at most 32 KiB each (UserData0,
+// UserData1, …; SshKeys0, … holding a JSON array); the largest entry stays well under the 1 MiB entity limit.
 public sealed class DropletStore(TableServiceClient service, StoreOptions options)
 {
-    readonly TableClient droplets = service.GetTableClient(options.TablePrefix + "droplets");
-    readonly TableClient ids = service.GetTableClient(options.TablePrefix + "dropletids");
-    readonly ProjectIndex index = new(service.GetTableClient(options.TablePrefix + "dropletids"));
+    readonly OwnedTable<Droplet, DropletEntity> table = new(service, options, "droplets", "ProjectId", DropletEntity.From, e => e.ToDroplet());
 
-    public async Task InitializeAsync(CancellationToken cancellationToken)
-    {
-        await droplets.CreateIfNotExistsAsync(cancellationToken);
-        await ids.CreateIfNotExistsAsync(cancellationToken);
-    }
+    public Task InitializeAsync(CancellationToken cancellationToken) => table.InitializeAsync(cancellationToken);
 
-    // Writes the index entry, then the record. A crash in between leaves an index entry pointing at
-    // nothing, which reads as 404: harmless, and the id is never reused.
     public Task<bool> TryAddAsync(Droplet droplet, CancellationToken cancellationToken) => TryAddAsync(droplet, DropletBoot.None, cancellationToken);
 
-    public async Task<bool> TryAddAsync(Droplet droplet, DropletBoot boot, CancellationToken cancellationToken)
-    {
-        var row = new TableEntity(droplet.Id, "") { ["ProjectId"] = droplet.ProjectId };
-        if (boot.SshKeys.Count > 0)
-            WriteChunks(row, "SshKeys", JsonSerializer.SerializeToUtf8Bytes(boot.SshKeys, Unescaped));
-        if (boot.UserData is { Length: > 0 } userData)
-            WriteChunks(row, "UserData", Encoding.UTF8.GetBytes(userData));
-        try
+    public Task<bool> TryAddAsync(Droplet droplet, DropletBoot boot, CancellationToken cancellationToken) =>
+        table.TryAddAsync(droplet, cancellationToken, index =>
         {
-            await ids.AddEntityAsync(row, cancellationToken);
-        }
-        catch (RequestFailedException e) when (e.Status == 409)
-        {
-            return false;
-        }
-        await droplets.AddEntityAsync(DropletEntity.From(droplet), cancellationToken);
-        index.Remember(droplet.Id, droplet.ProjectId);
-        return true;
-    }
+            if (boot.SshKeys.Count > 0)
+                WriteChunks(index, "SshKeys", JsonSerializer.SerializeToUtf8Bytes(boot.SshKeys, Unescaped));
+            if (boot.UserData is { Length: > 0 } userData)
+                WriteChunks(index, "UserData", Encoding.UTF8.GetBytes(userData));
+        });
 
     // Droplets created before boot inputs were stored have none: they boot with their hostname only.
     public async Task<DropletBoot> GetBootAsync(string id, CancellationToken cancellationToken)
     {
-        var response = await ids.GetEntityIfExistsAsync<TableEntity>(id, "", cancellationToken: cancellationToken);
-        if (!response.HasValue)
+        if (await table.GetIndexAsync(id, cancellationToken) is not { } entry)
             return DropletBoot.None;
-        var keys = ReadChunks(response.Value!, "SshKeys");
-        var userData = ReadChunks(response.Value!, "UserData");
+        var keys = ReadChunks(entry, "SshKeys");
+        var userData = ReadChunks(entry, "UserData");
         return new DropletBoot(
             keys is null ? [] : JsonSerializer.Deserialize<string[]>(keys) ?? [],
             userData is null ? null : Encoding.UTF8.GetString(userData));
@@ -85,68 +60,35 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
         return chunks.Count == 0 ? null : [.. chunks.SelectMany(c => c)];
     }
 
-    public async Task<Droplet?> GetAsync(string id, CancellationToken cancellationToken) =>
-        (await GetEntityAsync(id, cancellationToken))?.ToDroplet();
+    public Task<Droplet?> GetAsync(string id, CancellationToken cancellationToken) => table.GetAsync(id, cancellationToken);
 
-    public async Task<Droplet?> GetAsync(string projectId, string id, CancellationToken cancellationToken)
-    {
-        var response = await droplets.GetEntityIfExistsAsync<DropletEntity>(projectId, id, cancellationToken: cancellationToken);
-        return response.HasValue ? response.Value!.ToDroplet() : null;
-    }
+    public Task<Droplet?> GetAsync(string projectId, string id, CancellationToken cancellationToken) => table.GetAsync(projectId, id, cancellationToken);
 
     // Read-modify-write with optimistic concurrency. `change` returns null to leave the record as it is.
-    public async Task<Droplet?> UpdateAsync(string projectId, string id, Func<Droplet, Droplet?> change, CancellationToken cancellationToken) =>
-        (await droplets.UpdateAsync<DropletEntity>(projectId, id,
-            current => change(current.ToDroplet()) is { } changed ? DropletEntity.From(changed with { UpdatedAt = DateTimeOffset.UtcNow }) : null,
-            cancellationToken))?.ToDroplet();
+    public Task<Droplet?> UpdateAsync(string projectId, string id, Func<Droplet, Droplet?> change, CancellationToken cancellationToken) =>
+        table.UpdateAsync(projectId, id, current => change(current) is { } changed ? changed with { UpdatedAt = DateTimeOffset.UtcNow } : null, cancellationToken);
 
     // `projects` null means every project. Several projects are read in key order as one listing.
     public async Task<DropletPage> ListAsync(IReadOnlyCollection<string>? projects, string? tag, int perPage, ListCursor? after, CancellationToken cancellationToken)
     {
-        if (projects is { Count: 0 })
-            return new DropletPage([], null);
-        var rows = droplets.QueryAsync<DropletEntity>(Http.Listing.StoreFilter(projects, after), maxPerPage: Math.Min(1000, perPage + 1), cancellationToken: cancellationToken)
-            .Select(e => e.ToDroplet())
-            .Where(d => tag is null || d.Tags.Contains(tag, StringComparer.Ordinal));
-        var (items, next) = await Http.Listing.PageAsync(rows, perPage, d => new ListCursor(d.ProjectId, d.Id), cancellationToken);
+        var (items, next) = await table.PageAsync(projects, null, perPage, after, cancellationToken, d => tag is null || d.Tags.Contains(tag, StringComparer.Ordinal));
         return new DropletPage(items, next);
     }
 
     // Droplets held by an action whose workflow may never have started (see ActionRecovery).
     public IAsyncEnumerable<Droplet> ListLockedAsync(DateTimeOffset updatedBefore, CancellationToken cancellationToken) =>
-        droplets.QueryAsync<DropletEntity>(
-                TableClient.CreateQueryFilter($"LockedBy ne {""} and Timestamp lt {updatedBefore}"),
-                cancellationToken: cancellationToken)
-            .Select(e => e.ToDroplet());
+        table.QueryAsync(TableClient.CreateQueryFilter($"LockedBy ne {""} and Timestamp lt {updatedBefore}"), cancellationToken);
 
     // Droplets left in error with a code (ActionRecovery heals those its actions left without a word from KubeVirt).
     public IAsyncEnumerable<Droplet> ListInErrorAsync(string code, CancellationToken cancellationToken) =>
-        droplets.QueryAsync<DropletEntity>(
-                TableClient.CreateQueryFilter($"Status eq {nameof(DropletStatus.Error)} and ErrorCode eq {code}"),
-                cancellationToken: cancellationToken)
-            .Select(e => e.ToDroplet());
+        table.QueryAsync(TableClient.CreateQueryFilter($"Status eq {nameof(DropletStatus.Error)} and ErrorCode eq {code}"), cancellationToken);
 
     // Every droplet of a region (the drift report compares them with the region's VirtualMachines).
     public IAsyncEnumerable<Droplet> ListInRegionAsync(string region, CancellationToken cancellationToken) =>
-        droplets.QueryAsync<DropletEntity>(TableClient.CreateQueryFilter($"Region eq {region}"), cancellationToken: cancellationToken)
-            .Select(e => e.ToDroplet());
+        table.QueryAsync(TableClient.CreateQueryFilter($"Region eq {region}"), cancellationToken);
 
-    // Removes the record, then its index entry; the id is never reused.
-    public async Task DeleteAsync(string projectId, string id, CancellationToken cancellationToken)
-    {
-        await droplets.DeleteEntityAsync(projectId, id, ETag.All, cancellationToken);
-        await ids.DeleteEntityAsync(id, "", ETag.All, cancellationToken);
-        index.Forget(id);
-    }
-
-    async Task<DropletEntity?> GetEntityAsync(string id, CancellationToken cancellationToken)
-    {
-        var projectId = await index.ProjectOfAsync(id, cancellationToken);
-        if (projectId is null)
-            return null;
-        var response = await droplets.GetEntityIfExistsAsync<DropletEntity>(projectId, id, cancellationToken: cancellationToken);
-        return response.HasValue ? response.Value : null;
-    }
+    // The record, then its index entry; the id is never reused.
+    public Task DeleteAsync(string projectId, string id, CancellationToken cancellationToken) => table.DeleteAsync(projectId, id, cancellationToken);
 
     sealed class DropletEntity : ITableEntity
     {
@@ -226,7 +168,7 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
             Vcpus = Vcpus,
             Memory = Memory,
             Disk = Disk,
-            Error = ErrorCode is null ? null : new DropletError(ErrorCode, ErrorMessage ?? ""),
+            Error = ErrorCode is null ? null : new ErrorDetail(ErrorCode, ErrorMessage ?? ""),
             CreatedAt = CreatedAt,
             UpdatedAt = UpdatedAt,
             CreatedBy = CreatedBy,
@@ -238,31 +180,4 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
     }
 }
 
-public sealed class StoreOptions
-{
-    // Lets tests (and side-by-side deployments) keep their tables apart in one storage account.
-    public string TablePrefix { get; init; } = "";
-}
-
 public sealed record DropletPage(IReadOnlyList<Droplet> Items, ListCursor? Next);
-
-// Where the next page starts. Opaque to callers: base64url of "project\nid".
-public sealed record ListCursor(string ProjectId, string DropletId)
-{
-    public string Encode() => Convert.ToBase64String(Encoding.UTF8.GetBytes($"{ProjectId}\n{DropletId}")).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-
-    public static ListCursor? TryDecode(string token)
-    {
-        try
-        {
-            var base64 = token.Replace('-', '+').Replace('_', '/');
-            base64 += new string('=', (4 - base64.Length % 4) % 4);
-            var parts = Encoding.UTF8.GetString(Convert.FromBase64String(base64)).Split('\n');
-            return parts is [{ Length: > 0 } p, { Length: > 0 } d] ? new ListCursor(p, d) : null;
-        }
-        catch (FormatException)
-        {
-            return null;
-        }
-    }
-}

@@ -49,7 +49,7 @@ public sealed record DropletEvent
 
     // The droplet's own lifecycle: every change of a droplet is an action, so its start and its end (kept
     // in the `actions` table for as long as the droplet's history) are the droplet's events.
-    public static IEnumerable<DropletEvent> From(DropletAction action)
+    public static IEnumerable<DropletEvent> From(ResourceAction action)
     {
         var (verb, done) = Words(action.Type);
         var droplet = new EventObject("Droplet", action.ResourceId);
@@ -60,7 +60,7 @@ public sealed record DropletEvent
             ? Ours(action, "Normal", $"{ReasonFor(action.Type)}Completed", done, at)
             : Ours(action, "Warning", $"{ReasonFor(action.Type)}Failed", $"{verb} failed: {action.Error?.Message ?? "unknown error"}", at);
 
-        DropletEvent Ours(DropletAction a, string type, string reason, string message, DateTimeOffset when) => new()
+        DropletEvent Ours(ResourceAction a, string type, string reason, string message, DateTimeOffset when) => new()
         {
             Type = type, Reason = reason, Message = message, FirstSeen = when, LastSeen = when,
             Source = FromDroplets, Object = droplet, Origin = FromDroplets, ActionId = a.Id,

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Azure;
 using Azure.Data.Tables;
+using Droplets.Actions;
 using Droplets.Auth;
 using Droplets.Droplets;
 using Microsoft.AspNetCore.Http;
@@ -90,22 +91,20 @@ public sealed class Idempotency(TableServiceClient service, StoreOptions options
             inner = nested.Result;
         var status = (inner as IStatusCodeHttpResult)?.StatusCode ?? StatusCodes.Status200OK;
         var value = (inner as IValueHttpResult)?.Value;
+        var headers = inner switch
+        {
+            AcceptedAction accepted => accepted.Headers,
+            Created<SshKeys.SshKey> created => new ActionHeaders(created.Location, null, null),
+            _ => new ActionHeaders(null, null, null),
+        };
         var entity = new TableEntity(ticket.PartitionKey, ticket.RowKey)
         {
             ["Status"] = status,
             ["Body"] = value is null ? null : JsonSerializer.Serialize(value, value.GetType(), json.Value.SerializerOptions),
             ["ContentType"] = inner is ProblemHttpResult ? "application/problem+json" : "application/json",
-            ["Location"] = inner switch
-            {
-                Created<Droplet> created => created.Location,
-                Created<SshKeys.SshKey> created => created.Location,
-                Created<Volumes.Volume> created => created.Location,
-                Accepted<Actions.DropletAction> accepted => accepted.Location,
-                Accepted<Actions.ResizeAccepted> accepted => accepted.Location,
-                _ => null,
-            },
-            ["OperationLocation"] = context.Response.Headers["Operation-Location"].ToString(),
-            ["Link"] = context.Response.Headers.Link.ToString(),
+            ["Location"] = headers.Location,
+            ["OperationLocation"] = headers.OperationLocation,
+            ["Link"] = headers.Link,
         };
         // Merge keeps RequestHash and StartedAt.
         await records.UpdateEntityAsync(entity, ETag.All, TableUpdateMode.Merge, CancellationToken.None);
@@ -148,17 +147,15 @@ public sealed class Idempotency(TableServiceClient service, StoreOptions options
         {
             context.Response.StatusCode = record.GetInt32("Status") ?? StatusCodes.Status200OK;
             context.Response.Headers["Idempotent-Replayed"] = "true";
-            if (record.GetString("Location") is { Length: > 0 } location)
-                context.Response.Headers.Location = location;
-            if (record.GetString("OperationLocation") is { Length: > 0 } operation)
-                context.Response.Headers["Operation-Location"] = operation;
-            if (record.GetString("Link") is { Length: > 0 } link)
-                context.Response.Headers.Link = link;
+            new ActionHeaders(NullIfEmpty("Location"), NullIfEmpty("OperationLocation"), NullIfEmpty("Link")).WriteTo(context.Response);
             if (record.GetString("Body") is { } body)
             {
                 context.Response.ContentType = record.GetString("ContentType") ?? "application/json";
                 await context.Response.WriteAsync(body, context.RequestAborted);
             }
         }
+
+        // Records written before these were stored as null hold empty strings.
+        string? NullIfEmpty(string name) => record.GetString(name) is { Length: > 0 } value ? value : null;
     }
 }

@@ -27,7 +27,7 @@ public sealed record Listing(string? ProjectId, IReadOnlyCollection<string>? Pro
         if (query["page_token"].ToString() is { Length: > 0 } token)
         {
             after = ListCursor.TryDecode(token);
-            if (after is null || (projectId is not null && after.ProjectId != projectId))
+            if (after is null || (projectId is not null && after.Owner != projectId))
                 return (null, Problems.BadRequest("invalid_query", "page_token is not valid for this listing; use the Link header of the previous page."));
         }
 
@@ -56,8 +56,8 @@ public sealed record Listing(string? ProjectId, IReadOnlyCollection<string>? Pro
     {
         var inProjects = projects is null ? null : "(" + string.Join(" or ", projects.Select(p => TableClient.CreateQueryFilter($"PartitionKey eq {p}"))) + ")";
         var afterCursor = after is null ? null : projects is { Count: 1 }
-            ? TableClient.CreateQueryFilter($"RowKey gt {after.DropletId}")
-            : TableClient.CreateQueryFilter($"(PartitionKey gt {after.ProjectId} or (PartitionKey eq {after.ProjectId} and RowKey gt {after.DropletId}))");
+            ? TableClient.CreateQueryFilter($"RowKey gt {after.Id}")
+            : TableClient.CreateQueryFilter($"(PartitionKey gt {after.Owner} or (PartitionKey eq {after.Owner} and RowKey gt {after.Id}))");
         return (inProjects, afterCursor) switch
         {
             (null, null) => null,

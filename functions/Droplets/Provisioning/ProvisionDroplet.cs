@@ -16,7 +16,7 @@ public sealed record ProvisionInput(DropletRef Droplet, TimeSpan Deadline);
 
 public sealed record ObserveInput(DropletRef Droplet, TimeSpan Wait);
 
-public sealed record ProvisionResult(DropletRef Droplet, DropletStatus Status, string? PrivateIp, string? PublicIp, DropletError? Error);
+public sealed record ProvisionResult(DropletRef Droplet, DropletStatus Status, string? PrivateIp, string? PublicIp, ErrorDetail? Error);
 
 public sealed class ProvisioningOptions
 {
@@ -65,7 +65,7 @@ public static class ProvisionDroplet
         {
             // The cluster stayed unreachable or refused us through every retry. Say so rather than
             // leave the droplet provisioning forever.
-            result = new ProvisionResult(input.Droplet, DropletStatus.Error, null, null, new DropletError(
+            result = new ProvisionResult(input.Droplet, DropletStatus.Error, null, null, new ErrorDetail(
                 ClusterUnreachable, $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}"));
         }
         await context.CallActivityAsync(RecordProvisioning, result, WorkflowPolicy.UntilDone);
@@ -99,9 +99,9 @@ public static class ProvisionDroplet
         if (IsProvisioned(seen))
             return new ProvisionResult(droplet, DropletStatus.Running, seen.PrivateIp, seen.PublicIp, null);
         if (DropletStatusRules.FailureCode(seen.PrintableStatus) is { } code)
-            return new ProvisionResult(droplet, DropletStatus.Error, seen.PrivateIp, seen.PublicIp, new DropletError(code, seen.Message ?? code));
+            return new ProvisionResult(droplet, DropletStatus.Error, seen.PrivateIp, seen.PublicIp, new ErrorDetail(code, seen.Message ?? code));
         if (deadlinePassed)
-            return new ProvisionResult(droplet, DropletStatus.Error, seen.PrivateIp, seen.PublicIp, new DropletError(
+            return new ProvisionResult(droplet, DropletStatus.Error, seen.PrivateIp, seen.PublicIp, new ErrorDetail(
                 "provisioning_timeout",
                 $"The droplet did not reach Running within {deadline.TotalSeconds:0} s; KubeVirt last reported {seen.PrintableStatus ?? "nothing"}."));
         return null;

@@ -4,80 +4,53 @@ using Droplets.Droplets;
 
 namespace Droplets.SshKeys;
 
-// SSH keys in Azure Table Storage.
-// - `sshkeys`, partitioned by project. Two rows per key, written and deleted together in one entity-group
-//   transaction, so they can never disagree:
-//     RowKey = key id ("sk_…"): the key;
-//     RowKey = "fp_" + hex SHA-256 of the key blob: the fingerprint claim, holding the key's id.
-//   A second add of the same key to the project fails on the claim row (409) as a whole, so two concurrent
-//   adds cannot both win. Key rows sort after "fp_" rows; listings read the "sk_" range only.
-// - `sshkeyids`: PartitionKey = key id → project, like `dropletids`: ids stay opaque, get-by-id is a point
-//   read through this immutable index, cached in memory.
+// SSH keys in Azure Table Storage, in the shape every record kind shares (OwnedTable): `sshkeys` partitioned by
+// project, and the id → project index `sshkeyids`. Two rows per key in `sshkeys`, written and deleted together in one
+// entity-group transaction, so they can never disagree:
+//   RowKey = key id ("sk_…"): the key;
+//   RowKey = "fp_" + hex SHA-256 of the key blob: the fingerprint claim, holding the key's id.
+// A second add of the same key to the project fails on the claim row (409) as a whole, so two concurrent adds cannot
+// both win. Key rows sort after "fp_" rows; listings read the "sk_" range only.
 public sealed class SshKeyStore(TableServiceClient service, StoreOptions options)
 {
     const string KeyRange = SshKeyIds.Prefix;
     const string KeyRangeEnd = "sk`"; // '`' follows '_': every "sk_…" row key sorts below it
     const string ClaimPrefix = "fp_";
 
-    readonly TableClient keys = service.GetTableClient(options.TablePrefix + "sshkeys");
-    readonly TableClient ids = service.GetTableClient(options.TablePrefix + "sshkeyids");
-    readonly ProjectIndex index = new(service.GetTableClient(options.TablePrefix + "sshkeyids"));
+    readonly OwnedTable<SshKey, SshKeyEntity> table = new(service, options, "sshkeys", "ProjectId", SshKeyEntity.From, e => e.ToKey());
 
-    public async Task InitializeAsync(CancellationToken cancellationToken)
-    {
-        await keys.CreateIfNotExistsAsync(cancellationToken);
-        await ids.CreateIfNotExistsAsync(cancellationToken);
-    }
+    public Task InitializeAsync(CancellationToken cancellationToken) => table.InitializeAsync(cancellationToken);
 
-    // Claims the id, then writes the key and its fingerprint claim atomically. A crash in between leaves an
-    // index entry pointing at nothing, which reads as 404; the id is never reused.
+    // Claims the id, then writes the key and its fingerprint claim atomically.
     public async Task<AddResult> AddAsync(SshKey key, CancellationToken cancellationToken)
     {
-        try
-        {
-            await ids.AddEntityAsync(new TableEntity(key.Id, "") { ["ProjectId"] = key.ProjectId }, cancellationToken);
-        }
-        catch (RequestFailedException e) when (e.Status == 409)
-        {
+        if (!await table.ClaimAsync(key.Id, key.ProjectId, cancellationToken))
             return new AddResult(AddOutcome.IdTaken, null);
-        }
 
         var claim = new TableEntity(key.ProjectId, ClaimFor(key)) { ["KeyId"] = key.Id };
         try
         {
-            await keys.SubmitTransactionAsync(
+            await table.Records.SubmitTransactionAsync(
                 [new TableTransactionAction(TableTransactionActionType.Add, SshKeyEntity.From(key)), new TableTransactionAction(TableTransactionActionType.Add, claim)],
                 cancellationToken);
         }
         catch (TableTransactionFailedException e) when (e.Status == 409)
         {
-            var existing = await keys.GetEntityIfExistsAsync<TableEntity>(key.ProjectId, claim.RowKey, ["KeyId"], cancellationToken);
-            await ids.DeleteEntityAsync(key.Id, "", ETag.All, CancellationToken.None);
+            var existing = await table.Records.GetEntityIfExistsAsync<TableEntity>(key.ProjectId, claim.RowKey, ["KeyId"], cancellationToken);
+            await table.ForgetAsync(key.Id, CancellationToken.None);
             if (!existing.HasValue)
                 throw;
             return new AddResult(AddOutcome.Duplicate, existing.Value!.GetString("KeyId"));
         }
-        index.Remember(key.Id, key.ProjectId);
         return new AddResult(AddOutcome.Added, null);
     }
 
-    public async Task<SshKey?> GetAsync(string id, CancellationToken cancellationToken)
-    {
-        var projectId = await index.ProjectOfAsync(id, cancellationToken);
-        if (projectId is null)
-            return null;
-        var response = await keys.GetEntityIfExistsAsync<SshKeyEntity>(projectId, id, cancellationToken: cancellationToken);
-        return response.HasValue ? response.Value!.ToKey() : null;
-    }
+    public Task<SshKey?> GetAsync(string id, CancellationToken cancellationToken) => table.GetAsync(id, cancellationToken);
 
     // `projects` null means every project. Ordered by project, then id, like droplet listings.
     public async Task<SshKeyPage> ListAsync(IReadOnlyCollection<string>? projects, int perPage, ListCursor? after, CancellationToken cancellationToken)
     {
-        if (projects is { Count: 0 })
-            return new SshKeyPage([], null);
-        var rows = keys.QueryAsync<SshKeyEntity>(Filter(projects, after), maxPerPage: Math.Min(1000, perPage + 1), cancellationToken: cancellationToken)
-            .Select(e => e.ToKey());
-        var (items, next) = await Http.Listing.PageAsync(rows, perPage, k => new ListCursor(k.ProjectId, k.Id), cancellationToken);
+        var (items, next) = await table.PageAsync(projects, TableClient.CreateQueryFilter($"RowKey ge {KeyRange} and RowKey lt {KeyRangeEnd}"), perPage, after, cancellationToken);
         return new SshKeyPage(items, next);
     }
 
@@ -87,7 +60,7 @@ public sealed class SshKeyStore(TableServiceClient service, StoreOptions options
         var claim = ClaimFor(key);
         try
         {
-            await keys.SubmitTransactionAsync(
+            await table.Records.SubmitTransactionAsync(
                 [new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(key.ProjectId, key.Id), ETag.All),
                  new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(key.ProjectId, claim), ETag.All)],
                 cancellationToken);
@@ -96,8 +69,7 @@ public sealed class SshKeyStore(TableServiceClient service, StoreOptions options
         {
             return false;
         }
-        await ids.DeleteEntityAsync(key.Id, "", ETag.All, cancellationToken);
-        index.Forget(key.Id);
+        await table.ForgetAsync(key.Id, cancellationToken);
         return true;
     }
 
@@ -106,12 +78,6 @@ public sealed class SshKeyStore(TableServiceClient service, StoreOptions options
     {
         var base64 = key.Fingerprint["SHA256:".Length..];
         return ClaimPrefix + Convert.ToHexStringLower(Convert.FromBase64String(base64 + new string('=', (4 - base64.Length % 4) % 4)));
-    }
-
-    static string Filter(IReadOnlyCollection<string>? projects, ListCursor? after)
-    {
-        var keys = TableClient.CreateQueryFilter($"RowKey ge {KeyRange} and RowKey lt {KeyRangeEnd}");
-        return Http.Listing.StoreFilter(projects, after) is { } page ? $"{keys} and {page}" : keys;
     }
 
     sealed class SshKeyEntity : ITableEntity

@@ -27,9 +27,9 @@ public static partial class CreateVolume
     public const int MaxSize = 16384;
     public const int MaxDescription = 1024;
 
-    public static async Task<Results<Created<Volume>, ProblemHttpResult>> HandleAsync(
-        HttpRequest request, VolumeStore store, ActionStore actions, DurableTaskClient workflows,
-        IOptions<CatalogOptions> catalog, IOptions<ActionOptions> options, ILoggerFactory loggers, CancellationToken cancellationToken)
+    public static async Task<Results<AcceptedAction<Volume>, ProblemHttpResult>> HandleAsync(
+        HttpRequest request, VolumeStore store, ActionStarter starter, DurableTaskClient workflows,
+        IOptions<CatalogOptions> catalog, IOptions<ActionOptions> options, CancellationToken cancellationToken)
     {
         var (body, problem) = await JsonBody.ReadAsync<CreateVolumeRequest>(request, cancellationToken);
         if (problem is not null)
@@ -43,7 +43,7 @@ public static partial class CreateVolume
             return Problems.Create(StatusCodes.Status403Forbidden, "forbidden", "Forbidden", $"This token may not act on project '{projectId}'.");
 
         var now = DateTimeOffset.UtcNow;
-        var actionId = DropletAction.NewId();
+        var actionId = ResourceAction.NewId();
         var key = request.Headers[Idempotency.Header].ToString();
         var id = key.Length > 0 ? Volume.IdFromKey(caller.TokenId, key) : Volume.NewId();
         Volume volume;
@@ -68,28 +68,26 @@ public static partial class CreateVolume
                 break;
             // Taken by this caller's earlier attempt with the same key (answer what it made), or by chance.
             if (key.Length > 0 && await store.GetAsync(id, cancellationToken) is { } earlier && earlier.CreatedBy == caller.TokenId)
-            {
-                if (earlier is { LockedFor: ActionType.Create, PendingDropletId: null, LockedBy: { } earlierAction })
-                    WorkflowLinks.Accepted(request.HttpContext, earlierAction, DropletAction.InstanceIdFor(earlierAction));
-                return TypedResults.Created(Volume.Location(earlier.Id), earlier);
-            }
+                return Created(earlier);
+
             id = Volume.NewId();
         }
-        await actions.AddAsync(new DropletAction
+        var action = new ResourceAction
         {
             Id = actionId, Type = ActionType.Create, Status = ActionStatus.InProgress, StartedAt = now,
             ResourceId = volume.Id, Region = volume.Region, ProjectId = volume.ProjectId, CreatedBy = caller.TokenId,
-        }, cancellationToken);
-        try
-        {
-            await VolumeWorkflows.StartAsync(workflows, volume, options.Value.Deadline, cancellationToken);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            loggers.CreateLogger(typeof(CreateVolume)).LogWarning(e, "Creation of volume {VolumeId} not started; recovery will start it", volume.Id);
-        }
-        WorkflowLinks.Accepted(request.HttpContext, actionId, DropletAction.InstanceIdFor(actionId));
-        return TypedResults.Created(Volume.Location(volume.Id), volume);
+        };
+        var created = volume;
+        var headers = await starter.StartAsync(request.HttpContext, workflows, action, ResourceAction.InstanceIdFor(actionId), Volume.Location(volume.Id),
+            () => VolumeWorkflows.StartAsync(workflows, created, options.Value.Deadline, cancellationToken), cancellationToken);
+        return new AcceptedAction<Volume>(StatusCodes.Status201Created, volume, headers);
+
+        // The earlier attempt's answer: its action's headers while that create still holds the volume (a volume
+        // whose create is over answers as it is, with its own Location only, as GET would).
+        AcceptedAction<Volume> Created(Volume earlier) => new(StatusCodes.Status201Created, earlier,
+            earlier is { LockedFor: ActionType.Create, PendingDropletId: null, LockedBy: { } earlierAction }
+                ? starter.Headers(request.HttpContext, workflows, earlierAction, ResourceAction.InstanceIdFor(earlierAction), Volume.Location(earlier.Id))
+                : new ActionHeaders(Volume.Location(earlier.Id), null, null));
     }
 
     public static Dictionary<string, string[]> Validate(CreateVolumeRequest body, CatalogOptions catalog)

@@ -25,7 +25,7 @@ public sealed record Volume
     public DateTimeOffset CreatedAt { get; init; }
 
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public DropletError? Error { get; init; }
+    public ErrorDetail? Error { get; init; }
 
     [JsonIgnore]
     public DateTimeOffset UpdatedAt { get; init; }

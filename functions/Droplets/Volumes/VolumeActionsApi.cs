@@ -28,9 +28,9 @@ public static class VolumeActionsApi
         ["resize"] = ActionType.Resize,
     };
 
-    public static async Task<Results<Accepted<DropletAction>, ProblemHttpResult>> PostAsync(
-        string id, HttpRequest request, VolumeStore volumes, DropletStore droplets, ActionStore actions, DurableTaskClient workflows,
-        IOptions<ActionOptions> options, ILoggerFactory loggers, CancellationToken cancellationToken)
+    public static async Task<Results<AcceptedAction<ResourceAction>, ProblemHttpResult>> PostAsync(
+        string id, HttpRequest request, VolumeStore volumes, DropletStore droplets, ActionStarter starter, DurableTaskClient workflows,
+        IOptions<ActionOptions> options, CancellationToken cancellationToken)
     {
         var (body, problem) = await JsonBody.ReadAsync<VolumeActionRequest>(request, cancellationToken);
         if (problem is not null)
@@ -70,43 +70,43 @@ public static class VolumeActionsApi
             if (refusal is not null)
                 return Problems.Validation(new Dictionary<string, string[]> { ["droplet_id"] = [refusal] });
         }
-        return await StartAsync(volume, type, request.HttpContext, volumes, droplets, actions, workflows, options.Value, loggers, cancellationToken,
+        return await StartAsync(volume, type, request.HttpContext, volumes, droplets, starter, workflows, options.Value, cancellationToken,
             body.DropletId, body.SizeGigabytes);
     }
 
     // A volume attached to a droplet is refused (409 naming it); otherwise its DataVolume and claim are deleted,
     // then the record. 202 with the delete action, which stays readable.
-    public static async Task<Results<Accepted<DropletAction>, ProblemHttpResult>> DeleteAsync(
-        string id, HttpContext context, VolumeStore volumes, DropletStore droplets, ActionStore actions, DurableTaskClient workflows,
-        IOptions<ActionOptions> options, ILoggerFactory loggers, CancellationToken cancellationToken)
+    public static async Task<Results<AcceptedAction<ResourceAction>, ProblemHttpResult>> DeleteAsync(
+        string id, HttpContext context, VolumeStore volumes, DropletStore droplets, ActionStarter starter, DurableTaskClient workflows,
+        IOptions<ActionOptions> options, CancellationToken cancellationToken)
     {
         var volume = await VolumesApi.FindAsync(id, context, volumes, cancellationToken);
         if (volume is null)
             return VolumesApi.NotFound(id);
-        return await StartAsync(volume, ActionType.Delete, context, volumes, droplets, actions, workflows, options.Value, loggers, cancellationToken, null, null);
+        return await StartAsync(volume, ActionType.Delete, context, volumes, droplets, starter, workflows, options.Value, cancellationToken, null, null);
     }
 
     // The volume's actions, newest first; also after the volume is deleted.
-    public static async Task<Results<Ok<IReadOnlyList<DropletAction>>, ProblemHttpResult>> ListAsync(
+    public static async Task<Results<Ok<IReadOnlyList<ResourceAction>>, ProblemHttpResult>> ListAsync(
         string id, HttpContext context, ActionStore actions, DurableTaskClient workflows, CancellationToken cancellationToken)
     {
         var list = Volume.IsWellFormedId(id) ? await actions.ListAsync(id, cancellationToken) : [];
         if (list.Count == 0 || !context.Caller().CanSee(list[0].ProjectId))
             return VolumesApi.NotFound(id);
-        var live = new List<DropletAction>(list.Count);
+        var live = new List<ResourceAction>(list.Count);
         foreach (var action in list)
             live.Add(await ActionsApi.LiveAsync(action, workflows, cancellationToken));
-        return TypedResults.Ok<IReadOnlyList<DropletAction>>(live);
+        return TypedResults.Ok<IReadOnlyList<ResourceAction>>(live);
     }
 
     // Takes the volume (ETag-guarded: of concurrent requests exactly one wins), then for attach/detach the
-    // droplet (if that is refused, the volume is let go again), records the action and starts its workflow.
-    // A crash after the volume was taken is picked up by ActionRecovery, whose workflow takes the droplet itself.
-    static async Task<Results<Accepted<DropletAction>, ProblemHttpResult>> StartAsync(
-        Volume found, ActionType type, HttpContext context, VolumeStore volumes, DropletStore droplets, ActionStore actions, DurableTaskClient workflows,
-        ActionOptions options, ILoggerFactory loggers, CancellationToken cancellationToken, string? dropletId, int? size)
+    // droplet (if that is refused, the volume is let go again); then the starter records the action and starts its
+    // workflow. A crash after the volume was taken is picked up by ActionRecovery, whose workflow takes the droplet itself.
+    static async Task<Results<AcceptedAction<ResourceAction>, ProblemHttpResult>> StartAsync(
+        Volume found, ActionType type, HttpContext context, VolumeStore volumes, DropletStore droplets, ActionStarter starter, DurableTaskClient workflows,
+        ActionOptions options, CancellationToken cancellationToken, string? dropletId, int? size)
     {
-        var actionId = DropletAction.NewId();
+        var actionId = ResourceAction.NewId();
         Refusal? refusal = null;
         var taken = await volumes.UpdateAsync(found.ProjectId, found.Id, current =>
         {
@@ -141,7 +141,7 @@ public static class VolumeActionsApi
             }
         }
 
-        var action = new DropletAction
+        var action = new ResourceAction
         {
             Id = actionId,
             Type = type,
@@ -152,17 +152,9 @@ public static class VolumeActionsApi
             ProjectId = taken.ProjectId,
             CreatedBy = context.Caller().TokenId,
         };
-        await actions.AddAsync(action, cancellationToken);
-        try
-        {
-            await VolumeWorkflows.StartAsync(workflows, taken, options.Deadline, cancellationToken);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            loggers.CreateLogger(typeof(VolumeActionsApi)).LogWarning(e, "Volume action {ActionId} not started; recovery will start it", actionId);
-        }
-        WorkflowLinks.Accepted(context, actionId, DropletAction.InstanceIdFor(actionId));
-        return TypedResults.Accepted(DropletAction.Location(actionId), action);
+        var headers = await starter.StartAsync(context, workflows, action, ResourceAction.InstanceIdFor(actionId), ResourceAction.Location(actionId),
+            () => VolumeWorkflows.StartAsync(workflows, taken, options.Deadline, cancellationToken), cancellationToken);
+        return new AcceptedAction<ResourceAction>(StatusCodes.Status202Accepted, action, headers);
     }
 
     static ProblemHttpResult Problem(Refusal refusal, string what) => refusal.Code switch

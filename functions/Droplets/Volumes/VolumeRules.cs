@@ -16,7 +16,7 @@ public static class VolumeRules
     public static Refusal? VolumeRefusal(ActionType type, Volume current, string? dropletId, int? size)
     {
         if (current.LockedBy is { } running)
-            return new Refusal("locked", $"Volume '{current.Id}' is busy with action {running} ({Name(current.LockedFor)}){ForDroplet(current)}; wait for it: {DropletAction.Location(running)}.");
+            return new Refusal("locked", $"Volume '{current.Id}' is busy with action {running} ({Name(current.LockedFor)}){ForDroplet(current)}; wait for it: {ResourceAction.Location(running)}.");
         return (type, current.Status) switch
         {
             (ActionType.Attach, VolumeStatus.Attached) => Conflict($"Volume '{current.Id}' is already attached to droplet '{current.DropletId}'; detach it first."),
@@ -38,7 +38,7 @@ public static class VolumeRules
         if (current.LockedBy == actionId)
             return null;
         if (current.LockedBy is { } running)
-            return new Refusal("locked", $"Droplet '{current.Id}' is busy with action {running} ({Name(current.LockedFor)}); wait for it: {DropletAction.Location(running)}.");
+            return new Refusal("locked", $"Droplet '{current.Id}' is busy with action {running} ({Name(current.LockedFor)}); wait for it: {ResourceAction.Location(running)}.");
         if (type == ActionType.Attach && current.Status is not (DropletStatus.Running or DropletStatus.Stopped))
             return Conflict($"Droplet '{current.Id}' is {Name(current.Status)}; attach needs it running or stopped.");
         if (type == ActionType.Detach && current.Status is not (DropletStatus.Running or DropletStatus.Stopped or DropletStatus.Error))

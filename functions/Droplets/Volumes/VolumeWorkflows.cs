@@ -21,7 +21,7 @@ public sealed record VolumeObservation(bool Done, string? Failure, string State)
 // names the droplet an attach/detach held: it is released, and the volume is in its volume_ids exactly when
 // Attached. Size is the new size of a completed resize.
 public sealed record VolumeOutcome(
-    VolumeRef Volume, string ActionId, ActionStatus Status, VolumeStatus? VolumeStatus, string? DropletId, bool Attached, int? Size, DropletError? Error);
+    VolumeRef Volume, string ActionId, ActionStatus Status, VolumeStatus? VolumeStatus, string? DropletId, bool Attached, int? Size, ErrorDetail? Error);
 
 // The volume workflows: create, delete, attach, detach and resize. Deterministic: only context.* calls; the
 // cluster and the tables are reached through VolumeActivities. Each ends by releasing what its action holds.
@@ -62,7 +62,7 @@ public static class VolumeWorkflows
             ActionType.Resize => ResizeVolume,
             _ => throw new InvalidOperationException($"Volumes have no {input.Type} action."),
         };
-        return client.ScheduleNewOrchestrationInstanceAsync(name, input, new StartOrchestrationOptions(DropletAction.InstanceIdFor(input.ActionId)), cancellationToken);
+        return client.ScheduleNewOrchestrationInstanceAsync(name, input, new StartOrchestrationOptions(ResourceAction.InstanceIdFor(input.ActionId)), cancellationToken);
     }
 
     public static async Task<VolumeOutcome> RunProvisionAsync(TaskOrchestrationContext context, VolumeActionInput input)
@@ -265,7 +265,7 @@ public static class VolumeWorkflows
         new(input.Volume, input.ActionId, status, volumeStatus, input.DropletId, false, null, null);
 
     static VolumeOutcome Errored(VolumeActionInput input, VolumeStatus? volumeStatus, string code, string message) =>
-        Ended(input, ActionStatus.Errored, volumeStatus) with { Error = new DropletError(code, message) };
+        Ended(input, ActionStatus.Errored, volumeStatus) with { Error = new ErrorDetail(code, message) };
 
     static string ClusterFailure(TaskFailedException e) => $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}";
 }

@@ -212,7 +212,7 @@ public abstract class AuthTests(AuthTests.World world)
 
         var store = new global::Droplets.Droplets.DropletStore(
             new Azure.Data.Tables.TableServiceClient((await Azurite.SharedAsync()).ConnectionString),
-            new global::Droplets.Droplets.StoreOptions { TablePrefix = host.TablePrefix });
+            new global::Droplets.StoreOptions { TablePrefix = host.TablePrefix });
         var record = await store.GetAsync(project, id, CancellationToken.None);
 
         Assert.Equal(tokenId, record!.CreatedBy);

@@ -29,7 +29,7 @@ public enum ActionStatus
 
 // Every mutation of a droplet or a volume is an action that can be followed to its end. The record outlives
 // the durable instance's history; while in progress, its progress comes from the workflow.
-public sealed record DropletAction
+public sealed record ResourceAction
 {
     public required string Id { get; init; }
     public required ActionType Type { get; init; }
@@ -44,7 +44,7 @@ public sealed record DropletAction
     public int Progress { get; init; }
 
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public DropletError? Error { get; init; }
+    public ErrorDetail? Error { get; init; }
 
     // The token that asked for it (never the secret). Stored for the audit trail, not shown.
     [JsonIgnore]

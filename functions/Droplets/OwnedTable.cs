@@ -1,0 +1,169 @@
+using System.Collections.Concurrent;
+using Azure;
+using Azure.Data.Tables;
+using Droplets.Http;
+
+namespace Droplets;
+
+// The storage shape every record kind shares. Records are partitioned by their owner (droplets, volumes and SSH keys
+// by project, so that listing a project is a partition query; actions by the resource they act on, so that its
+// history is one), and found by id through an index table (`<name>ids`: PartitionKey = id, RowKey = "", one column
+// naming the owner). Ids stay opaque (they do not encode the owner), so a get by id is an index read then a point
+// read; the index read is usually served from memory, since an entry never changes.
+// - Adding claims the id in the index first, then writes the record: a crash in between leaves an entry that reads
+//   as 404, and the id is never reused. Deleting removes the record, then the entry.
+// - Every update is ETag-conditional (Storage.UpdateAsync).
+public sealed class OwnedTable<TRecord, TEntity>(
+    TableServiceClient service, StoreOptions options, string name, string ownerColumn, Func<TRecord, TEntity> toEntity, Func<TEntity, TRecord> toRecord)
+    where TEntity : class, ITableEntity, new()
+{
+    const int MaxRemembered = 100_000;
+
+    readonly ConcurrentDictionary<string, string> ownerOf = new(StringComparer.Ordinal);
+
+    public TableClient Records { get; } = service.GetTableClient(options.TablePrefix + name);
+    public TableClient Ids { get; } = service.GetTableClient(options.TablePrefix + name + "ids");
+
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        await Records.CreateIfNotExistsAsync(cancellationToken);
+        await Ids.CreateIfNotExistsAsync(cancellationToken);
+    }
+
+    // False when the id is taken. `index` adds columns of the record kind's own to the index entry.
+    public async Task<bool> TryAddAsync(TRecord record, CancellationToken cancellationToken, Action<TableEntity>? index = null)
+    {
+        var entity = toEntity(record);
+        if (!await ClaimAsync(entity.RowKey, entity.PartitionKey, cancellationToken, index))
+            return false;
+        await Records.AddEntityAsync(entity, cancellationToken);
+        return true;
+    }
+
+    // Adds or replaces both: for records whose ids are drawn fresh and may be written again by the reconciler after
+    // a crash between the two writes.
+    public async Task PutAsync(TRecord record, CancellationToken cancellationToken)
+    {
+        var entity = toEntity(record);
+        await Ids.UpsertEntityAsync(new TableEntity(entity.RowKey, "") { [ownerColumn] = entity.PartitionKey }, TableUpdateMode.Replace, cancellationToken);
+        await Records.UpsertEntityAsync(entity, TableUpdateMode.Replace, cancellationToken);
+        Remember(entity.RowKey, entity.PartitionKey);
+    }
+
+    // The index entry alone, for a record kind that writes its rows itself (SSH keys write two in one transaction).
+    public async Task<bool> ClaimAsync(string id, string owner, CancellationToken cancellationToken, Action<TableEntity>? index = null)
+    {
+        var entry = new TableEntity(id, "") { [ownerColumn] = owner };
+        index?.Invoke(entry);
+        try
+        {
+            await Ids.AddEntityAsync(entry, cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status == 409)
+        {
+            return false;
+        }
+        Remember(id, owner);
+        return true;
+    }
+
+    // The index entry with every column (null when there is none).
+    public async Task<TableEntity?> GetIndexAsync(string id, CancellationToken cancellationToken)
+    {
+        var response = await Ids.GetEntityIfExistsAsync<TableEntity>(id, "", cancellationToken: cancellationToken);
+        return response.HasValue ? response.Value : null;
+    }
+
+    public async Task<TRecord?> GetAsync(string id, CancellationToken cancellationToken) =>
+        await OwnerOfAsync(id, cancellationToken) is { } owner ? await GetAsync(owner, id, cancellationToken) : default;
+
+    public async Task<TRecord?> GetAsync(string owner, string id, CancellationToken cancellationToken)
+    {
+        var response = await Records.GetEntityIfExistsAsync<TEntity>(owner, id, cancellationToken: cancellationToken);
+        return response.HasValue ? toRecord(response.Value!) : default;
+    }
+
+    // Read-modify-write with optimistic concurrency. `change` returns null to leave the record as it is. Returns the
+    // record as it is afterwards, or null when there is none.
+    public async Task<TRecord?> UpdateAsync(string owner, string id, Func<TRecord, TRecord?> change, CancellationToken cancellationToken) =>
+        await Records.UpdateAsync<TEntity>(owner, id, current => change(toRecord(current)) is { } changed ? toEntity(changed) : null, cancellationToken)
+            is { } entity ? toRecord(entity) : default;
+
+    public IAsyncEnumerable<TRecord> QueryAsync(string? filter, CancellationToken cancellationToken) =>
+        Records.QueryAsync<TEntity>(filter, cancellationToken: cancellationToken).Select(toRecord);
+
+    // One page of the owners asked for (null: every owner) in key order, narrowed by a table filter and then by
+    // `keep`, which sees each record read.
+    public async Task<(IReadOnlyList<TRecord> Items, ListCursor? Next)> PageAsync(
+        IReadOnlyCollection<string>? owners, string? filter, int perPage, ListCursor? after, CancellationToken cancellationToken, Func<TRecord, bool>? keep = null)
+    {
+        if (owners is { Count: 0 })
+            return ([], null);
+        var page = Listing.StoreFilter(owners, after);
+        var query = page is not null && filter is not null ? $"({filter}) and {page}" : page ?? filter;
+        var rows = Records.QueryAsync<TEntity>(query, maxPerPage: Math.Min(Listing.MaxPerPage, perPage + 1), cancellationToken: cancellationToken)
+            .Select(e => (Key: new ListCursor(e.PartitionKey, e.RowKey), Record: toRecord(e)))
+            .Where(r => keep is null || keep(r.Record));
+        var (items, next) = await Listing.PageAsync(rows, perPage, r => r.Key, cancellationToken);
+        return (items.Select(r => r.Record).ToList(), next);
+    }
+
+    public async Task DeleteAsync(string owner, string id, CancellationToken cancellationToken)
+    {
+        await Records.DeleteEntityAsync(owner, id, ETag.All, cancellationToken);
+        await ForgetAsync(id, cancellationToken);
+    }
+
+    // Removes the index entry only (a claim whose record was never written, or one removed by its kind's own writes).
+    public async Task ForgetAsync(string id, CancellationToken cancellationToken)
+    {
+        await Ids.DeleteEntityAsync(id, "", ETag.All, cancellationToken);
+        ownerOf.TryRemove(id, out _);
+    }
+
+    async Task<string?> OwnerOfAsync(string id, CancellationToken cancellationToken)
+    {
+        if (ownerOf.TryGetValue(id, out var cached))
+            return cached;
+        var response = await Ids.GetEntityIfExistsAsync<TableEntity>(id, "", [ownerColumn], cancellationToken);
+        if (!response.HasValue || response.Value!.GetString(ownerColumn) is not { } owner)
+            return null;
+        Remember(id, owner);
+        return owner;
+    }
+
+    // Memory is the only concern: start over past a fixed size.
+    void Remember(string id, string owner)
+    {
+        if (ownerOf.Count > MaxRemembered)
+            ownerOf.Clear();
+        ownerOf[id] = owner;
+    }
+}
+
+public sealed class StoreOptions
+{
+    // Lets tests (and side-by-side deployments) keep their tables apart in one storage account.
+    public string TablePrefix { get; init; } = "";
+}
+
+// Where the next page starts: the last row's keys (owner, id). Opaque to callers: base64url of "owner\nid".
+public sealed record ListCursor(string Owner, string Id)
+{
+    public string Encode() => Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{Owner}\n{Id}")).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    public static ListCursor? TryDecode(string token)
+    {
+        try
+        {
+            var base64 = token.Replace('-', '+').Replace('_', '/');
+            base64 += new string('=', (4 - base64.Length % 4) % 4);
+            var parts = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(base64)).Split('\n');
+            return parts is [{ Length: > 0 } owner, { Length: > 0 } id] ? new ListCursor(owner, id) : null;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+}
