@@ -49,7 +49,7 @@ sealed class ActionFunctions(ActionActivities activities, ResizeActivities resiz
     public Task ApplyResize([ActivityTrigger] ResizeInput input, CancellationToken cancellationToken) => resize.ApplyAsync(input, cancellationToken);
 
     [Function(ResizeDroplet.ObserveResize)]
-    public Task<ResizeObservation> ObserveResize([ActivityTrigger] ResizeInput input, CancellationToken cancellationToken) => resize.ObserveAsync(input, cancellationToken);
+    public Task<ResizeObservation> ObserveResize([ActivityTrigger] ResizeObserveInput input, CancellationToken cancellationToken) => resize.ObserveAsync(input, cancellationToken);
 
     [Function(ResizeDroplet.RestartForResize)]
     public Task RestartForResize([ActivityTrigger] ResizeInput input, CancellationToken cancellationToken) => resize.RestartAsync(input, cancellationToken);

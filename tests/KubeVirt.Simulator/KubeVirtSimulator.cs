@@ -23,11 +23,13 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
     readonly ControllerLoop controllers;
     readonly ClusterPool.Lease cluster;
     readonly FaultCount faults;
+    readonly RequestHolds holds;
 
-    KubeVirtSimulator(WebApplication app, ClusterPool.Lease cluster, Store store, ControllerLoop controllers, SimulatorOptions options, Uri baseAddress, AuditLog audit, FaultCount faults)
+    KubeVirtSimulator(WebApplication app, ClusterPool.Lease cluster, Store store, ControllerLoop controllers, SimulatorOptions options, Uri baseAddress, AuditLog audit, FaultCount faults, RequestHolds holds)
     {
         Audit = audit;
         this.faults = faults;
+        this.holds = holds;
         this.app = app;
         this.cluster = cluster;
         this.store = store;
@@ -39,6 +41,9 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
     public Uri BaseAddress { get; }
     public SimulatorOptions Options { get; }
     public AuditLog Audit { get; }
+
+    // Holds the answer to the nth request `match` accepts (see RequestHold).
+    public RequestHold Hold(Func<AuditEntry, bool> match, int nth = 1) => holds.Add(match, nth);
 
     // How many requests the fault injection (ErrorRate) has refused so far.
     public long InjectedFaults => faults.Value;
@@ -72,6 +77,8 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
             app.UseAudit(audit);
             app.UseWebSockets();
             app.UseFaultInjection(options, faults);
+            var holds = new RequestHolds();
+            app.UseHolds(holds);
             app.MapAdmin(options);
             app.MapMetrics(stats);
             new VirtApi(subresources, server).Map(app);
@@ -83,7 +90,7 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
             controllers.Start();
 
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-            return new KubeVirtSimulator(app, cluster, store, controllers, options, new Uri(address.TrimEnd('/') + "/"), audit, faults);
+            return new KubeVirtSimulator(app, cluster, store, controllers, options, new Uri(address.TrimEnd('/') + "/"), audit, faults, holds);
         }
         catch
         {

@@ -14,7 +14,7 @@ public sealed class ActionOptions
 // The I/O of the action workflows. Every step is idempotent: a step re-run after a crash or a retry
 // leaves the same state as running it once.
 public sealed class ActionActivities(
-    DropletStore droplets, ActionStore actions, KubeVirtClients clusters, IOptions<ProvisioningOptions> polling, TimeProvider time)
+    DropletStore droplets, ActionStore actions, KubeVirtClients clusters, Poller poller, TimeProvider time)
 {
     // Asks KubeVirt to restart, stop or start the VM. Starting a running VM or stopping a stopped one
     // is already done, not a failure; restarting a VM that is not running is refused, in KubeVirt's words, as is
@@ -48,7 +48,7 @@ public sealed class ActionActivities(
     public async Task<VmObservation> ObservePowerAsync(PowerObserveInput input, CancellationToken cancellationToken)
     {
         var (record, cluster) = await ClusterOfAsync(input.Action.Droplet, cancellationToken);
-        return await PollAsync(() => cluster.ObserveDropletAsync(record.ProjectId, record.Id, cancellationToken),
+        return await poller.PollAsync(() => cluster.ObserveDropletAsync(record.ProjectId, record.Id, cancellationToken),
             seen => ActionRules.Reached(input.Action.Type, seen, input.PreviousInstanceUid) || ActionRules.Failure(input.Action.Type, seen, input.PreviousInstanceUid) is not null,
             input.Wait, cancellationToken);
     }
@@ -81,7 +81,7 @@ public sealed class ActionActivities(
                 await cluster.DeleteServiceAsync(ns, serviceName, cancellationToken);
             return vm.Result is null && service.Result is null;
         }
-        return await PollAsync(GoneAsync, gone => gone, input.Wait, cancellationToken);
+        return await poller.PollAsync(GoneAsync, gone => gone, input.Wait, cancellationToken);
     }
 
     // Ends an action: the droplet takes its end state (and what `completed` records of the action's effect, read from
@@ -114,18 +114,5 @@ public sealed class ActionActivities(
         var record = await droplets.GetAsync(droplet.ProjectId, droplet.Id, cancellationToken)
             ?? throw new InvalidOperationException($"Droplet {droplet.Id} has no record.");
         return (record, clusters.For(record.Region));
-    }
-
-    async Task<T> PollAsync<T>(Func<Task<T>> read, Func<T, bool> done, TimeSpan wait, CancellationToken cancellationToken)
-    {
-        var limit = wait < polling.Value.ObserveWait ? wait : polling.Value.ObserveWait;
-        var until = time.GetUtcNow() + limit;
-        while (true)
-        {
-            var value = await read();
-            if (done(value) || time.GetUtcNow() >= until)
-                return value;
-            await Task.Delay(polling.Value.ObservePollInterval, time, cancellationToken);
-        }
     }
 }

@@ -23,12 +23,12 @@ public sealed class RecoveryOptions
 // Handlers take the droplet (and write it) before they start the workflow that will release it. If the
 // process dies in between, nothing would ever release it. This sweep finds droplets held by an action
 // for longer than the grace period whose workflow instance does not exist, writes the action record if
-// it is missing, and starts the workflow. Instance ids are derived from the action, so a race with a
+// it is missing, and starts the workflow (ActionStarter.ResumeAsync). Instance ids are derived from the action, so a race with a
 // late start is harmless, and every workflow step is idempotent. Volumes are swept the same way.
 // A workflow that ended without releasing its droplet or volume — terminated by an operator (Durable's terminate
 // endpoint), or failed — is settled here too: see SettleAsync and SettleVolumeAsync.
 public sealed class ActionRecovery(
-    DropletStore droplets, VolumeStore volumes, ActionStore actions, ActionActivities activities, VolumeActivities volumeActivities, KubeVirtClients clusters,
+    DropletStore droplets, VolumeStore volumes, ActionStarter starter, ActionActivities activities, VolumeActivities volumeActivities, KubeVirtClients clusters,
     DriftReport drift, IOptions<ProvisioningOptions> provisioning, IOptions<ActionOptions> actionOptions, IOptions<RecoveryOptions> options, TimeProvider time,
     ILogger<ActionRecovery> log)
 {
@@ -41,7 +41,7 @@ public sealed class ActionRecovery(
         await foreach (var droplet in droplets.ListLockedAsync(time.GetUtcNow() - options.Value.Grace, cancellationToken))
         {
             // A droplet held by a volume's attach or detach: that volume's workflow, recovered below.
-            if (droplet is not { LockedBy: { } actionId, LockedFor: { } type } || type is ActionType.Attach or ActionType.Detach)
+            if (droplet is not { LockedBy: { } actionId, LockedFor: { } type } || VolumeActionRules.HoldsDroplet(type))
                 continue;
             var instanceId = type == ActionType.Create ? ProvisionDroplet.InstanceIdFor(droplet.Id) : ResourceAction.InstanceIdFor(actionId);
             try
@@ -56,18 +56,13 @@ public sealed class ActionRecovery(
                 // Pending or running, it will release the droplet itself (a completed one already has).
                 if (instance is not null)
                     continue;
-                if (await actions.GetAsync(droplet.Id, actionId, cancellationToken) is null)
+                await starter.ResumeAsync(new ResourceAction
                 {
-                    await actions.AddAsync(new ResourceAction
-                    {
-                        Id = actionId, Type = type, Status = ActionStatus.InProgress, StartedAt = droplet.UpdatedAt,
-                        ResourceId = droplet.Id, Region = droplet.Region, ProjectId = droplet.ProjectId, CreatedBy = droplet.CreatedBy,
-                    }, cancellationToken);
-                }
-                if (type == ActionType.Create)
-                    await ProvisionDroplet.StartAsync(workflows, droplet, provisioning.Value, cancellationToken);
-                else
-                    await ActionWorkflows.StartAsync(workflows, droplet, actionOptions.Value.Deadline, cancellationToken);
+                    Id = actionId, Type = type, Status = ActionStatus.InProgress, StartedAt = droplet.UpdatedAt,
+                    ResourceId = droplet.Id, Region = droplet.Region, ProjectId = droplet.ProjectId, CreatedBy = droplet.CreatedBy,
+                }, () => type == ActionType.Create
+                    ? ProvisionDroplet.StartAsync(workflows, droplet, provisioning.Value, cancellationToken)
+                    : ActionWorkflows.StartAsync(workflows, droplet, actionOptions.Value.Deadline, cancellationToken), cancellationToken);
                 recovered++;
                 log.LogWarning("Droplet {DropletId} was held by {ActionId} without a workflow; started it", droplet.Id, actionId);
             }
@@ -261,15 +256,11 @@ public sealed class ActionRecovery(
                 }
                 if (instance is not null)
                     continue;
-                if (await actions.GetAsync(volume.Id, actionId, cancellationToken) is null)
+                await starter.ResumeAsync(new ResourceAction
                 {
-                    await actions.AddAsync(new ResourceAction
-                    {
-                        Id = actionId, Type = type, Status = ActionStatus.InProgress, StartedAt = volume.UpdatedAt,
-                        ResourceId = volume.Id, Region = volume.Region, ProjectId = volume.ProjectId, CreatedBy = volume.CreatedBy,
-                    }, cancellationToken);
-                }
-                await VolumeWorkflows.StartAsync(workflows, volume, actionOptions.Value.Deadline, cancellationToken);
+                    Id = actionId, Type = type, Status = ActionStatus.InProgress, StartedAt = volume.UpdatedAt,
+                    ResourceId = volume.Id, Region = volume.Region, ProjectId = volume.ProjectId, CreatedBy = volume.CreatedBy,
+                }, () => VolumeWorkflows.StartAsync(workflows, volume, actionOptions.Value.Deadline, cancellationToken), cancellationToken);
                 recovered++;
                 log.LogWarning("Volume {VolumeId} was held by {ActionId} without a workflow; started it", volume.Id, actionId);
             }

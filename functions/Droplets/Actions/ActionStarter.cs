@@ -27,6 +27,16 @@ public sealed class ActionStarter(ActionStore actions, WorkflowLinker links, ILo
         return Headers(context, workflows, action.Id, instanceId, location);
     }
 
+    // The reconciler's start of an action whose resource is held without a workflow (the handler's process died after
+    // the hold, or the instance was purged): the action is recorded if it is not, then its workflow started. Failures
+    // are the caller's to retry.
+    public async Task ResumeAsync(ResourceAction action, Func<Task> start, CancellationToken cancellationToken)
+    {
+        if (await actions.GetAsync(action.ResourceId, action.Id, cancellationToken) is null)
+            await actions.AddAsync(action, cancellationToken);
+        await start();
+    }
+
     // Also the headers of an earlier attempt's action, answered again.
     public ActionHeaders Headers(HttpContext context, DurableTaskClient workflows, string actionId, string instanceId, string? location) =>
         new(location, ResourceAction.Location(actionId), links(context.Request, workflows, instanceId));

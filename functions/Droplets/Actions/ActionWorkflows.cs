@@ -97,18 +97,15 @@ public static class ActionWorkflows
             context.SetCustomStatus(new ActionProgress(10));
             await context.CallActivityAsync(DeleteVirtualMachine, input.Droplet, WorkflowPolicy.Until(deadline));
             context.SetCustomStatus(new ActionProgress(50));
-            var backoff = WorkflowPolicy.FirstBackoff;
-            while (!await context.CallActivityAsync<bool>(ObserveDeletion, new PowerObserveInput(input, null, deadline - context.CurrentUtcDateTime), WorkflowPolicy.Until(deadline)))
+            var gone = await WorkflowPolicy.WaitAsync(context, deadline,
+                wait => context.CallActivityAsync<bool>(ObserveDeletion, new PowerObserveInput(input, null, wait), WorkflowPolicy.Until(deadline)),
+                gone => gone);
+            if (!gone)
             {
-                if (context.CurrentUtcDateTime >= deadline)
-                {
-                    var timeout = Errored(input, DropletStatus.Error, "action_timeout",
-                        $"The VirtualMachine was not gone within {input.Deadline.TotalSeconds:0} s; delete the droplet again to retry.");
-                    await context.CallActivityAsync(FinishAction, timeout, WorkflowPolicy.UntilDone);
-                    return timeout;
-                }
-                await context.CreateTimer(backoff, CancellationToken.None);
-                backoff = WorkflowPolicy.Next(backoff);
+                var timeout = Errored(input, DropletStatus.Error, "action_timeout",
+                    $"The VirtualMachine was not gone within {input.Deadline.TotalSeconds:0} s; delete the droplet again to retry.");
+                await context.CallActivityAsync(FinishAction, timeout, WorkflowPolicy.UntilDone);
+                return timeout;
             }
         }
         catch (TaskFailedException e)

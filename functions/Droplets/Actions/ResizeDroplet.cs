@@ -10,6 +10,9 @@ namespace Droplets.Actions;
 
 public sealed record ResizeInput(ActionInput Action, string FromPlanId, string ToPlanId, bool WasRunning);
 
+// How long the observing activity may wait on the cluster (the orchestrator's time left).
+public sealed record ResizeObserveInput(ResizeInput Resize, TimeSpan Wait);
+
 public sealed record ResizeObservation(bool Applied, bool RestartRequired, string? PrivateIp, string? FailureCode, string? FailureMessage);
 
 // Resize: CPU and memory change live when KubeVirt can (LiveUpdate: sockets up to maxSockets, memory up
@@ -41,31 +44,23 @@ public static class ResizeDroplet
             context.SetCustomStatus(new ActionProgress(10));
             await context.CallActivityAsync(ApplyResize, input, WorkflowPolicy.Until(deadline));
             context.SetCustomStatus(new ActionProgress(40));
-            var restarted = false;
-            var backoff = WorkflowPolicy.FirstBackoff;
-            while (true)
+            Task<ResizeObservation> ObserveAsync(Func<ResizeObservation, bool> done) => WorkflowPolicy.WaitAsync(context, deadline,
+                wait => context.CallActivityAsync<ResizeObservation>(ObserveResize, new ResizeObserveInput(input, wait), WorkflowPolicy.Until(deadline)), done);
+
+            var seen = await ObserveAsync(s => s.Applied || s.FailureCode is not null || s.RestartRequired);
+            if (seen is { Applied: false, FailureCode: null, RestartRequired: true })
             {
-                var seen = await context.CallActivityAsync<ResizeObservation>(ObserveResize, input, WorkflowPolicy.Until(deadline));
-                if (seen.Applied)
-                {
-                    var done = new ActionOutcome(action.Droplet, action.ActionId, ActionStatus.Completed, previous, seen.PrivateIp, null);
-                    await context.CallActivityAsync(RecordResize, new ResizeRecord(input, done), WorkflowPolicy.UntilDone);
-                    return done;
-                }
-                if (seen.FailureCode is not null || context.CurrentUtcDateTime >= deadline)
-                    return await RollBackAsync(context, input, previous, seen.FailureCode ?? "action_timeout",
-                        seen.FailureMessage ?? $"KubeVirt did not apply the new size within {action.Deadline.TotalSeconds:0} s.");
-                if (seen.RestartRequired && !restarted)
-                {
-                    // Not live-updatable (a decrease, or beyond the maxima): KubeVirt applies it on restart.
-                    context.SetCustomStatus(new ActionProgress(60));
-                    await context.CallActivityAsync(RestartForResize, input, WorkflowPolicy.Until(deadline));
-                    restarted = true;
-                    continue;
-                }
-                await context.CreateTimer(backoff, CancellationToken.None);
-                backoff = WorkflowPolicy.Next(backoff);
+                // Not live-updatable (a decrease, or beyond the maxima): KubeVirt applies it on restart.
+                context.SetCustomStatus(new ActionProgress(60));
+                await context.CallActivityAsync(RestartForResize, input, WorkflowPolicy.Until(deadline));
+                seen = await ObserveAsync(s => s.Applied || s.FailureCode is not null);
             }
+            if (!seen.Applied)
+                return await RollBackAsync(context, input, previous, seen.FailureCode ?? "action_timeout",
+                    seen.FailureMessage ?? $"KubeVirt did not apply the new size within {action.Deadline.TotalSeconds:0} s.");
+            var done = new ActionOutcome(action.Droplet, action.ActionId, ActionStatus.Completed, previous, seen.PrivateIp, null);
+            await context.CallActivityAsync(RecordResize, new ResizeRecord(input, done), WorkflowPolicy.UntilDone);
+            return done;
         }
         catch (TaskFailedException e)
         {
@@ -86,7 +81,7 @@ public sealed record ResizeRecord(ResizeInput Input, ActionOutcome Outcome);
 
 public sealed class ResizeActivities(
     DropletStore droplets, ActionActivities finish, KubeVirtClients clusters, IOptions<CatalogOptions> catalog,
-    IOptions<ProvisioningOptions> polling, TimeProvider time)
+    Poller poller)
 {
     public async Task ApplyAsync(ResizeInput input, CancellationToken cancellationToken)
     {
@@ -97,18 +92,13 @@ public sealed class ResizeActivities(
             await cluster.PatchClaimStorageAsync(ns, DropletMapping.RootDiskNameFor(record.Id), $"{to.DiskGib}Gi", cancellationToken);
     }
 
-    public async Task<ResizeObservation> ObserveAsync(ResizeInput input, CancellationToken cancellationToken)
+    public async Task<ResizeObservation> ObserveAsync(ResizeObserveInput observe, CancellationToken cancellationToken)
     {
+        var input = observe.Resize;
         var (record, cluster, ns, name) = await LocateAsync(input, cancellationToken);
         var to = catalog.Value.Plans[input.ToPlanId];
-        var until = time.GetUtcNow() + polling.Value.ObserveWait;
-        while (true)
-        {
-            var seen = await ObserveOnceAsync(cluster, record, ns, name, to, input.WasRunning, cancellationToken);
-            if (seen.Applied || seen.RestartRequired || seen.FailureCode is not null || time.GetUtcNow() >= until)
-                return seen;
-            await Task.Delay(polling.Value.ObservePollInterval, time, cancellationToken);
-        }
+        return await poller.PollAsync(() => ObserveOnceAsync(cluster, record, ns, name, to, input.WasRunning, cancellationToken),
+            seen => seen.Applied || seen.RestartRequired || seen.FailureCode is not null, observe.Wait, cancellationToken);
     }
 
     public async Task RestartAsync(ResizeInput input, CancellationToken cancellationToken)

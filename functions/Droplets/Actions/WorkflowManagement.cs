@@ -8,7 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Droplets.Actions;
 
-// Durable Functions' HTTP management API for one instance — its status and terminate — served by the standalone
+// Durable Functions' HTTP management API for one instance — its status, terminate and purge — served by the standalone
 // host under the same paths and with the same answers, so that one operator's client works against both hosts.
 // The Functions host serves its own (authorised by its durabletask_extension system key); here ApiGate lets only
 // the admin token through. A host that maps these routes links them from accepted actions (AddWorkflowManagement).
@@ -32,6 +32,7 @@ public static class WorkflowManagementApi
         var instance = app.MapGroup(Prefix + "/instances/{instanceId}");
         instance.MapGet("", StatusAsync);
         instance.MapPost("terminate", TerminateAsync);
+        instance.MapDelete("", PurgeAsync);
         return app;
     }
 
@@ -67,6 +68,14 @@ public static class WorkflowManagementApi
             return TypedResults.StatusCode(StatusCodes.Status410Gone);
         await workflows.TerminateInstanceAsync(instanceId, reason, cancellationToken);
         return TypedResults.Accepted((string?)null);
+    }
+
+    // Deletes the instance's state and history: 200 with the count; 404 for an unknown one, and (as Durable Functions
+    // answers, since only an ended instance can be purged) for one still running.
+    static async Task<IResult> PurgeAsync(string instanceId, DurableTaskClient workflows, CancellationToken cancellationToken)
+    {
+        var purged = await workflows.PurgeInstanceAsync(instanceId, cancellationToken);
+        return purged.PurgedInstanceCount == 0 ? TypedResults.NotFound() : TypedResults.Json(new { instancesDeleted = purged.PurgedInstanceCount }, Json);
     }
 
     // A serialized value as JSON when it is JSON, else as the text it is (Durable Functions stores a terminate's

@@ -78,19 +78,10 @@ public static class ProvisionDroplet
         var deadline = context.CurrentUtcDateTime + input.Deadline;
         await context.CallActivityAsync(CreateVirtualMachine, input.Droplet, WorkflowPolicy.Until(deadline));
 
-        var backoff = WorkflowPolicy.FirstBackoff;
-        while (true)
-        {
-            var remaining = deadline - context.CurrentUtcDateTime;
-            var wait = remaining < TimeSpan.Zero ? TimeSpan.Zero : remaining;
-            var seen = await context.CallActivityAsync<VmObservation>(ObserveVirtualMachine, new ObserveInput(input.Droplet, wait), WorkflowPolicy.Until(deadline));
-            if (Decide(input.Droplet, seen, context.CurrentUtcDateTime >= deadline, input.Deadline) is { } result)
-                return result;
-            var delay = backoff < deadline - context.CurrentUtcDateTime ? backoff : deadline - context.CurrentUtcDateTime;
-            if (delay > TimeSpan.Zero)
-                await context.CreateTimer(delay, CancellationToken.None);
-            backoff = WorkflowPolicy.Next(backoff);
-        }
+        var seen = await WorkflowPolicy.WaitAsync(context, deadline,
+            wait => context.CallActivityAsync<VmObservation>(ObserveVirtualMachine, new ObserveInput(input.Droplet, wait), WorkflowPolicy.Until(deadline)),
+            IsDecisive);
+        return Decide(input.Droplet, seen, deadlinePassed: true, input.Deadline)!;
     }
 
     // Done when running with both IPs, failed when KubeVirt reports a failure state or time is up.
@@ -118,7 +109,7 @@ public static class ProvisionDroplet
 // The workflow's I/O. One instance per process (singleton), shared by both hosts.
 public sealed class ProvisioningActivities(
     DropletStore store, VolumeStore volumes, ActionStore actions, KubeVirtClients clusters, IOptions<CatalogOptions> catalog,
-    IOptions<ProvisioningOptions> options, TimeProvider time)
+    Poller poller, TimeProvider time)
 {
     public async Task CreateVirtualMachineAsync(DropletRef droplet, CancellationToken cancellationToken)
     {
@@ -143,15 +134,7 @@ public sealed class ProvisioningActivities(
         var record = await store.GetAsync(input.Droplet.ProjectId, input.Droplet.Id, cancellationToken)
             ?? throw new InvalidOperationException($"Droplet {input.Droplet.Id} has no record.");
         var cluster = clusters.For(record.Region);
-        var wait = input.Wait < options.Value.ObserveWait ? input.Wait : options.Value.ObserveWait;
-        var until = time.GetUtcNow() + wait;
-        while (true)
-        {
-            var seen = await cluster.ObserveDropletAsync(record.ProjectId, record.Id, cancellationToken);
-            if (ProvisionDroplet.IsDecisive(seen) || time.GetUtcNow() >= until)
-                return seen;
-            await Task.Delay(options.Value.ObservePollInterval, time, cancellationToken);
-        }
+        return await poller.PollAsync(() => cluster.ObserveDropletAsync(record.ProjectId, record.Id, cancellationToken), ProvisionDroplet.IsDecisive, input.Wait, cancellationToken);
     }
 
     // Records the outcome and ends the create action, which held the droplet (and the volumes it was created

@@ -49,7 +49,7 @@ public static class Workflows
             await a.ApplyAsync(input, ct);
             return true;
         })
-        .AddActivity<ResizeActivities, ResizeInput, ResizeObservation>(ResizeDroplet.ObserveResize, (a, input, ct) => a.ObserveAsync(input, ct))
+        .AddActivity<ResizeActivities, ResizeObserveInput, ResizeObservation>(ResizeDroplet.ObserveResize, (a, input, ct) => a.ObserveAsync(input, ct))
         .AddActivity<ResizeActivities, ResizeInput, bool>(ResizeDroplet.RestartForResize, async (a, input, ct) =>
         {
             await a.RestartAsync(input, ct);

@@ -21,24 +21,18 @@ public sealed record VolumeActionRequest(string? Type, string? DropletId, int? S
 // nothing else changes its VirtualMachine meanwhile.
 public static class VolumeActionsApi
 {
-    static readonly Dictionary<string, ActionType> Types = new(StringComparer.Ordinal)
-    {
-        ["attach"] = ActionType.Attach,
-        ["detach"] = ActionType.Detach,
-        ["resize"] = ActionType.Resize,
-    };
-
     public static async Task<Results<AcceptedAction<ResourceAction>, ProblemHttpResult>> PostAsync(
         string id, HttpRequest request, VolumeStore volumes, DropletStore droplets, ActionStarter starter, DurableTaskClient workflows,
         IOptions<ActionOptions> options, CancellationToken cancellationToken)
     {
-        var (body, problem) = await JsonBody.ReadAsync<VolumeActionRequest>(request, cancellationToken);
+        var (read, problem) = await JsonBody.ReadAsync<VolumeActionRequest>(request, cancellationToken);
         if (problem is not null)
             return problem;
+        var body = read!;
         var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
-        if (body!.Type is null || !Types.TryGetValue(body.Type, out var type))
+        if (VolumeActionRules.Posted.FirstOrDefault(r => VolumeActionRules.Wire(r.Type) == body.Type) is not { Type: var type })
         {
-            errors["type"] = [$"type {(body.Type is null ? "is required" : $"'{body.Type}' is not a volume action")}: use one of {string.Join(", ", Types.Keys)}."];
+            errors["type"] = [$"type {(body.Type is null ? "is required" : $"'{body.Type}' is not a volume action")}: use one of {string.Join(", ", VolumeActionRules.Posted.Select(r => VolumeActionRules.Wire(r.Type)))}."];
             return Problems.Validation(errors);
         }
         if (type == ActionType.Attach && string.IsNullOrEmpty(body.DropletId))
@@ -124,7 +118,7 @@ public static class VolumeActionsApi
         if (refusal is not null)
             return Problem(refusal, "Volume");
 
-        if (type is ActionType.Attach or ActionType.Detach)
+        if (VolumeActionRules.For(type).HoldsDroplet)
         {
             Refusal? busy = null;
             var held = await droplets.UpdateAsync(taken.ProjectId, taken.PendingDropletId!, current =>

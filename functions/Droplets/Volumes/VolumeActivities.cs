@@ -12,7 +12,7 @@ namespace Droplets.Volumes;
 // same state as running it once (creates accept AlreadyExists, deletes NotFound, requests already queued or
 // applied are not sent again, record updates are conditional on the action still holding the record).
 public sealed class VolumeActivities(
-    VolumeStore volumes, DropletStore droplets, ActionStore actions, KubeVirtClients clusters, IOptions<ProvisioningOptions> polling, TimeProvider time)
+    VolumeStore volumes, DropletStore droplets, ActionStore actions, KubeVirtClients clusters, Poller poller, TimeProvider time)
 {
     public async Task CreateClaimAsync(VolumeRef volume, CancellationToken cancellationToken)
     {
@@ -31,15 +31,15 @@ public sealed class VolumeActivities(
         if (input.Action.Type == ActionType.Resize)
         {
             var wanted = (long)input.Action.Size!.Value << 30;
-            return await PollAsync(async () =>
+            return await poller.PollAsync(async () =>
             {
                 var claim = await cluster.GetClaimAsync(ns, name, cancellationToken);
                 var capacity = claim?.Status?.Capacity is { } c && c.TryGetValue("storage", out var size) ? size : null;
                 return new VolumeObservation(capacity is not null && capacity.ToInt64() >= wanted, null,
                     claim is null ? "no claim" : $"capacity {capacity?.ToString() ?? "unknown"}");
-            }, input.Wait, cancellationToken);
+            }, Decisive, input.Wait, cancellationToken);
         }
-        return await PollAsync(async () =>
+        return await poller.PollAsync(async () =>
         {
             var dv = await cluster.GetDataVolumeAsync(ns, name, cancellationToken);
             var phase = dv?.Status?.Phase;
@@ -47,7 +47,7 @@ public sealed class VolumeActivities(
                 ? dv!.Status!.Conditions?.FirstOrDefault(c => c.Status == "False" && !string.IsNullOrEmpty(c.Message))?.Message ?? "CDI reports the DataVolume Failed."
                 : null;
             return new VolumeObservation(phase == "Succeeded", failure, phase is null ? "no DataVolume" : $"phase {phase}");
-        }, input.Wait, cancellationToken);
+        }, Decisive, input.Wait, cancellationToken);
     }
 
     public async Task DeleteClaimAsync(VolumeRef volume, CancellationToken cancellationToken)
@@ -62,13 +62,13 @@ public sealed class VolumeActivities(
     {
         var record = await RecordAsync(input.Action.Volume, cancellationToken);
         var (cluster, ns, name) = Locate(record);
-        return await PollAsync(async () =>
+        return await poller.PollAsync(async () =>
         {
             var dv = await cluster.GetDataVolumeAsync(ns, name, cancellationToken);
             var claim = await cluster.GetClaimAsync(ns, name, cancellationToken);
             return new VolumeObservation(dv is null && claim is null, null,
                 dv is not null ? "the DataVolume still exists" : claim is not null ? "the claim is still in use" : "gone");
-        }, input.Wait, cancellationToken);
+        }, Decisive, input.Wait, cancellationToken);
     }
 
     // The end of a delete, in the droplet's order: the record goes, then the action is closed (and stays readable), so
@@ -121,7 +121,7 @@ public sealed class VolumeActivities(
     {
         var (cluster, ns, vmName) = await DropletVmAsync(input.Action, cancellationToken);
         var attach = input.Action.Type == ActionType.Attach;
-        return await PollAsync(async () =>
+        return await poller.PollAsync(async () =>
         {
             var vm = cluster.GetVirtualMachineAsync(ns, vmName, cancellationToken);
             var vmi = cluster.GetInstanceAsync(ns, vmName, cancellationToken);
@@ -130,7 +130,7 @@ public sealed class VolumeActivities(
             if (attach && !state.VmExists)
                 return new VolumeObservation(false, $"The droplet's VirtualMachine {ns}/{vmName} no longer exists.", "no VirtualMachine");
             return new VolumeObservation(attach ? state.Attached : state.Detached, null, state.Describe());
-        }, input.Wait, cancellationToken);
+        }, Decisive, input.Wait, cancellationToken);
     }
 
     // Grows the claim (DataVolume specs are immutable in CDI, so the claim it made is patched).
@@ -195,6 +195,9 @@ public sealed class VolumeActivities(
             await volumes.UpdateAsync(volume.ProjectId, volume.Id, current => VolumeRules.Released(current, droplet.Id), cancellationToken);
     }
 
+    // An observation the orchestrator acts on: the change is done, or KubeVirt or CDI reports it failed.
+    static bool Decisive(VolumeObservation seen) => seen.Done || seen.Failure is not null;
+
     async Task<Volume> RecordAsync(VolumeRef volume, CancellationToken cancellationToken) =>
         await volumes.GetAsync(volume.ProjectId, volume.Id, cancellationToken)
             ?? throw new InvalidOperationException($"Volume {volume.Id} has no record.");
@@ -206,19 +209,6 @@ public sealed class VolumeActivities(
     {
         var record = await RecordAsync(input.Volume, cancellationToken);
         return (clusters.For(record.Region), DropletMapping.NamespaceFor(record.ProjectId), DropletMapping.VmNameFor(input.DropletId!));
-    }
-
-    async Task<VolumeObservation> PollAsync(Func<Task<VolumeObservation>> read, TimeSpan wait, CancellationToken cancellationToken)
-    {
-        var limit = wait < polling.Value.ObserveWait ? wait : polling.Value.ObserveWait;
-        var until = time.GetUtcNow() + limit;
-        while (true)
-        {
-            var seen = await read();
-            if (seen.Done || seen.Failure is not null || time.GetUtcNow() >= until)
-                return seen;
-            await Task.Delay(polling.Value.ObservePollInterval, time, cancellationToken);
-        }
     }
 
     static string KubernetesMessage(HttpOperationException e)

@@ -53,16 +53,7 @@ public static class VolumeWorkflows
     public static Task StartAsync(DurableTaskClient client, Volume held, TimeSpan deadline, CancellationToken cancellationToken)
     {
         var input = InputFor(held, deadline);
-        var name = input.Type switch
-        {
-            ActionType.Create => ProvisionVolume,
-            ActionType.Delete => DeleteVolume,
-            ActionType.Attach => AttachVolume,
-            ActionType.Detach => DetachVolume,
-            ActionType.Resize => ResizeVolume,
-            _ => throw new InvalidOperationException($"Volumes have no {input.Type} action."),
-        };
-        return client.ScheduleNewOrchestrationInstanceAsync(name, input, new StartOrchestrationOptions(ResourceAction.InstanceIdFor(input.ActionId)), cancellationToken);
+        return client.ScheduleNewOrchestrationInstanceAsync(VolumeActionRules.For(input.Type).Workflow, input, new StartOrchestrationOptions(ResourceAction.InstanceIdFor(input.ActionId)), cancellationToken);
     }
 
     public static async Task<VolumeOutcome> RunProvisionAsync(TaskOrchestrationContext context, VolumeActionInput input)
@@ -241,25 +232,11 @@ public static class VolumeWorkflows
         return outcome;
     }
 
-    // The monitor pattern: an activity that waits on the cluster for a while, then a durable timer with
-    // backoff, until done, failed, or the action's deadline.
-    static async Task<VolumeObservation> ObserveAsync(TaskOrchestrationContext context, VolumeActionInput input, string activity, DateTime deadline)
-    {
-        var backoff = WorkflowPolicy.FirstBackoff;
-        while (true)
-        {
-            var remaining = deadline - context.CurrentUtcDateTime;
-            var seen = await context.CallActivityAsync<VolumeObservation>(activity,
-                new VolumeObserveInput(input, remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero), WorkflowPolicy.Until(deadline));
-            if (seen.Done || seen.Failure is not null || context.CurrentUtcDateTime >= deadline)
-                return seen;
-            context.SetCustomStatus(new ActionProgress(75));
-            var delay = backoff < deadline - context.CurrentUtcDateTime ? backoff : deadline - context.CurrentUtcDateTime;
-            if (delay > TimeSpan.Zero)
-                await context.CreateTimer(delay, CancellationToken.None);
-            backoff = WorkflowPolicy.Next(backoff);
-        }
-    }
+    // Until done, failed, or the action's deadline.
+    static Task<VolumeObservation> ObserveAsync(TaskOrchestrationContext context, VolumeActionInput input, string activity, DateTime deadline) =>
+        WorkflowPolicy.WaitAsync(context, deadline,
+            wait => context.CallActivityAsync<VolumeObservation>(activity, new VolumeObserveInput(input, wait), WorkflowPolicy.Until(deadline)),
+            seen => seen.Done || seen.Failure is not null);
 
     static VolumeOutcome Ended(VolumeActionInput input, ActionStatus status, VolumeStatus? volumeStatus) =>
         new(input.Volume, input.ActionId, status, volumeStatus, input.DropletId, false, null, null);

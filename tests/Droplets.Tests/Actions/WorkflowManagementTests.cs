@@ -133,6 +133,53 @@ public abstract partial class WorkflowManagementTests(WorkflowManagementTests.Wo
         await host.WaitForStatusAsync(id, "stopped");
     }
 
+    // A workflow purged (Durable's DELETE on its status URL, after a terminate: only an ended instance can be purged)
+    // while its action still holds the droplet: the sweep finds the droplet held by an action without a workflow, as
+    // after a crash before the start, and runs the action again; it ends as asked and releases the droplet.
+    [Fact]
+    public async Task A_purged_power_off_is_run_again_and_ends_as_asked()
+    {
+        var id = (await host.CreateDropletAsync(new { name = "purged", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = Repository.UniqueName("p") }))
+            .GetProperty("id").GetString()!;
+        await host.WaitForStatusAsync(id, "running");
+        // A slow stop keeps the droplet held while the terminated workflow is purged: the sweep settles a terminated
+        // workflow only once KubeVirt is at rest.
+        var stopDelay = world.Region.Options.StopDelay;
+        world.Region.Options.StopDelay = TimeSpan.FromSeconds(12);
+        try
+        {
+            var off = await host.Client.PostAsJsonAsync($"api/v1/droplets/{id}/actions", new { type = "power_off" });
+            Assert.Equal(HttpStatusCode.Accepted, off.StatusCode);
+            var actionId = (await off.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
+            var links = Links(off);
+            var status = new Uri(links["durable-status"]);
+            Assert.Equal(HttpStatusCode.Accepted, (await host.Client.PostAsync(links["durable-terminate"].Replace("{text}", "purge", StringComparison.Ordinal), null)).StatusCode);
+            await Eventually.HoldsAsync(async () => await host.Client.GetAsync(status), r => r.StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30), "the instance to be terminated");
+
+            var purge = await host.Client.DeleteAsync(status);
+            Assert.Equal(HttpStatusCode.OK, purge.StatusCode);
+            Assert.Equal(1, (await purge.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("instancesDeleted").GetInt32());
+            Assert.Equal(HttpStatusCode.NotFound, (await host.Client.DeleteAsync(status)).StatusCode);
+            Assert.True((await host.GetDropletAsync(id)).GetProperty("locked").GetBoolean());
+
+            var action = await Eventually.HoldsAsync(() => ActionAsync(actionId), a => a.GetProperty("status").GetString() != "in-progress",
+                TimeSpan.FromSeconds(90), "the purged power_off to be run again and end");
+            Assert.True(action.GetProperty("status").GetString() == "completed", action.ToString());
+            // Run again under the same instance id, which now exists again and has completed.
+            var rerun = await host.Client.GetFromJsonAsync<JsonElement>(status);
+            Assert.Equal("Completed", rerun.GetProperty("runtimeStatus").GetString());
+            var droplet = await host.GetDropletAsync(id);
+            Assert.Equal(("stopped", false), (droplet.GetProperty("status").GetString(), droplet.GetProperty("locked").GetBoolean()));
+            Assert.Equal("Halted", world.Region.Get("virtualmachines", droplet.GetProperty("project_id").GetString()!.Replace('_', '-'), id.Replace('_', '-'))!["spec"]!["runStrategy"]!.GetValue<string>());
+        }
+        finally
+        {
+            world.Region.Options.StopDelay = stopDelay;
+        }
+        Assert.Equal(HttpStatusCode.Accepted, (await host.Client.PostAsJsonAsync($"api/v1/droplets/{id}/actions", new { type = "power_on" })).StatusCode);
+        await host.WaitForStatusAsync(id, "running");
+    }
+
     // A rebuild stopped halfway may have taken the old disk away: the sweep ends it errored with the droplet in error,
     // and another rebuild makes the droplet whole again.
     [Fact]

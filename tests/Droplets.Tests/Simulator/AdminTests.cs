@@ -54,6 +54,27 @@ public sealed class AdminTests
         Assert.NotEmpty((await world.Client.CoreV1.ListNamespaceAsync()).Items);
     }
 
+    // A held write has taken effect at the API server while its client still waits for the answer; the answer comes
+    // once released. Only the nth request the hold matches is held.
+    [Fact]
+    public async Task A_hold_keeps_back_the_answer_to_a_write_that_took_effect()
+    {
+        await using var world = await SimulatorWorld.StartAsync();
+        await world.CreateNamespaceAsync("held");
+        var hold = world.Simulator.Hold(e => e is { Verb: "create", Resource: "configmaps", Namespace: "held" }, nth: 2);
+
+        await world.Client.CoreV1.CreateNamespacedConfigMapAsync(new k8s.Models.V1ConfigMap { Metadata = new() { Name = "first" } }, "held");
+        var second = world.Client.CoreV1.CreateNamespacedConfigMapAsync(new k8s.Models.V1ConfigMap { Metadata = new() { Name = "second" } }, "held");
+        var held = await hold.Reached.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(("create", "configmaps", "held"), (held.Verb, held.Resource, held.Namespace));
+        using var admin = Infrastructure.TestRegion.Admin(world.Simulator);
+        Assert.Equal("second", (await admin.CoreV1.ReadNamespacedConfigMapAsync("second", "held")).Metadata.Name);
+        Assert.False(second.IsCompleted);
+        hold.Release();
+        Assert.Equal("second", (await second.WaitAsync(TimeSpan.FromSeconds(30))).Metadata.Name);
+    }
+
     [Fact]
     public async Task Latency_is_added_to_api_requests()
     {
