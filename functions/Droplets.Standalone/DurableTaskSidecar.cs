@@ -46,6 +46,10 @@ public static class DurableTaskSidecar
             // (Provisioning:ObserveWait, 20 s); running an activity twice is harmless, they are idempotent.
             WorkItemQueueVisibilityTimeout = configuration.GetValue("DurableTask:VisibilityTimeout", TimeSpan.FromSeconds(45)),
             ControlQueueVisibilityTimeout = configuration.GetValue("DurableTask:VisibilityTimeout", TimeSpan.FromSeconds(45)),
+            // Durable Functions' defaults (10 per core) rather than the engine's 10 per process: an activity that waits on
+            // KubeVirt holds its slot for up to Provisioning:ObserveWait, so 10 in flight would cap the whole host.
+            MaxConcurrentTaskActivityWorkItems = configuration.GetValue("DurableTask:MaxConcurrentActivities", 10 * Environment.ProcessorCount),
+            MaxConcurrentTaskOrchestrationWorkItems = configuration.GetValue("DurableTask:MaxConcurrentOrchestrations", 10 * Environment.ProcessorCount),
         };
         var service = new AzureStorageOrchestrationService(settings);
         builder.Services.AddSingleton<IOrchestrationService>(service);
