@@ -52,7 +52,7 @@ public static class DurableTaskSidecar
             MaxConcurrentTaskOrchestrationWorkItems = configuration.GetValue("DurableTask:MaxConcurrentOrchestrations", 10 * Environment.ProcessorCount),
         };
         var service = new AzureStorageOrchestrationService(settings);
-        builder.Services.AddSingleton<IOrchestrationService>(service);
+        builder.Services.AddSingleton<IOrchestrationService>(provider => new ActivityRunGuard(service, provider.GetRequiredService<ILogger<ActivityRunGuard>>()));
         builder.Services.AddSingleton<IOrchestrationServiceClient>(service);
         builder.Services.AddHostedService(_ => new TaskHubCreator(service));
         builder.Services.AddSingleton<TaskHubGrpcServer>();

@@ -43,7 +43,7 @@ public sealed class ActionRecovery(
             // A droplet held by a volume's attach or detach: that volume's workflow, recovered below.
             if (droplet is not { LockedBy: { } actionId, LockedFor: { } type } || VolumeActionRules.HoldsDroplet(type))
                 continue;
-            var instanceId = type == ActionType.Create ? ProvisionDroplet.InstanceIdFor(droplet.Id) : ResourceAction.InstanceIdFor(actionId);
+            var instanceId = ActionRules.For(type).InstanceIdFor(droplet.Id, actionId);
             try
             {
                 var (instance, ended) = await InstanceAsync(workflows, instanceId, cancellationToken);
@@ -60,9 +60,8 @@ public sealed class ActionRecovery(
                 {
                     Id = actionId, Type = type, Status = ActionStatus.InProgress, StartedAt = droplet.UpdatedAt,
                     ResourceId = droplet.Id, Region = droplet.Region, ProjectId = droplet.ProjectId, CreatedBy = droplet.CreatedBy,
-                }, () => type == ActionType.Create
-                    ? ProvisionDroplet.StartAsync(workflows, droplet, provisioning.Value, cancellationToken)
-                    : ActionWorkflows.StartAsync(workflows, droplet, actionOptions.Value.Deadline, cancellationToken), cancellationToken);
+                }, () => ActionRules.StartAsync(workflows, droplet,
+                    type == ActionType.Create ? provisioning.Value.Deadline : actionOptions.Value.Deadline, cancellationToken), cancellationToken);
                 recovered++;
                 log.LogWarning("Droplet {DropletId} was held by {ActionId} without a workflow; started it", droplet.Id, actionId);
             }
@@ -126,8 +125,8 @@ public sealed class ActionRecovery(
     }
 
     // The workflow is over and will never release the droplet, so the sweep ends its action: errored, in words that
-    // say what happened. A create, or an action whose rule has words for being left unfinished (a delete), stopped
-    // halfway: the droplet is in error, and those words say what to do. After other actions the droplet takes what KubeVirt reports
+    // say what happened. An action whose rule has an error for being left unfinished (a create, a delete, a rebuild)
+    // stopped halfway: the droplet is in error, and those words say what to do. After other actions the droplet takes what KubeVirt reports
     // once KubeVirt is at rest (nothing queued, and running, stopped, paused or failed; until then the droplet stays held and the next sweep
     // looks again), or what it reports when the action's deadline has passed.
     async Task<bool> SettleAsync(Droplet droplet, OrchestrationMetadata instance, CancellationToken cancellationToken)
@@ -137,13 +136,9 @@ public sealed class ActionRecovery(
         string? privateIp = null;
         ErrorDetail error;
         var type = droplet.LockedFor!.Value;
-        if (type == ActionType.Create)
+        if (ActionRules.For(type).Unfinished is { } unfinished)
         {
-            (status, error) = (DropletStatus.Error, new ErrorDetail("provisioning_interrupted", $"{ended} before the droplet was running; delete it and create it again."));
-        }
-        else if (ActionRules.For(type).Unfinished is { } unfinished)
-        {
-            (status, error) = (DropletStatus.Error, new ErrorDetail("action_interrupted", $"{ended} {unfinished}"));
+            (status, error) = (DropletStatus.Error, unfinished with { Message = $"{ended} {unfinished.Message}" });
         }
         else
         {

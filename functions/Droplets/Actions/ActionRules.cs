@@ -2,6 +2,9 @@ using System.Text.Json;
 using Droplets.Catalog;
 using Droplets.Droplets;
 using Droplets.KubeVirt;
+using Droplets.Provisioning;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Client;
 
 namespace Droplets.Actions;
 
@@ -12,16 +15,22 @@ public enum ActionEnd { Running, Stopped, Unchanged, Removed }
 // (null: nothing).
 public sealed record ActionArgument(string Name, Func<string, CatalogOptions, string?> Invalid);
 
-// One action on a droplet, described once: the statuses it may start from, the status the droplet shows while it runs
-// and what it ends as when it completes; its workflow and the input the workflow starts with (built from the held
-// droplet, so the reconciler can start it as well as the handler); its event wording; what the reconciler writes when
-// its workflow ended unfinished (null: the droplet takes what KubeVirt reports); and, for an action posted to
-// /droplets/{id}/actions, the argument it takes. An action that does not complete leaves the droplet as KubeVirt
-// reports it (`error` when KubeVirt reports a failure), unless its workflow says otherwise.
+// One action on a droplet, described once: the statuses it may start from (none for the create, which makes the
+// droplet), the status the droplet shows while it runs and what it ends as when it completes; its workflow and the
+// input the workflow starts with (built from the held droplet, so the reconciler can start it as well as the handler);
+// its event wording; the error the reconciler writes when its workflow ended unfinished (its message follows "Its
+// workflow was terminated"; null: the droplet takes what KubeVirt reports); for an action posted to
+// /droplets/{id}/actions, the argument it takes; and, when it is not derived from the action, its durable instance id
+// (from the droplet's id). An action that does not complete leaves the droplet as KubeVirt reports it (`error` when
+// KubeVirt reports a failure), unless its workflow says otherwise.
 public sealed record ActionRule(
     ActionType Type, IReadOnlyList<DropletStatus> From, DropletStatus During, ActionEnd Completed,
     string Workflow, Func<ActionInput, Droplet, object> Input, string Verb, string Done,
-    string? Unfinished = null, bool Posted = false, ActionArgument? Argument = null);
+    ErrorDetail? Unfinished = null, bool Posted = false, ActionArgument? Argument = null, Func<string, string>? InstanceOfDroplet = null)
+{
+    // The durable instance that carries out this action on this droplet; a retried start can never run it twice.
+    public string InstanceIdFor(string dropletId, string actionId) => InstanceOfDroplet?.Invoke(dropletId) ?? ResourceAction.InstanceIdFor(actionId);
+}
 
 // The handler, the workflows, the reconciler and the events share these pure functions. The README's table is
 // rendered from Table (ActionRulesTests compares them). Each row is defined with its workflow, and refers to
@@ -33,16 +42,28 @@ public static class ActionRules
     // Power actions are allowed from error as well: KubeVirt decides whether they can work (virt-api's refusal ends
     // the action errored in its words, and the droplet takes what KubeVirt reports).
     public static IReadOnlyList<ActionRule> Table { get; } =
-        [ActionWorkflows.Reboot, ActionWorkflows.PowerOff, ActionWorkflows.PowerOn, ResizeDroplet.Rule, RebuildDroplet.Rule, ActionWorkflows.Delete];
+        [ProvisionDroplet.Rule, ActionWorkflows.Reboot, ActionWorkflows.PowerOff, ActionWorkflows.PowerOn, ResizeDroplet.Rule, RebuildDroplet.Rule, ActionWorkflows.Delete];
 
     public static IEnumerable<ActionRule> Posted => Table.Where(r => r.Posted);
 
-    // Fails loudly for a type that is not an action on a droplet's own status (create and the volume actions have
-    // workflows of their own).
+    // Fails loudly for a type that is not an action on a droplet's own status (a volume's attach and detach are the
+    // volume's: VolumeActionRules).
     public static ActionRule For(ActionType type) => Table.SingleOrDefault(r => r.Type == type)
-        ?? throw new InvalidOperationException($"A {type} is not an action on an existing droplet's own status.");
+        ?? throw new InvalidOperationException($"A {type} is not an action on a droplet's own status.");
 
-    public static bool IsDropletAction(ActionType type) => Table.Any(r => r.Type == type);
+    // The durable instance of a recorded action, of a droplet or a volume.
+    public static string InstanceIdFor(ResourceAction action) => action.ResourceType == "droplet"
+        ? For(action.Type).InstanceIdFor(action.ResourceId, action.Id)
+        : ResourceAction.InstanceIdFor(action.Id);
+
+    // Starts the workflow of the action that holds the droplet; everything it needs is kept with the lock.
+    public static Task StartAsync(DurableTaskClient client, Droplet held, TimeSpan deadline, CancellationToken cancellationToken)
+    {
+        var rule = For(held.LockedFor!.Value);
+        var input = new ActionInput(new DropletRef(held.Id, held.ProjectId), held.LockedBy!, rule.Type, deadline);
+        return client.ScheduleNewOrchestrationInstanceAsync(rule.Workflow, rule.Input(input, held),
+            new StartOrchestrationOptions(rule.InstanceIdFor(held.Id, input.ActionId)), cancellationToken);
+    }
 
     public static bool Allowed(ActionType type, DropletStatus status) => For(type).From.Contains(status);
 
@@ -85,7 +106,7 @@ public static class ActionRules
     // The table as the README shows it.
     public static string Markdown() =>
         "| action | allowed from | while it runs | completed |\n|---|---|---|---|\n" + string.Concat(Table.Select(r =>
-            $"| `{Wire(r.Type)}` | {(r.From.Count == Any.Length - 1 ? $"anything but `{Wire(Any.Except(r.From).Single())}`" : string.Join(", ", r.From.Select(s => $"`{Wire(s)}`")))} | `{Wire(r.During)}` | {r.Completed switch
+            $"| `{Wire(r.Type)}` | {(r.From.Count == 0 ? "nothing: it makes the droplet" : r.From.Count == Any.Length - 1 ? $"anything but `{Wire(Any.Except(r.From).Single())}`" : string.Join(", ", r.From.Select(s => $"`{Wire(s)}`")))} | `{Wire(r.During)}` | {r.Completed switch
             {
                 ActionEnd.Running => "`running`",
                 ActionEnd.Stopped => "`stopped`",

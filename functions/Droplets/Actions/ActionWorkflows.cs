@@ -2,7 +2,6 @@ using Droplets.Droplets;
 using Droplets.KubeVirt;
 using Droplets.Provisioning;
 using Microsoft.DurableTask;
-using Microsoft.DurableTask.Client;
 
 namespace Droplets.Actions;
 
@@ -16,7 +15,7 @@ public sealed record ActionOutcome(
 
 public sealed record ActionProgress(int Progress);
 
-// Power actions (reboot, power_off, power_on) and delete. Deterministic: only context.* calls; the
+// Power actions (reboot, power_off, power_on) and delete, their rules and workflows. Deterministic: only context.* calls; the
 // cluster and the tables are reached through ActionActivities. Both end by releasing the droplet.
 public static class ActionWorkflows
 {
@@ -39,16 +38,7 @@ public static class ActionWorkflows
         PowerDroplet, (input, _) => input, "Power on", "Powered on: the droplet is running.", Posted: true);
 
     public static ActionRule Delete { get; } = new(ActionType.Delete, [.. Enum.GetValues<DropletStatus>().Where(s => s != DropletStatus.Deleting)], DropletStatus.Deleting, ActionEnd.Removed,
-        DeleteDroplet, (input, _) => input, "Deletion", "Deleted.", Unfinished: "before the VirtualMachine was gone; delete the droplet again to retry.");
-
-    // Starts the workflow of the action that holds the droplet; everything it needs is kept with the lock.
-    public static Task StartAsync(DurableTaskClient client, Droplet held, TimeSpan deadline, CancellationToken cancellationToken)
-    {
-        var rule = ActionRules.For(held.LockedFor!.Value);
-        var input = new ActionInput(new DropletRef(held.Id, held.ProjectId), held.LockedBy!, rule.Type, deadline);
-        return client.ScheduleNewOrchestrationInstanceAsync(rule.Workflow, rule.Input(input, held),
-            new StartOrchestrationOptions(ResourceAction.InstanceIdFor(input.ActionId)), cancellationToken);
-    }
+        DeleteDroplet, (input, _) => input, "Deletion", "Deleted.", Unfinished: new("action_interrupted", "before the VirtualMachine was gone; delete the droplet again to retry."));
 
     public static async Task<ActionOutcome> RunPowerAsync(TaskOrchestrationContext context, ActionInput input)
     {

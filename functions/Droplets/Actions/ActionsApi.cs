@@ -145,8 +145,8 @@ public static class ActionsApi
             ProjectId = taken.ProjectId,
             CreatedBy = caller.TokenId,
         };
-        var headers = await starter.StartAsync(context, workflows, action, ResourceAction.InstanceIdFor(actionId), ResourceAction.Location(actionId),
-            () => ActionWorkflows.StartAsync(workflows, taken, options.Deadline, cancellationToken), cancellationToken);
+        var headers = await starter.StartAsync(context, workflows, action, rule.InstanceIdFor(taken.Id, actionId), ResourceAction.Location(actionId),
+            () => ActionRules.StartAsync(workflows, taken, options.Deadline, cancellationToken), cancellationToken);
         return new AcceptedAction<ResourceAction>(StatusCodes.Status202Accepted, action, headers);
     }
 
@@ -177,8 +177,7 @@ public static class ActionsApi
     {
         if (action.Status != ActionStatus.InProgress)
             return action;
-        var instanceId = action is { Type: ActionType.Create, ResourceType: "droplet" } ? ProvisionDroplet.InstanceIdFor(action.ResourceId) : ResourceAction.InstanceIdFor(action.Id);
-        var instance = await workflows.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken);
+        var instance = await workflows.GetInstanceAsync(ActionRules.InstanceIdFor(action), getInputsAndOutputs: true, cancellationToken);
         var progress = instance?.SerializedCustomStatus is { } status ? JsonSerializer.Deserialize<ActionProgress>(status)?.Progress ?? 0 : 0;
         return action with { Progress = Math.Max(action.Progress, progress) };
     }

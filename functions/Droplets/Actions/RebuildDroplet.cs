@@ -29,7 +29,7 @@ public static class RebuildDroplet
     public static ActionRule Rule { get; } = new(ActionType.Rebuild, [DropletStatus.Running, DropletStatus.Stopped, DropletStatus.Error],
         DropletStatus.Rebuilding, ActionEnd.Running, Name, (input, held) => new RebuildInput(input, held.LockedWith!),
         "Rebuild", "Rebuilt: the droplet is running from a fresh disk.",
-        Unfinished: "before the new disk was running; rebuild the droplet again, or delete it.", Posted: true,
+        Unfinished: new("action_interrupted", "before the new disk was running; rebuild the droplet again, or delete it."), Posted: true,
         Argument: new ActionArgument("image", (image, catalog) => catalog.Images.ContainsKey(image) ? null : $"unknown image '{image}'."));
 
     public static async Task<ActionOutcome> RunAsync(TaskOrchestrationContext context, RebuildInput input)

@@ -92,7 +92,7 @@ public static partial class CreateDroplet
                 Image = body.Image!,
                 PlanId = body.PlanId!,
                 Region = body.Region!,
-                Status = DropletStatus.Provisioning,
+                Status = ProvisionDroplet.Rule.During,
                 Tags = (body.Tags ?? []).Distinct(StringComparer.Ordinal).ToArray(),
                 SshKeyIds = keyIds,
                 VolumeIds = volumeIds,
@@ -127,14 +127,14 @@ public static partial class CreateDroplet
             ResourceId = droplet.Id, Region = droplet.Region, ProjectId = droplet.ProjectId, CreatedBy = caller.TokenId,
         };
         var created = droplet;
-        var headers = await starter.StartAsync(request.HttpContext, workflows, action, ProvisionDroplet.InstanceIdFor(droplet.Id), Location(droplet.Id),
-            () => ProvisionDroplet.StartAsync(workflows, created, provisioning.Value, cancellationToken), cancellationToken);
+        var headers = await starter.StartAsync(request.HttpContext, workflows, action, ProvisionDroplet.Rule.InstanceIdFor(droplet.Id, actionId), Location(droplet.Id),
+            () => ActionRules.StartAsync(workflows, created, provisioning.Value.Deadline, cancellationToken), cancellationToken);
         return new AcceptedAction<Droplet>(StatusCodes.Status201Created, droplet, headers);
 
         // The earlier attempt's answer: its action's headers while that create still holds the droplet.
         AcceptedAction<Droplet> Created(Droplet earlier) => new(StatusCodes.Status201Created, earlier,
             earlier is { LockedFor: ActionType.Create, LockedBy: { } earlierAction }
-                ? starter.Headers(request.HttpContext, workflows, earlierAction, ProvisionDroplet.InstanceIdFor(earlier.Id), Location(earlier.Id))
+                ? starter.Headers(request.HttpContext, workflows, earlierAction, ProvisionDroplet.Rule.InstanceIdFor(earlier.Id, earlierAction), Location(earlier.Id))
                 : new ActionHeaders(Location(earlier.Id), null, null));
     }
 

@@ -51,7 +51,8 @@ public sealed record DropletEvent
     // in the `actions` table for as long as the droplet's history) are the droplet's events.
     public static IEnumerable<DropletEvent> From(ResourceAction action)
     {
-        var (verb, done) = Words(action.Type);
+        // A droplet's actions (a volume's, attach and detach too, are listed with the volume's): the words are its rule's.
+        var (verb, done) = (ActionRules.For(action.Type).Verb, ActionRules.For(action.Type).Done);
         var droplet = new EventObject("Droplet", action.ResourceId);
         yield return Ours(action, "Normal", $"{ReasonFor(action.Type)}Started", $"{verb} started.", action.StartedAt);
         if (action.CompletedAt is not { } at)
@@ -67,17 +68,8 @@ public sealed record DropletEvent
         };
     }
 
-    // The reason of an action's events is its type's name: RebootStarted, PowerOffCompleted, AttachFailed.
+    // The reason of an action's events is its type's name: CreateStarted, RebootCompleted, PowerOffFailed.
     static string ReasonFor(ActionType type) => Enum.IsDefined(type) ? type.ToString() : throw new ArgumentOutOfRangeException(nameof(type), type, "Unknown action type.");
-
-    // An action on a droplet's own status has its words in its rule; create and the volume actions have theirs here.
-    static (string Verb, string Done) Words(ActionType type) => ActionRules.IsDropletAction(type) ? (ActionRules.For(type).Verb, ActionRules.For(type).Done) : type switch
-    {
-        ActionType.Create => ("Provisioning", "Provisioned: the droplet is running."),
-        ActionType.Attach => ("Attach", "Attached."),
-        ActionType.Detach => ("Detach", "Detached."),
-        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "An action type without words."),
-    };
 
     static DateTimeOffset Utc(DateTime value) =>
         new(value.Kind == DateTimeKind.Local ? value.ToUniversalTime() : DateTime.SpecifyKind(value, DateTimeKind.Utc));

@@ -4,7 +4,6 @@ using Droplets.Droplets;
 using Droplets.KubeVirt;
 using Droplets.Volumes;
 using Microsoft.DurableTask;
-using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -43,12 +42,11 @@ public static class ProvisionDroplet
 
     public static string InstanceIdFor(string dropletId) => $"provision-{dropletId}";
 
-    public static Task StartAsync(DurableTaskClient client, Droplet droplet, ProvisioningOptions options, CancellationToken cancellationToken) =>
-        client.ScheduleNewOrchestrationInstanceAsync(
-            Name,
-            new ProvisionInput(new DropletRef(droplet.Id, droplet.ProjectId), options.Deadline),
-            new StartOrchestrationOptions(InstanceIdFor(droplet.Id)),
-            cancellationToken);
+    // The create: from nothing to running. Its instance id is the droplet's (provision-<droplet id>), as it always was,
+    // and its deadline is Provisioning:Deadline.
+    public static ActionRule Rule { get; } = new(ActionType.Create, [], DropletStatus.Provisioning, ActionEnd.Running,
+        Name, (input, _) => new ProvisionInput(input.Droplet, input.Deadline), "Provisioning", "Provisioned: the droplet is running.",
+        Unfinished: new("provisioning_interrupted", "before the droplet was running; delete it and create it again."), InstanceOfDroplet: InstanceIdFor);
 
     // The code of a create that could not drive or read the cluster until its deadline (ActionRecovery heals it).
     public const string ClusterUnreachable = "provisioning_failed";

@@ -13,21 +13,21 @@ public static class VolumeRules
     // KubeVirt hotplugs disks on the scsi bus; a droplet keeps a handful, as cloud providers do.
     public const int MaxPerDroplet = 8;
 
+    // The specific refusals first (they say what to do), then the rule's statuses.
     public static Refusal? VolumeRefusal(ActionType type, Volume current, string? dropletId, int? size)
     {
         if (current.LockedBy is { } running)
             return new Refusal("locked", $"Volume '{current.Id}' is busy with action {running} ({Name(current.LockedFor)}){ForDroplet(current)}; wait for it: {ResourceAction.Location(running)}.");
+        var rule = VolumeActionRules.For(type);
         return (type, current.Status) switch
         {
             (ActionType.Attach, VolumeStatus.Attached) => Conflict($"Volume '{current.Id}' is already attached to droplet '{current.DropletId}'; detach it first."),
-            (ActionType.Attach, not VolumeStatus.Available) => Conflict($"Volume '{current.Id}' is {Name(current.Status)}; attach needs it available."),
-            (ActionType.Detach, not VolumeStatus.Attached) => Conflict($"Volume '{current.Id}' is {Name(current.Status)}, not attached to a droplet; there is nothing to detach."),
-            (ActionType.Detach, _) when dropletId is not null && dropletId != current.DropletId =>
+            (ActionType.Delete, VolumeStatus.Attached) => Conflict($"Volume '{current.Id}' is attached to droplet '{current.DropletId}'; detach it (or delete the droplet) first."),
+            (ActionType.Detach, VolumeStatus.Attached) when dropletId is not null && dropletId != current.DropletId =>
                 Conflict($"Volume '{current.Id}' is attached to droplet '{current.DropletId}', not '{dropletId}'."),
-            (ActionType.Resize, not (VolumeStatus.Available or VolumeStatus.Attached)) => Conflict($"Volume '{current.Id}' is {Name(current.Status)}; resize needs it available or attached."),
+            _ when !rule.From.Contains(current.Status) => Conflict($"Volume '{current.Id}' is {Name(current.Status)}; {Name(type)} needs it {VolumeActionRules.Words(rule.From)}."),
             (ActionType.Resize, _) when size <= current.SizeGigabytes => new Refusal("validation_failed",
                 $"size_gigabytes must be larger than the volume's {current.SizeGigabytes} GiB: volumes only grow."),
-            (ActionType.Delete, VolumeStatus.Attached) => Conflict($"Volume '{current.Id}' is attached to droplet '{current.DropletId}'; detach it (or delete the droplet) first."),
             _ => null,
         };
     }
@@ -39,10 +39,9 @@ public static class VolumeRules
             return null;
         if (current.LockedBy is { } running)
             return new Refusal("locked", $"Droplet '{current.Id}' is busy with action {running} ({Name(current.LockedFor)}); wait for it: {ResourceAction.Location(running)}.");
-        if (type == ActionType.Attach && current.Status is not (DropletStatus.Running or DropletStatus.Stopped))
-            return Conflict($"Droplet '{current.Id}' is {Name(current.Status)}; attach needs it running or stopped.");
-        if (type == ActionType.Detach && current.Status is not (DropletStatus.Running or DropletStatus.Stopped or DropletStatus.Error))
-            return Conflict($"Droplet '{current.Id}' is {Name(current.Status)}; detach needs it running, stopped or in error.");
+        var from = VolumeActionRules.For(type).DropletFrom ?? throw new InvalidOperationException($"A volume's {type} holds no droplet.");
+        if (!from.Contains(current.Status))
+            return Conflict($"Droplet '{current.Id}' is {Name(current.Status)}; {Name(type)} needs it {VolumeActionRules.Words(from)}.");
         if (type == ActionType.Attach && current.VolumeIds.Count >= MaxPerDroplet)
             return Conflict($"Droplet '{current.Id}' already has {current.VolumeIds.Count} volumes, the most a droplet can have.");
         return null;

@@ -11,16 +11,37 @@ public class ActionRulesTests
     {
         var readme = File.ReadAllText(Path.Combine(Repository.Root, "README.md")).ReplaceLineEndings("\n");
         Assert.Contains(ActionRules.Markdown(), readme, StringComparison.Ordinal);
+        Assert.Contains(global::Droplets.Volumes.VolumeActionRules.Markdown(), readme, StringComparison.Ordinal);
     }
 
-    // Every action on an existing droplet has one row; the rest (create, a volume's attach and detach) none.
+    // Every action of a droplet, its create too, has one row; a volume's attach and detach none (they are the volume's).
     [Fact]
     public void Every_action_of_a_droplet_has_one_row_and_no_other_has_any()
     {
-        Assert.Equal([ActionType.Resize, ActionType.Reboot, ActionType.PowerOff, ActionType.PowerOn, ActionType.Delete, ActionType.Rebuild],
+        Assert.Equal([ActionType.Create, ActionType.Resize, ActionType.Reboot, ActionType.PowerOff, ActionType.PowerOn, ActionType.Delete, ActionType.Rebuild],
             ActionRules.Table.Select(r => r.Type).Order());
-        foreach (var type in new[] { ActionType.Create, ActionType.Attach, ActionType.Detach })
+        foreach (var type in new[] { ActionType.Attach, ActionType.Detach })
             Assert.Throws<InvalidOperationException>(() => ActionRules.Allowed(type, DropletStatus.Running));
+        Assert.All(Enum.GetValues<DropletStatus>(), status => Assert.False(ActionRules.Allowed(ActionType.Create, status)));
+    }
+
+    // Every action of a volume has one row, and none of a droplet's own status (reboot, rebuild, …) has any.
+    [Fact]
+    public void Every_action_of_a_volume_has_one_row()
+    {
+        Assert.Equal([ActionType.Create, ActionType.Resize, ActionType.Delete, ActionType.Attach, ActionType.Detach],
+            global::Droplets.Volumes.VolumeActionRules.Table.Select(r => r.Type).Order());
+        foreach (var type in new[] { ActionType.Reboot, ActionType.PowerOff, ActionType.PowerOn, ActionType.Rebuild })
+            Assert.Throws<InvalidOperationException>(() => global::Droplets.Volumes.VolumeActionRules.For(type));
+    }
+
+    // A create's workflow instance is named after its droplet (clients keep these links); every other action's after
+    // the action.
+    [Fact]
+    public void Instance_ids_come_from_the_rule()
+    {
+        Assert.Equal("provision-d1", ActionRules.For(ActionType.Create).InstanceIdFor("d1", "act_1"));
+        Assert.Equal("action-act_1", ActionRules.For(ActionType.Reboot).InstanceIdFor("d1", "act_1"));
     }
 
     [Theory]

@@ -162,7 +162,7 @@ public abstract class VolumeAttachTests(VolumeAttachTests.World world)
         var other = await host.RunningDropletAsync(project);
         var volume = await host.AvailableVolumeAsync(project);
 
-        Assert.Contains("not attached", Detail(await AssertProblemAsync((await host.VolumeActionAsync(volume, new { type = "detach" })).Response, HttpStatusCode.Conflict, "conflict")));
+        Assert.Contains("is available; detach needs it attached", Detail(await AssertProblemAsync((await host.VolumeActionAsync(volume, new { type = "detach" })).Response, HttpStatusCode.Conflict, "conflict")));
         await host.CompleteVolumeActionAsync(volume, new { type = "attach", droplet_id = droplet });
 
         var again = await AssertProblemAsync((await host.VolumeActionAsync(volume, new { type = "attach", droplet_id = other })).Response, HttpStatusCode.Conflict, "conflict");
