@@ -3,7 +3,8 @@
 # the real Functions host (:7073), each with its own tables (Droplets__TablePrefix) and task hub, on one fresh Azurite
 # (in a temporary folder), one simulated region (nyc1 on :8001, delays at zero) and Prometheus, with the raised rate
 # limit measure-actions.sh asks for. Per host: measure-metrics.sh (GET /droplets/{id}), measure-provisioning.sh
-# (POST → running, next to the same objects straight on the simulator) and measure-actions.sh (reboot → completed).
+# (POST → running, next to the same objects straight on the simulator), measure-actions.sh (reboot → completed) and
+# measure-input.sh (each write endpoint's worst body, with the admin token).
 # Each host waits until the simulator is empty again (its deletes done) before it stops. Settings in the environment
 # reach the hosts, e.g. a Durable tuning of the Functions host:
 #   AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval=00:00:00.1 scripts/measure-hosts.sh
@@ -62,6 +63,7 @@ measure() {
   ./scripts/measure-metrics.sh "$gets" "$1" | tee "$out"
   ./scripts/measure-provisioning.sh "$count" "$1" | tee -a "$out"
   REBOOTS=$reboots RESIZES=0 ./scripts/measure-actions.sh "$1" | tee -a "$out"
+  DROPLETS_TOKEN=$Auth__AdminToken ./scripts/measure-input.sh 5 "$1" | tee -a "$out"
   drained
 }
 

@@ -93,15 +93,13 @@ public sealed class OwnedTable<TRecord, TEntity>(
         Records.QueryAsync<TEntity>(filter, cancellationToken: cancellationToken).Select(toRecord);
 
     // One page of the owners asked for (null: every owner) in key order, narrowed by a table filter and then by
-    // `keep`, which sees each record read.
+    // `keep`, which sees each record read. The owners are read in groups (Listing.Filters), one query after another,
+    // only until the page is full.
     public async Task<(IReadOnlyList<TRecord> Items, ListCursor? Next)> PageAsync(
         IReadOnlyCollection<string>? owners, string? filter, int perPage, ListCursor? after, CancellationToken cancellationToken, Func<TRecord, bool>? keep = null)
     {
-        if (owners is { Count: 0 })
-            return ([], null);
-        var page = Listing.StoreFilter(owners, after);
-        var query = page is not null && filter is not null ? $"({filter}) and {page}" : page ?? filter;
-        var rows = Records.QueryAsync<TEntity>(query, maxPerPage: Math.Min(Listing.MaxPerPage, perPage + 1), cancellationToken: cancellationToken)
+        var rows = Listing.Filters(owners, after, filter).ToAsyncEnumerable()
+            .SelectMany(query => Records.QueryAsync<TEntity>(query, maxPerPage: Math.Min(Listing.MaxPerPage, perPage + 1), cancellationToken: cancellationToken))
             .Select(e => (Key: new ListCursor(e.PartitionKey, e.RowKey), Record: toRecord(e)))
             .Where(r => keep is null || keep(r.Record));
         var (items, next) = await Listing.PageAsync(rows, perPage, r => r.Key, cancellationToken);
@@ -152,18 +150,24 @@ public sealed record ListCursor(string Owner, string Id)
 {
     public string Encode() => Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{Owner}\n{Id}")).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
+    // What Encode makes of a project (or resource) id and a record id: both plain keys, at most 64 of [a-z0-9_]. A token
+    // that decodes to anything else was not made here; it is refused, never put into a filter.
     public static ListCursor? TryDecode(string token)
     {
+        if (token.Length > 256)
+            return null;
         try
         {
             var base64 = token.Replace('-', '+').Replace('_', '/');
             base64 += new string('=', (4 - base64.Length % 4) % 4);
             var parts = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(base64)).Split('\n');
-            return parts is [{ Length: > 0 } owner, { Length: > 0 } id] ? new ListCursor(owner, id) : null;
+            return parts is [var owner, var id] && IsKey(owner) && IsKey(id) ? new ListCursor(owner, id) : null;
         }
         catch (FormatException)
         {
             return null;
         }
     }
+
+    static bool IsKey(string part) => part.Length is > 0 and <= 64 && !part.AsSpan().ContainsAnyExcept("abcdefghijklmnopqrstuvwxyz0123456789_");
 }

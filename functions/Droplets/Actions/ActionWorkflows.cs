@@ -49,7 +49,7 @@ public static class ActionWorkflows
         }
         catch (TaskFailedException e)
         {
-            outcome = Errored(input, DropletStatus.Error, ActionRecovery.ClusterUnreachable, $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}");
+            outcome = Errored(input, DropletStatus.Error, ActionRecovery.ClusterUnreachable, WorkflowPolicy.ClusterFailure(context, e));
         }
         await context.CallActivityAsync(FinishAction, outcome, WorkflowPolicy.UntilDone);
         return outcome;
@@ -100,7 +100,7 @@ public static class ActionWorkflows
         }
         catch (TaskFailedException e)
         {
-            var failed = Errored(input, DropletStatus.Error, ActionRecovery.ClusterUnreachable, $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}");
+            var failed = Errored(input, DropletStatus.Error, ActionRecovery.ClusterUnreachable, WorkflowPolicy.ClusterFailure(context, e));
             await context.CallActivityAsync(FinishAction, failed, WorkflowPolicy.UntilDone);
             return failed;
         }

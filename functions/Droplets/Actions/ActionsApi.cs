@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -50,15 +51,15 @@ public static class ActionsApi
         if (ActionRules.Posted.FirstOrDefault(r => Name(r.Type) == body!.Type) is not { } rule)
             return Problems.Validation(new Dictionary<string, string[]>
             {
-                ["type"] = [$"type {(body!.Type is null ? "is required" : $"'{body.Type}' is not an action")}: use one of {string.Join(", ", ActionRules.Posted.Select(r => Name(r.Type)))}."],
+                ["type"] = [$"type {(body!.Type is null ? "is required" : $"{FieldErrors.Quote(body.Type)} is not an action")}: use one of {string.Join(", ", ActionRules.Posted.Select(r => Name(r.Type)))}."],
             });
         string? argument = null;
         foreach (var (name, value) in body!.Members ?? [])
         {
             if (rule.Argument?.Name != name)
-                return Problems.BadRequest("invalid_json", $"Unknown field '{name}'.");
+                return Problems.BadRequest("invalid_json", $"Unknown field {FieldErrors.Quote(name)}.");
             if (value.ValueKind != JsonValueKind.String)
-                return Problems.BadRequest("invalid_json", $"Field '{name}' has the wrong type.");
+                return Problems.BadRequest("invalid_json", $"Field {FieldErrors.Quote(name)} has the wrong type.");
             argument = value.GetString();
         }
         if (rule.Argument is { } wanted && (string.IsNullOrEmpty(argument) ? $"{wanted.Name} is required." : wanted.Invalid(argument, catalog.Value)) is { } wrong)
@@ -75,7 +76,7 @@ public static class ActionsApi
         if (problem is not null)
             return problem;
         if (string.IsNullOrEmpty(body!.PlanId) || !catalog.Value.Plans.TryGetValue(body.PlanId, out var plan))
-            return Problems.Validation(new Dictionary<string, string[]> { ["plan_id"] = [body.PlanId is null ? "plan_id is required." : $"unknown plan '{body.PlanId}'."] });
+            return Problems.Validation(new Dictionary<string, string[]> { ["plan_id"] = [body.PlanId is null ? "plan_id is required." : $"unknown plan {FieldErrors.Quote(body.PlanId)}."] });
 
         // Checked against the droplet as it is when the lock is taken, so the rules and the lock agree.
         ProblemHttpResult? Check(Droplet current) =>
@@ -156,7 +157,7 @@ public static class ActionsApi
         var action = ResourceAction.IsWellFormedId(id) ? await actions.GetAsync(id, cancellationToken) : null;
         if (action is null || !context.Caller().CanSee(action.ProjectId))
             return Problems.NotFound($"Action '{id}' does not exist.");
-        return TypedResults.Ok(await LiveAsync(action, workflows, cancellationToken));
+        return TypedResults.Ok(await LiveAsync(action, context, workflows, cancellationToken));
     }
 
     public static async Task<Results<Ok<IReadOnlyList<ResourceAction>>, ProblemHttpResult>> ListAsync(
@@ -168,18 +169,28 @@ public static class ActionsApi
             return Problems.NotFound($"Droplet '{id}' does not exist.");
         var live = new List<ResourceAction>(list.Count);
         foreach (var action in list)
-            live.Add(await LiveAsync(action, workflows, cancellationToken));
+            live.Add(await LiveAsync(action, context, workflows, cancellationToken));
         return TypedResults.Ok<IReadOnlyList<ResourceAction>>(live);
     }
 
-    // An action in progress takes its progress from the durable instance's custom status.
-    internal static async Task<ResourceAction> LiveAsync(ResourceAction action, DurableTaskClient workflows, CancellationToken cancellationToken)
+    // An action in progress takes its progress from the durable instance's custom status. The record is the answer:
+    // when the task hub cannot be read (a host just restarted, storage throttling), it is answered as recorded.
+    internal static async Task<ResourceAction> LiveAsync(ResourceAction action, HttpContext context, DurableTaskClient workflows, CancellationToken cancellationToken)
     {
         if (action.Status != ActionStatus.InProgress)
             return action;
-        var instance = await workflows.GetInstanceAsync(ActionRules.InstanceIdFor(action), getInputsAndOutputs: true, cancellationToken);
-        var progress = instance?.SerializedCustomStatus is { } status ? JsonSerializer.Deserialize<ActionProgress>(status)?.Progress ?? 0 : 0;
-        return action with { Progress = Math.Max(action.Progress, progress) };
+        try
+        {
+            var instance = await workflows.GetInstanceAsync(ActionRules.InstanceIdFor(action), getInputsAndOutputs: true, cancellationToken);
+            var progress = instance?.SerializedCustomStatus is { } status ? JsonSerializer.Deserialize<ActionProgress>(status)?.Progress ?? 0 : 0;
+            return action with { Progress = Math.Max(action.Progress, progress) };
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(ActionsApi))
+                .LogWarning(e, "Progress of {ActionId} unavailable; answered as recorded", action.Id);
+            return action;
+        }
     }
 
     static string Name(ActionType type) => JsonSerializer.Serialize(type).Trim('"');

@@ -30,7 +30,7 @@ public static class RebuildDroplet
         DropletStatus.Rebuilding, ActionEnd.Running, Name, (input, held) => new RebuildInput(input, held.LockedWith!),
         "Rebuild", "Rebuilt: the droplet is running from a fresh disk.",
         Unfinished: new("action_interrupted", "before the new disk was running; rebuild the droplet again, or delete it."), Posted: true,
-        Argument: new ActionArgument("image", (image, catalog) => catalog.Images.ContainsKey(image) ? null : $"unknown image '{image}'."));
+        Argument: new ActionArgument("image", (image, catalog) => catalog.Images.ContainsKey(image) ? null : $"unknown image {Http.FieldErrors.Quote(image)}."));
 
     public static async Task<ActionOutcome> RunAsync(TaskOrchestrationContext context, RebuildInput input)
     {
@@ -43,7 +43,7 @@ public static class RebuildDroplet
         catch (TaskFailedException e)
         {
             // Not ActionRecovery.ClusterUnreachable: the disk may be gone, so the droplet stays in error until rebuilt again.
-            outcome = Errored(action, DropletStatus.Error, "rebuild_failed", $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}; rebuild the droplet again.");
+            outcome = Errored(action, DropletStatus.Error, "rebuild_failed", $"{WorkflowPolicy.ClusterFailure(context, e)} Rebuild the droplet again.");
         }
         await context.CallActivityAsync(outcome.Status == ActionStatus.Completed ? RecordRebuild : ActionWorkflows.FinishAction, outcome, WorkflowPolicy.UntilDone);
         return outcome;

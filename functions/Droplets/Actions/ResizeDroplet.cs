@@ -64,7 +64,7 @@ public static class ResizeDroplet
         }
         catch (TaskFailedException e)
         {
-            return await RollBackAsync(context, input, previous, "action_failed", $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}");
+            return await RollBackAsync(context, input, previous, "action_failed", WorkflowPolicy.ClusterFailure(context, e));
         }
     }
 

@@ -19,26 +19,34 @@ public sealed class ApiGate(Authenticator authenticator, RateLimiter limiter)
         if (!management && !context.Request.Path.StartsWithSegments(ApiPrefix, StringComparison.OrdinalIgnoreCase))
             return true;
 
+        // Requests without a valid token are limited per client address (Auth:RateLimit:FailuresPerMinute) before they
+        // cost anything: past the budget, only a token verified earlier on this instance (no storage read) passes.
+        var client = ClientAddress(context);
         var header = context.Request.Headers.Authorization.ToString();
-        if (string.IsNullOrEmpty(header))
-            return await RefuseAsync(context, Unauthorized("Send an API token: Authorization: Bearer <token>."), "Bearer");
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length <= 7)
-            return await RefuseAsync(context, Unauthorized("The Authorization header must be 'Bearer <token>'."), "Bearer error=\"invalid_request\"");
+        string? refusal = string.IsNullOrEmpty(header) ? "Send an API token: Authorization: Bearer <token>."
+            : !header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length <= 7 ? "The Authorization header must be 'Bearer <token>'."
+            : null;
+        if (refusal is not null)
+            return await FailAsync(context, client, refusal, header.Length == 0 ? "Bearer" : "Bearer error=\"invalid_request\"");
 
-        var caller = await authenticator.AuthenticateAsync(header[7..].Trim(), context.RequestAborted);
-        if (caller is null)
-            return await RefuseAsync(context, Unauthorized("The token is invalid, expired or revoked."), "Bearer error=\"invalid_token\"");
-
-        var rate = limiter.Acquire(caller.TokenId);
-        context.Response.Headers["RateLimit-Limit"] = rate.Limit.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        context.Response.Headers["RateLimit-Remaining"] = rate.Remaining.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        context.Response.Headers["RateLimit-Reset"] = rate.ResetSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        if (!rate.Allowed)
+        var spent = limiter.Spent(client);
+        var (caller, verdict) = await authenticator.AuthenticateAsync(header[7..].Trim(), mayRead: spent.Allowed, context.RequestAborted);
+        switch (verdict)
         {
-            context.Response.Headers.RetryAfter = rate.ResetSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            return await RefuseAsync(context, Problems.Create(StatusCodes.Status429TooManyRequests, "rate_limited", "Too many requests",
-                $"This token may make {rate.Limit} requests per window; retry in {rate.ResetSeconds} s."), null);
+            case Verdict.Valid:
+                break;
+            case Verdict.Invalid:
+                return await FailAsync(context, client, "The token is invalid, expired or revoked.", "Bearer error=\"invalid_token\"");
+            case Verdict.NotChecked:
+                return await TooManyAsync(context, spent, $"This client sent more than {limiter.FailuresPerMinute} requests without a valid token in a minute");
+            default:
+                throw new ArgumentOutOfRangeException(nameof(verdict), verdict, "Unknown verdict.");
         }
+
+        var rate = limiter.Acquire(caller!.TokenId);
+        WriteHeaders(context, rate);
+        if (!rate.Allowed)
+            return await TooManyAsync(context, rate, $"This token may make {rate.Limit} requests per window");
 
         var mutation = !HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method) && !HttpMethods.IsOptions(context.Request.Method);
         if (mutation && !caller.CanWrite)
@@ -52,8 +60,36 @@ public sealed class ApiGate(Authenticator authenticator, RateLimiter limiter)
         return true;
     }
 
-    static ProblemHttpResult Unauthorized(string detail) =>
-        Problems.Create(StatusCodes.Status401Unauthorized, "unauthorized", "Unauthorized", detail);
+    // The client's address as ASP.NET Core has it: the connection's peer, or in the Functions app the address the
+    // Functions host saw (it forwards it, and the worker applies it); behind a reverse proxy of its own, the standalone
+    // host takes it from X-Forwarded-For with ASPNETCORE_FORWARDEDHEADERS_ENABLED=true.
+    static string ClientAddress(HttpContext context) => context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+
+    // A 401, counted against the client's budget; past it, a 429.
+    async Task<bool> FailAsync(HttpContext context, string client, string detail, string challenge)
+    {
+        var failures = limiter.Fail(client);
+        if (!failures.Allowed)
+            return await TooManyAsync(context, failures, $"This client sent more than {limiter.FailuresPerMinute} requests without a valid token in a minute");
+        return await RefuseAsync(context, Problems.Create(StatusCodes.Status401Unauthorized, "unauthorized", "Unauthorized", detail), challenge);
+    }
+
+    static Task<bool> TooManyAsync(HttpContext context, RateLimiter.Decision rate, string who)
+    {
+        WriteHeaders(context, rate);
+        context.Response.Headers.RetryAfter = Number(Math.Max(1, rate.ResetSeconds));
+        return RefuseAsync(context, Problems.Create(StatusCodes.Status429TooManyRequests, "rate_limited", "Too many requests",
+            $"{who}; retry in {Math.Max(1, rate.ResetSeconds)} s."), null);
+    }
+
+    static void WriteHeaders(HttpContext context, RateLimiter.Decision rate)
+    {
+        context.Response.Headers["RateLimit-Limit"] = Number(rate.Limit);
+        context.Response.Headers["RateLimit-Remaining"] = Number(rate.Remaining);
+        context.Response.Headers["RateLimit-Reset"] = Number(rate.ResetSeconds);
+    }
+
+    static string Number(int value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     static ProblemHttpResult Forbidden(string detail) =>
         Problems.Create(StatusCodes.Status403Forbidden, "forbidden", "Forbidden", detail);

@@ -16,6 +16,9 @@ public sealed record ApiToken
 {
     public const string AllProjects = "*";
 
+    // At most this many projects in one token; a token for every project holds ["*"].
+    public const int MaxProjects = 100;
+
     public required string Id { get; init; }
     public required string Name { get; init; }
     public required IReadOnlyList<string> ProjectIds { get; init; }

@@ -34,18 +34,23 @@ public static class TokensApi
             return problem;
 
         var now = time.GetUtcNow();
-        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        var errors = new FieldErrors();
         if (string.IsNullOrWhiteSpace(body!.Name) || body.Name.Length > 100)
-            errors["name"] = ["name is required, at most 100 characters."];
+            errors.Add("name", "name is required, at most 100 characters.");
+        else if (Text.Refusal("name", body.Name) is { } refusal)
+            errors.Add("name", refusal);
         if (body.ProjectIds is not { Count: > 0 } projects)
-            errors["project_ids"] = ["project_ids is required: the projects the token may act on, or [\"*\"] for all."];
-        else if (projects.Where(p => p != ApiToken.AllProjects && !Projects.IsValid(p)).ToArray() is { Length: > 0 } invalid)
-            errors["project_ids"] = [.. invalid.Select(p => $"project id '{p}' is invalid: {Projects.Rule}.")];
+            errors.Add("project_ids", "project_ids is required: the projects the token may act on, or [\"*\"] for all.");
+        else if (projects.Count > ApiToken.MaxProjects)
+            errors.Add("project_ids", $"at most {ApiToken.MaxProjects} projects are allowed; got {projects.Count}. A token for every project is [\"*\"].");
+        else
+            foreach (var invalid in projects.Where(p => p != ApiToken.AllProjects && !Projects.IsValid(p)).Take(FieldErrors.Max))
+                errors.Add("project_ids", $"project id {FieldErrors.Quote(invalid)} is invalid: {Projects.Rule}.");
         if (body.Scope is null)
-            errors["scope"] = ["scope is required: \"read\" or \"write\"."];
+            errors.Add("scope", "scope is required: \"read\" or \"write\".");
         if (body.ExpiresAt is { } expires && expires <= now)
-            errors["expires_at"] = ["expires_at must be in the future."];
-        if (errors.Count > 0)
+            errors.Add("expires_at", "expires_at must be in the future.");
+        if (errors.Any)
             return Problems.Validation(errors);
 
         var (id, secret) = TokenFormat.New();

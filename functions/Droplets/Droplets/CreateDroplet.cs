@@ -59,13 +59,14 @@ public static partial class CreateDroplet
         var projectId = body!.ProjectId ?? Projects.Default;
         var keyIds = (body.SshKeyIds ?? []).Distinct(StringComparer.Ordinal).ToArray();
         IReadOnlyList<SshKey> keys = [];
-        if (keyIds.Length > 0 && !errors.ContainsKey("ssh_key_ids") && !errors.ContainsKey("project_id"))
+        // At most MaxSshKeys reads.
+        if (keyIds.Length > 0 && !errors.Has("ssh_key_ids") && !errors.Has("project_id"))
         {
             (keys, var keyErrors) = await ResolveKeysAsync(keyIds, projectId, caller, sshKeys, cancellationToken);
-            if (keyErrors.Length > 0)
-                errors["ssh_key_ids"] = keyErrors;
+            foreach (var keyError in keyErrors)
+                errors.Add("ssh_key_ids", keyError);
         }
-        if (errors.Count > 0)
+        if (errors.Any)
             return Problems.Validation(errors);
         if (!caller.CanSee(projectId))
             return Problems.Create(StatusCodes.Status403Forbidden, "forbidden", "Forbidden", $"This token may not act on project '{projectId}'.");
@@ -140,58 +141,61 @@ public static partial class CreateDroplet
 
     static string Location(string id) => $"/api/v1/droplets/{id}";
 
-    public static Dictionary<string, string[]> Validate(CreateDropletRequest body, CatalogOptions catalog)
+    // Each array is checked on its length before its elements, and elements only while fewer than FieldErrors.Max
+    // errors were found: the cost is linear in the body, the answer bounded.
+    public static FieldErrors Validate(CreateDropletRequest body, CatalogOptions catalog)
     {
-        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
-        void Add(string field, string message) => errors[field] = [.. errors.GetValueOrDefault(field, []), message];
+        var errors = new FieldErrors();
 
         if (string.IsNullOrEmpty(body.Name))
-            Add("name", "name is required.");
+            errors.Add("name", "name is required.");
         else if (body.Name.Length > 63)
-            Add("name", "name must be at most 63 characters (a hostname label).");
+            errors.Add("name", "name must be at most 63 characters (a hostname label).");
         else if (!HostnameLabel().IsMatch(body.Name))
-            Add("name", $"name '{body.Name}' is not a valid hostname: use letters, digits and hyphens, starting and ending with a letter or digit.");
+            errors.Add("name", $"name {FieldErrors.Quote(body.Name)} is not a valid hostname: use letters, digits and hyphens, starting and ending with a letter or digit.");
 
         CheckSlug("image", body.Image, catalog.Images.ContainsKey, "image");
         CheckSlug("plan_id", body.PlanId, catalog.Plans.ContainsKey, "plan");
         CheckSlug("region", body.Region, catalog.Regions.ContainsKey, "region");
         if (body.Region is not null && catalog.Regions.TryGetValue(body.Region, out var region) && !region.Available)
-            Add("region", $"region '{body.Region}' is not available.");
+            errors.Add("region", $"region '{body.Region}' is not available.");
 
         if (body.ProjectId is not null && !Projects.IsValid(body.ProjectId))
-            Add("project_id", $"project_id '{body.ProjectId}' is invalid: {Projects.Rule}.");
+            errors.Add("project_id", $"project_id {FieldErrors.Quote(body.ProjectId)} is invalid: {Projects.Rule}.");
 
-        if (body.Tags is { } tags)
-        {
-            if (tags.Count > MaxTags)
-                Add("tags", $"at most {MaxTags} tags are allowed; got {tags.Count}.");
+        if (body.Tags is { Count: > MaxTags } manyTags)
+            errors.Add("tags", $"at most {MaxTags} tags are allowed; got {manyTags.Count}.");
+        else if (body.Tags is { } tags)
             foreach (var tag in tags)
             {
+                if (errors.Full)
+                    break;
                 if (tag is null || !Tag().IsMatch(tag))
-                    Add("tags", $"tag '{tag}' is invalid: use 1-64 letters, digits, '_', ':' or '-'.");
+                    errors.Add("tags", $"tag {FieldErrors.Quote(tag)} is invalid: use 1-64 letters, digits, '_', ':' or '-'.");
             }
-        }
 
-        if (body.SshKeyIds is { } sshKeyIds)
+        if (body.SshKeyIds is { Count: > MaxSshKeys } manyKeys)
+            errors.Add("ssh_key_ids", $"at most {MaxSshKeys} SSH keys are allowed; got {manyKeys.Count}.");
+        else if (body.SshKeyIds is { } sshKeyIds && sshKeyIds.Any(k => k is null))
+            errors.Add("ssh_key_ids", "ssh_key_ids must hold SSH key ids (sk_…), not null.");
+
+        if (body.UserData is { } userData)
         {
-            if (sshKeyIds.Count > MaxSshKeys)
-                Add("ssh_key_ids", $"at most {MaxSshKeys} SSH keys are allowed; got {sshKeyIds.Count}.");
-            if (sshKeyIds.Any(k => k is null))
-                Add("ssh_key_ids", "ssh_key_ids must hold SSH key ids (sk_…), not null.");
+            if (Encoding.UTF8.GetByteCount(userData) is var size and > MaxUserDataBytes)
+                errors.Add("user_data", $"user_data is {size} bytes of UTF-8; at most {MaxUserDataBytes} (64 KiB) are allowed.");
+            else if (Text.Refusal("user_data", userData, multiline: true) is { } refusal)
+                errors.Add("user_data", refusal);
         }
-
-        if (body.UserData is { } userData && Encoding.UTF8.GetByteCount(userData) is var size and > MaxUserDataBytes)
-            Add("user_data", $"user_data is {size} bytes of UTF-8; at most {MaxUserDataBytes} (64 KiB) are allowed.");
 
         // Volumes are checked against their records when they are reserved (VolumeReservations); here only the shape.
-        if (body.VolumeIds is { } volumeIds)
+        if (body.VolumeIds is { Count: > VolumeRules.MaxPerDroplet } manyVolumes)
+            errors.Add("volume_ids", $"at most {VolumeRules.MaxPerDroplet} volumes can be attached to a droplet; got {manyVolumes.Count}.");
+        else if (body.VolumeIds is { } volumeIds)
         {
-            if (volumeIds.Count > VolumeRules.MaxPerDroplet)
-                Add("volume_ids", $"at most {VolumeRules.MaxPerDroplet} volumes can be attached to a droplet; got {volumeIds.Count}.");
             foreach (var volumeId in volumeIds.Where(v => !Volume.IsWellFormedId(v)))
-                Add("volume_ids", $"'{volumeId}' is not a volume id (vol_ followed by 12 hex digits).");
+                errors.Add("volume_ids", $"{FieldErrors.Quote(volumeId)} is not a volume id (vol_ followed by 12 hex digits).");
             foreach (var twice in volumeIds.Where(Volume.IsWellFormedId).GroupBy(v => v, StringComparer.Ordinal).Where(g => g.Count() > 1))
-                Add("volume_ids", $"volume '{twice.Key}' is listed more than once.");
+                errors.Add("volume_ids", $"volume '{twice.Key}' is listed more than once.");
         }
 
         return errors;
@@ -199,9 +203,9 @@ public static partial class CreateDroplet
         void CheckSlug(string field, string? value, Func<string, bool> exists, string what)
         {
             if (string.IsNullOrEmpty(value))
-                Add(field, $"{field} is required.");
+                errors.Add(field, $"{field} is required.");
             else if (!exists(value))
-                Add(field, $"unknown {what} '{value}'.");
+                errors.Add(field, $"unknown {what} {FieldErrors.Quote(value)}.");
         }
     }
 
@@ -216,14 +220,16 @@ public static partial class CreateDroplet
         var elsewhere = visible.Where(k => k is not null && k.ProjectId != projectId).ToArray();
         var errors = new List<string>();
         if (unknown.Length > 0)
-            errors.Add($"unknown SSH key id{(unknown.Length == 1 ? "" : "s")}: {string.Join(", ", unknown)}.");
+            errors.Add($"unknown SSH key id{(unknown.Length == 1 ? "" : "s")}: {string.Join(", ", unknown.Select(FieldErrors.Shown))}.");
         errors.AddRange(elsewhere.Select(k => $"SSH key {k!.Id} belongs to project '{k.ProjectId}'; a droplet in project '{projectId}' can use only that project's keys."));
         return (visible.Where(k => k is not null && k.ProjectId == projectId).Select(k => k!).ToArray(), [.. errors]);
     }
 
-    [GeneratedRegex("^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")]
+    [GeneratedRegex(@"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\z")]
     private static partial Regex HostnameLabel();
 
-    [GeneratedRegex("^[A-Za-z0-9_:-]{1,64}$")]
+    public static bool IsTag(string value) => Tag().IsMatch(value);
+
+    [GeneratedRegex(@"^[A-Za-z0-9_:-]{1,64}\z")]
     private static partial Regex Tag();
 }

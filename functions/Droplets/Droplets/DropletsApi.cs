@@ -25,6 +25,8 @@ public static class DropletsApi
         if (problem is not null)
             return problem;
         var tag = context.Request.Query["tag_name"].ToString() is { Length: > 0 } t ? t : null;
+        if (tag is not null && !CreateDroplet.IsTag(tag))
+            return Problems.BadRequest("invalid_query", $"tag_name {FieldErrors.Quote(tag)} is not a tag: 1-64 letters, digits, '_', ':' or '-'.");
         var page = await store.ListAsync(listing!.Projects, tag, listing.PerPage, listing.After, cancellationToken);
         Listing.LinkNext(context, page.Next);
         return TypedResults.Ok(page.Items);

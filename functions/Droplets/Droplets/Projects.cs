@@ -12,6 +12,6 @@ public static partial class Projects
 
     public static bool IsValid(string? projectId) => projectId is not null && Pattern().IsMatch(projectId);
 
-    [GeneratedRegex("^[a-z0-9]([a-z0-9_]{0,61}[a-z0-9])?$")]
+    [GeneratedRegex(@"^[a-z0-9]([a-z0-9_]{0,61}[a-z0-9])?\z")]
     private static partial Regex Pattern();
 }

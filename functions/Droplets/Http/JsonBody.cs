@@ -60,12 +60,12 @@ public static class JsonBody
     {
         var field = string.IsNullOrEmpty(e.Path) || e.Path == "$" ? null : e.Path.TrimStart('$', '.');
         if (e.Message.Contains("could not be mapped to any .NET member", StringComparison.Ordinal))
-            return $"Unknown field '{UnknownMember(e.Message) ?? field}'.";
+            return $"Unknown field {FieldErrors.Quote(UnknownMember(e.Message) ?? field)}.";
         if (e.Message.Contains("could not be converted", StringComparison.Ordinal))
-            return field is null ? "The request body must be a JSON object." : $"Field '{field}' has the wrong type.";
+            return field is null ? "The request body must be a JSON object." : $"Field {FieldErrors.Quote(field)} has the wrong type.";
         return field is null
             ? $"The request body is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1})."
-            : $"The request body is not valid JSON near '{field}'.";
+            : $"The request body is not valid JSON near {FieldErrors.Quote(field)}.";
     }
 
     static string? UnknownMember(string message)

@@ -18,6 +18,8 @@ public sealed record Listing(string? ProjectId, IReadOnlyCollection<string>? Pro
     {
         var query = context.Request.Query;
         var projectId = query["project_id"].ToString() is { Length: > 0 } p ? p : null;
+        if (projectId is not null && !global::Droplets.Droplets.Projects.IsValid(projectId))
+            return (null, Problems.BadRequest("invalid_query", $"project_id {FieldErrors.Quote(projectId)} is invalid: {(global::Droplets.Droplets.Projects.Rule)}."));
 
         var perPage = DefaultPerPage;
         if (query["per_page"].ToString() is { Length: > 0 } raw && (!int.TryParse(raw, out perPage) || perPage is < 1 or > MaxPerPage))
@@ -51,21 +53,39 @@ public sealed record Listing(string? ProjectId, IReadOnlyCollection<string>? Pro
         context.Response.Headers.Link = $"<{context.Request.PathBase}{context.Request.Path}{query}>; rel=\"next\"";
     }
 
-    // The table filter for a page of a project-partitioned table: the projects asked for, after the cursor.
-    public static string? StoreFilter(IReadOnlyCollection<string>? projects, ListCursor? after)
+    // Azure Table Storage takes at most 15 comparisons in one filter (Azurite takes more). A page's owners are queried in
+    // groups of OwnersPerQuery, ascending: each group's rows come in key order and every group's keys follow the
+    // previous group's, so reading the queries one after another gives the rows in key order. A group's filter has at
+    // most 10 owner comparisons, 3 for the cursor and 2 for the caller's own filter.
+    public const int OwnersPerQuery = 10;
+
+    // The table filters of a page of a project-partitioned table, in the order to read them: the owners asked for (null:
+    // every owner), after the cursor, narrowed by `filter` (null: none). No owner asked for: no query at all.
+    public static IEnumerable<string?> Filters(IReadOnlyCollection<string>? owners, ListCursor? after, string? filter)
     {
-        var inProjects = projects is null ? null : "(" + string.Join(" or ", projects.Select(p => TableClient.CreateQueryFilter($"PartitionKey eq {p}"))) + ")";
-        var afterCursor = after is null ? null : projects is { Count: 1 }
-            ? TableClient.CreateQueryFilter($"RowKey gt {after.Id}")
-            : TableClient.CreateQueryFilter($"(PartitionKey gt {after.Owner} or (PartitionKey eq {after.Owner} and RowKey gt {after.Id}))");
-        return (inProjects, afterCursor) switch
+        if (owners is null)
         {
-            (null, null) => null,
-            ({ } p, null) => p,
-            (null, { } c) => c,
-            ({ } p, { } c) => $"{p} and {c}",
-        };
+            yield return And(filter, after is null ? null
+                : TableClient.CreateQueryFilter($"(PartitionKey gt {after.Owner} or (PartitionKey eq {after.Owner} and RowKey gt {after.Id}))"));
+            yield break;
+        }
+        var ascending = owners.Where(o => after is null || string.CompareOrdinal(o, after.Owner) >= 0).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
+        foreach (var group in ascending.Chunk(OwnersPerQuery))
+        {
+            var inGroup = "(" + string.Join(" or ", group.Select(p => after is not null && p == after.Owner
+                ? TableClient.CreateQueryFilter($"(PartitionKey eq {p} and RowKey gt {after.Id})")
+                : TableClient.CreateQueryFilter($"PartitionKey eq {p}"))) + ")";
+            yield return And(filter, inGroup);
+        }
     }
+
+    static string? And(string? filter, string? page) => (filter, page) switch
+    {
+        (null, null) => null,
+        ({ } f, null) => f,
+        (null, { } p) => p,
+        ({ } f, { } p) => $"({f}) and {p}",
+    };
 
     // One page of rows in key order: one more row than asked for is read, which tells whether a next page
     // exists without a trailing empty page.

@@ -18,7 +18,16 @@ public static class Problems
     public static ProblemHttpResult UnsupportedMediaType() =>
         Create(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type", "Unsupported media type", "Send the request body as application/json.");
 
-    public static ProblemHttpResult Validation(IDictionary<string, string[]> errors)
+    // At most FieldErrors.Max messages; the detail says when there were more (validators stop looking once there are).
+    public static ProblemHttpResult Validation(FieldErrors errors)
+    {
+        var problem = Validation(errors.ToDictionary());
+        if (errors.Count > FieldErrors.Max)
+            problem.ProblemDetails.Detail += $" (More errors were found: at most {FieldErrors.Max} are reported at once.)";
+        return problem;
+    }
+
+    public static ProblemHttpResult Validation(IReadOnlyDictionary<string, string[]> errors)
     {
         var problem = Create(StatusCodes.Status422UnprocessableEntity, "validation_failed", "Validation failed",
             string.Join(" ", errors.SelectMany(e => e.Value)));

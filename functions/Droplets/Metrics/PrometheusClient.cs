@@ -13,7 +13,8 @@ public sealed class MetricsOptions
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(5);
 }
 
-// Prometheus could not answer: not configured for the region, unreachable, or refusing the query.
+// Prometheus could not answer: not configured for the region, unreachable, or refusing the query. The message is for the
+// caller (no endpoint, no exception text); what went wrong is the inner exception's, for the log.
 public sealed class PrometheusUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
 
 // Prometheus's HTTP query API (/api/v1/query and /api/v1/query_range), one shared HttpClient for every region.
@@ -67,14 +68,15 @@ public sealed class PrometheusClient(IOptions<CatalogOptions> catalog, IOptions<
             if (!response.IsSuccessStatusCode || body.GetProperty("status").GetString() != "success")
             {
                 var error = body.TryGetProperty("error", out var e) ? e.GetString() : response.ReasonPhrase;
-                throw new PrometheusUnavailableException($"The Prometheus of region {region} refused the query ({(int)response.StatusCode}): {error}");
+                throw new PrometheusUnavailableException($"The Prometheus of region {region} refused the query ({(int)response.StatusCode}).",
+                    new InvalidOperationException($"Prometheus: {error}"));
             }
             return body.GetProperty("data");
         }
         catch (Exception e) when (e is HttpRequestException or JsonException or InvalidOperationException or KeyNotFoundException
                                     || e is TaskCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            throw new PrometheusUnavailableException($"The Prometheus of region {region} could not be reached: {e.Message}", e);
+            throw new PrometheusUnavailableException($"The Prometheus of region {region} could not be reached.", e);
         }
     }
 

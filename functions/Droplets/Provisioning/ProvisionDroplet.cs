@@ -64,7 +64,7 @@ public static class ProvisionDroplet
             // The cluster stayed unreachable or refused us through every retry. Say so rather than
             // leave the droplet provisioning forever.
             result = new ProvisionResult(input.Droplet, DropletStatus.Error, null, null, new ErrorDetail(
-                ClusterUnreachable, $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}"));
+                ClusterUnreachable, WorkflowPolicy.ClusterFailure(context, e)));
         }
         await context.CallActivityAsync(RecordProvisioning, result, WorkflowPolicy.UntilDone);
         log.LogInformation("Droplet {DropletId} provisioned: {Status}", input.Droplet.Id, result.Status);

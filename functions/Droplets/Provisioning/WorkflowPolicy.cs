@@ -1,4 +1,6 @@
+using System.Net;
 using Microsoft.DurableTask;
+using Microsoft.Extensions.Logging;
 
 namespace Droplets.Provisioning;
 
@@ -48,6 +50,40 @@ public static class WorkflowPolicy
                 await context.CreateTimer(delay, CancellationToken.None);
             backoff = Next(backoff);
         }
+    }
+
+    // What the caller is told when a step could not drive the region's cluster before the deadline: the kind of failure,
+    // never the exception's own text, which names internal endpoints. That text goes to the log.
+    public static string ClusterFailure(TaskOrchestrationContext context, TaskFailedException e)
+    {
+        context.CreateReplaySafeLogger(nameof(WorkflowPolicy)).LogWarning("Step {Step} of {InstanceId} failed until its deadline: {ErrorType}: {ErrorMessage}",
+            e.TaskName, context.InstanceId, e.FailureDetails.ErrorType, e.FailureDetails.ErrorMessage);
+        return $"The region's cluster could not be driven: {Kind(e.FailureDetails)}.";
+    }
+
+    // The first failure of the chain (an activity's exception, as the Functions host wraps it: AggregateException, and
+    // its inner ones) whose type tells what happened.
+    static string Kind(TaskFailureDetails? failure)
+    {
+        for (; failure is not null; failure = failure.InnerFailure)
+            switch (failure.ErrorType)
+            {
+                case "k8s.Autorest.HttpOperationException":
+                    return StatusOf(failure.ErrorMessage) is { } status ? $"its API server answered {status}" : "its API server refused the request";
+                case "System.Net.Http.HttpRequestException" or "System.Net.Sockets.SocketException" or "System.IO.IOException":
+                    return "its API server could not be reached";
+                case "System.Threading.Tasks.TaskCanceledException" or "System.TimeoutException" or "System.OperationCanceledException":
+                    return "its API server did not answer in time";
+            }
+        return "an unexpected error (the service's log has it)";
+    }
+
+    // KubernetesClient's "Operation returned an invalid status code 'Unauthorized'" → 401.
+    static int? StatusOf(string message)
+    {
+        var start = message.IndexOf('\'');
+        var end = start < 0 ? -1 : message.IndexOf('\'', start + 1);
+        return end > start && Enum.TryParse<HttpStatusCode>(message[(start + 1)..end], out var status) ? (int)status : null;
     }
 
     public static TimeSpan Next(TimeSpan backoff) => backoff * 2 < MaxBackoff ? backoff * 2 : MaxBackoff;

@@ -33,23 +33,23 @@ public static class SshKeysApi
         if (problem is not null)
             return problem;
 
-        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        var errors = new FieldErrors();
         if (string.IsNullOrWhiteSpace(body!.Name))
-            errors["name"] = ["name is required."];
+            errors.Add("name", "name is required.");
         else if (body.Name.Length > MaxNameLength)
-            errors["name"] = [$"name must be at most {MaxNameLength} characters."];
-        else if (body.Name.Any(char.IsControl))
-            errors["name"] = ["name must not contain control characters."];
+            errors.Add("name", $"name must be at most {MaxNameLength} characters.");
+        else if (Text.Refusal("name", body.Name) is { } refusal)
+            errors.Add("name", refusal);
         PublicKey? key = null;
         if (string.IsNullOrWhiteSpace(body.PublicKey))
-            errors["public_key"] = ["public_key is required: an OpenSSH public key line, e.g. the contents of ~/.ssh/id_ed25519.pub."];
+            errors.Add("public_key", "public_key is required: an OpenSSH public key line, e.g. the contents of ~/.ssh/id_ed25519.pub.");
         else if (PublicKey.Parse(body.PublicKey) is var (parsed, error) && error is not null)
-            errors["public_key"] = [error];
+            errors.Add("public_key", error);
         else
             key = parsed;
         if (body.ProjectId is not null && !Projects.IsValid(body.ProjectId))
-            errors["project_id"] = [$"project_id '{body.ProjectId}' is invalid: {Projects.Rule}."];
-        if (errors.Count > 0)
+            errors.Add("project_id", $"project_id {FieldErrors.Quote(body.ProjectId)} is invalid: {Projects.Rule}.");
+        if (errors.Any)
             return Problems.Validation(errors);
 
         var caller = request.HttpContext.Caller();

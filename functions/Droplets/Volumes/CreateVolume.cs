@@ -35,7 +35,7 @@ public static partial class CreateVolume
         if (problem is not null)
             return problem;
         var errors = Validate(body!, catalog.Value);
-        if (errors.Count > 0)
+        if (errors.Any)
             return Problems.Validation(errors);
         var caller = request.HttpContext.Caller();
         var projectId = body!.ProjectId ?? Projects.Default;
@@ -90,17 +90,17 @@ public static partial class CreateVolume
                 : new ActionHeaders(Volume.Location(earlier.Id), null, null));
     }
 
-    public static Dictionary<string, string[]> Validate(CreateVolumeRequest body, CatalogOptions catalog)
+    public static FieldErrors Validate(CreateVolumeRequest body, CatalogOptions catalog)
     {
-        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
-        void Add(string field, string message) => errors[field] = [.. errors.GetValueOrDefault(field, []), message];
+        var errors = new FieldErrors();
+        void Add(string field, string message) => errors.Add(field, message);
 
         if (string.IsNullOrEmpty(body.Name))
             Add("name", "name is required.");
         else if (body.Name.Length > 64)
             Add("name", "name must be at most 64 characters.");
         else if (!NamePattern().IsMatch(body.Name))
-            Add("name", $"name '{body.Name}' is invalid: use lowercase letters, digits and hyphens, starting with a letter and ending with a letter or digit.");
+            Add("name", $"name {FieldErrors.Quote(body.Name)} is invalid: use lowercase letters, digits and hyphens, starting with a letter and ending with a letter or digit.");
 
         if (body.SizeGigabytes is not { } size)
             Add("size_gigabytes", "size_gigabytes is required.");
@@ -110,17 +110,19 @@ public static partial class CreateVolume
         if (string.IsNullOrEmpty(body.Region))
             Add("region", "region is required.");
         else if (!catalog.Regions.TryGetValue(body.Region, out var region))
-            Add("region", $"unknown region '{body.Region}'.");
+            Add("region", $"unknown region {FieldErrors.Quote(body.Region)}.");
         else if (!region.Available)
             Add("region", $"region '{body.Region}' is not available.");
 
         if (body.Description is { Length: > MaxDescription })
             Add("description", $"description must be at most {MaxDescription} characters.");
+        else if (body.Description is { } description && Text.Refusal("description", description) is { } refusal)
+            Add("description", refusal);
         if (body.ProjectId is not null && !Projects.IsValid(body.ProjectId))
-            Add("project_id", $"project_id '{body.ProjectId}' is invalid: {Projects.Rule}.");
+            Add("project_id", $"project_id {FieldErrors.Quote(body.ProjectId)} is invalid: {Projects.Rule}.");
         return errors;
     }
 
-    [GeneratedRegex("^[a-z]([a-z0-9-]{0,62}[a-z0-9])?$")]
+    [GeneratedRegex(@"^[a-z]([a-z0-9-]{0,62}[a-z0-9])?\z")]
     private static partial Regex NamePattern();
 }

@@ -32,7 +32,7 @@ public static class VolumeActionsApi
         var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
         if (VolumeActionRules.Posted.FirstOrDefault(r => VolumeActionRules.Wire(r.Type) == body.Type) is not { Type: var type })
         {
-            errors["type"] = [$"type {(body.Type is null ? "is required" : $"'{body.Type}' is not a volume action")}: use one of {string.Join(", ", VolumeActionRules.Posted.Select(r => VolumeActionRules.Wire(r.Type)))}."];
+            errors["type"] = [$"type {(body.Type is null ? "is required" : $"{FieldErrors.Quote(body.Type)} is not a volume action")}: use one of {string.Join(", ", VolumeActionRules.Posted.Select(r => VolumeActionRules.Wire(r.Type)))}."];
             return Problems.Validation(errors);
         }
         if (type == ActionType.Attach && string.IsNullOrEmpty(body.DropletId))
@@ -55,7 +55,7 @@ public static class VolumeActionsApi
         {
             var droplet = DropletIds.IsWellFormed(body.DropletId!) ? await droplets.GetAsync(body.DropletId!, cancellationToken) : null;
             var refusal = droplet is null || !request.HttpContext.Caller().CanSee(droplet.ProjectId)
-                ? $"droplet '{body.DropletId}' does not exist."
+                ? $"droplet {FieldErrors.Quote(body.DropletId)} does not exist."
                 : droplet.Region != volume.Region
                     ? $"droplet '{droplet.Id}' is in region '{droplet.Region}' and the volume in '{volume.Region}'; a volume attaches only to a droplet in its own region."
                     : droplet.ProjectId != volume.ProjectId
@@ -89,7 +89,7 @@ public static class VolumeActionsApi
             return VolumesApi.NotFound(id);
         var live = new List<ResourceAction>(list.Count);
         foreach (var action in list)
-            live.Add(await ActionsApi.LiveAsync(action, workflows, cancellationToken));
+            live.Add(await ActionsApi.LiveAsync(action, context, workflows, cancellationToken));
         return TypedResults.Ok<IReadOnlyList<ResourceAction>>(live);
     }
 

@@ -24,7 +24,7 @@ public static class VolumeRules
             (ActionType.Attach, VolumeStatus.Attached) => Conflict($"Volume '{current.Id}' is already attached to droplet '{current.DropletId}'; detach it first."),
             (ActionType.Delete, VolumeStatus.Attached) => Conflict($"Volume '{current.Id}' is attached to droplet '{current.DropletId}'; detach it (or delete the droplet) first."),
             (ActionType.Detach, VolumeStatus.Attached) when dropletId is not null && dropletId != current.DropletId =>
-                Conflict($"Volume '{current.Id}' is attached to droplet '{current.DropletId}', not '{dropletId}'."),
+                Conflict($"Volume '{current.Id}' is attached to droplet '{current.DropletId}', not {Http.FieldErrors.Quote(dropletId)}."),
             _ when !rule.From.Contains(current.Status) => Conflict($"Volume '{current.Id}' is {Name(current.Status)}; {Name(type)} needs it {VolumeActionRules.Words(rule.From)}."),
             (ActionType.Resize, _) when size <= current.SizeGigabytes => new Refusal("validation_failed",
                 $"size_gigabytes must be larger than the volume's {current.SizeGigabytes} GiB: volumes only grow."),

@@ -73,7 +73,7 @@ public static class VolumeWorkflows
         }
         catch (TaskFailedException e)
         {
-            outcome = Errored(input, VolumeStatus.Error, "action_failed", ClusterFailure(e));
+            outcome = Errored(input, VolumeStatus.Error, "action_failed", WorkflowPolicy.ClusterFailure(context, e));
         }
         await context.CallActivityAsync(FinishVolumeAction, outcome, WorkflowPolicy.UntilDone);
         return outcome;
@@ -100,7 +100,7 @@ public static class VolumeWorkflows
         }
         catch (TaskFailedException e)
         {
-            outcome = Errored(input, VolumeStatus.Error, "action_failed", ClusterFailure(e));
+            outcome = Errored(input, VolumeStatus.Error, "action_failed", WorkflowPolicy.ClusterFailure(context, e));
         }
         await context.CallActivityAsync(FinishVolumeAction, outcome, WorkflowPolicy.UntilDone);
         return outcome;
@@ -142,8 +142,8 @@ public static class VolumeWorkflows
         catch (TaskFailedException e)
         {
             outcome = held
-                ? await RollBackAttachAsync(context, input, "action_failed", ClusterFailure(e))
-                : Errored(input, null, "action_failed", ClusterFailure(e)) with { DropletId = null };
+                ? await RollBackAttachAsync(context, input, "action_failed", WorkflowPolicy.ClusterFailure(context, e))
+                : Errored(input, null, "action_failed", WorkflowPolicy.ClusterFailure(context, e)) with { DropletId = null };
         }
         await context.CallActivityAsync(FinishVolumeAction, outcome, WorkflowPolicy.UntilDone);
         return outcome;
@@ -191,11 +191,11 @@ public static class VolumeWorkflows
             // Carried through, as a failed attach is rolled back: the removal may have reached KubeVirt before the
             // cluster went away, so the volume is recorded available once KubeVirt was asked (again) to let it go.
             await context.CallActivityAsync<string?>(RequestVolumeDetach, input, WorkflowPolicy.UntilDone);
-            outcome = Errored(input, VolumeStatus.Available, "action_failed", ClusterFailure(e));
+            outcome = Errored(input, VolumeStatus.Available, "action_failed", WorkflowPolicy.ClusterFailure(context, e));
         }
         catch (TaskFailedException e)
         {
-            outcome = Errored(input, null, "action_failed", ClusterFailure(e)) with { DropletId = null };
+            outcome = Errored(input, null, "action_failed", WorkflowPolicy.ClusterFailure(context, e)) with { DropletId = null };
         }
         await context.CallActivityAsync(FinishVolumeAction, outcome, WorkflowPolicy.UntilDone);
         return outcome;
@@ -226,7 +226,7 @@ public static class VolumeWorkflows
         }
         catch (TaskFailedException e)
         {
-            outcome = Errored(input, null, "action_failed", ClusterFailure(e));
+            outcome = Errored(input, null, "action_failed", WorkflowPolicy.ClusterFailure(context, e));
         }
         await context.CallActivityAsync(FinishVolumeAction, outcome, WorkflowPolicy.UntilDone);
         return outcome;
@@ -244,5 +244,4 @@ public static class VolumeWorkflows
     static VolumeOutcome Errored(VolumeActionInput input, VolumeStatus? volumeStatus, string code, string message) =>
         Ended(input, ActionStatus.Errored, volumeStatus) with { Error = new ErrorDetail(code, message) };
 
-    static string ClusterFailure(TaskFailedException e) => $"The region's cluster could not be driven: {e.FailureDetails.ErrorMessage}";
 }

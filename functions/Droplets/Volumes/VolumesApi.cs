@@ -30,6 +30,8 @@ public static class VolumesApi
         if (problem is not null)
             return problem;
         var region = context.Request.Query["region"].ToString() is { Length: > 0 } r ? r : null;
+        if (region is not null && Text.Refusal("region", region) is { } refusal)
+            return Problems.BadRequest("invalid_query", refusal);
         var (items, next) = await store.ListAsync(listing!.Projects, region, listing.PerPage, listing.After, cancellationToken);
         Listing.LinkNext(context, next);
         return TypedResults.Ok(items);

@@ -78,6 +78,7 @@ public sealed class ApiHost : IAsyncDisposable
             // Tests poll fast; the rate limit has its own test with small limits.
             ["Auth__RateLimit__PerMinute"] = "1000000",
             ["Auth__RateLimit__PerHour"] = "1000000",
+            ["Auth__RateLimit__FailuresPerMinute"] = "1000000",
             ["Auth__AdminToken"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
             ["Recovery__Grace"] = "00:00:02",
             ["Recovery__DriftInterval"] = "00:00:03",

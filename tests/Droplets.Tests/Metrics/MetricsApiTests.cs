@@ -166,7 +166,7 @@ public abstract class MetricsApiTests(MetricsWorld world)
             Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
             var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
             Assert.Equal("metrics_unavailable", problem.GetProperty("code").GetString());
-            Assert.Contains("Prometheus of region ams3 could not be reached", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+            Assert.Equal("The Prometheus of region ams3 could not be reached.", problem.GetProperty("detail").GetString());
         }
     }
 
