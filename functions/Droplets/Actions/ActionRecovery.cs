@@ -25,11 +25,12 @@ public sealed class RecoveryOptions
 // for longer than the grace period whose workflow instance does not exist, writes the action record if
 // it is missing, and starts the workflow (ActionStarter.ResumeAsync). Instance ids are derived from the action, so a race with a
 // late start is harmless, and every workflow step is idempotent. Volumes are swept the same way.
+// Each sweep also deletes the console tickets that expired unused (ConsoleTickets.SweepAsync).
 // A workflow that ended without releasing its droplet or volume — terminated by an operator (Durable's terminate
 // endpoint), or failed — is settled here too: see SettleAsync and SettleVolumeAsync.
 public sealed class ActionRecovery(
     DropletStore droplets, VolumeStore volumes, ActionStarter starter, ActionActivities activities, VolumeActivities volumeActivities, KubeVirtClients clusters,
-    DriftReport drift, IOptions<ProvisioningOptions> provisioning, IOptions<ActionOptions> actionOptions, IOptions<RecoveryOptions> options, TimeProvider time,
+    DriftReport drift, VncConsole.ConsoleTickets tickets, IOptions<ProvisioningOptions> provisioning, IOptions<ActionOptions> actionOptions, IOptions<RecoveryOptions> options, TimeProvider time,
     ILogger<ActionRecovery> log)
 {
     DateTimeOffset nextDrift = DateTimeOffset.MinValue;
@@ -71,6 +72,8 @@ public sealed class ActionRecovery(
             }
         }
         recovered += await RecoverVolumesAsync(workflows, cancellationToken) + await HealUnobservedAsync(cancellationToken);
+        // Not a recovery, but the same rhythm: console tickets that expired unused.
+        await tickets.SweepAsync(cancellationToken);
         if (time.GetUtcNow() >= nextDrift)
         {
             nextDrift = time.GetUtcNow() + options.Value.DriftInterval;

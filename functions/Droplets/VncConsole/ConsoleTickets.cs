@@ -90,6 +90,20 @@ public sealed class ConsoleTickets
         return deleted.Status == 404 ? (null, TicketRefusal.Used) : (ticket, null);
     }
 
+    // Deletes the rows of tickets that expired unused (a used one is gone already): the reconciler calls it on each
+    // sweep. One filtered query; the table only ever holds the last TicketTtl's unused tickets.
+    public async Task<int> SweepAsync(CancellationToken cancellationToken)
+    {
+        var swept = 0;
+        await foreach (var row in table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"ExpiresAt lt {time.GetUtcNow()}"), select: ["PartitionKey"],
+                           cancellationToken: cancellationToken))
+        {
+            await table.DeleteEntityAsync(row.PartitionKey, "", ETag.All, cancellationToken);
+            swept++;
+        }
+        return swept;
+    }
+
     sealed record Payload(string T, string D, string P, string R, long E);
 
     static ConsoleTicket? Parse(byte[] json)

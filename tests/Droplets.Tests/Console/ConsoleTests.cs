@@ -163,6 +163,16 @@ public abstract class ConsoleTests(DropletsWorld world)
         socket.Options.CollectHttpResponseDetails = true;
         await Assert.ThrowsAsync<WebSocketException>(() => socket.ConnectAsync(new Uri(console.GetProperty("url").GetString()!), CancellationToken.None));
         Assert.Equal(HttpStatusCode.Unauthorized, socket.HttpStatusCode);
+
+        // Never used, it is swept by the next round of the reconciler (every second here).
+        var tickets = new TableServiceClient((await Azurite.SharedAsync()).ConnectionString).GetTableClient(expiring.TablePrefix + "consoletickets");
+        await Eventually.HoldsAsync(async () =>
+        {
+            var rows = 0;
+            await foreach (var _ in tickets.QueryAsync<TableEntity>(select: ["PartitionKey"]))
+                rows++;
+            return rows;
+        }, rows => rows == 0, TimeSpan.FromSeconds(30), "the expired ticket to be swept");
     }
 
     [Fact]
