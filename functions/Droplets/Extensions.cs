@@ -51,6 +51,7 @@ public static class Extensions
         services.AddSingleton<KubeVirtClients>();
         services.AddSingleton<PrometheusClient>();
         services.AddSingleton<ConsoleTickets>();
+        services.AddSingleton<ConsoleSessions>();
         services.AddSingleton<Poller>();
         services.AddSingleton<ProvisioningActivities>();
         services.AddSingleton<ActionStore>();

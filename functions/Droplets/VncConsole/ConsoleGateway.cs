@@ -30,7 +30,7 @@ public static class ConsoleGateway
     }
 
     public static async Task ConnectAsync(
-        HttpContext context, ConsoleTickets tickets, DropletStore droplets, KubeVirtClients clusters, IOptions<ConsoleOptions> options,
+        HttpContext context, ConsoleTickets tickets, ConsoleSessions sessions, DropletStore droplets, KubeVirtClients clusters, IOptions<ConsoleOptions> options,
         IHostApplicationLifetime lifetime, ILoggerFactory loggers)
     {
         var log = loggers.CreateLogger(typeof(ConsoleGateway));
@@ -49,6 +49,14 @@ public static class ConsoleGateway
                 TicketRefusal.Used => "This console URL was already used: each one opens one session. Ask for a new one.",
                 _ => "This is not a valid console URL.",
             }).ExecuteAsync(context);
+            return;
+        }
+        using var lease = sessions.TryOpen(ticket);
+        if (lease is null)
+        {
+            await Problems.Create(StatusCodes.Status429TooManyRequests, "too_many_sessions", "Too many console sessions",
+                $"A token may have {options.Value.MaxSessionsPerToken} console sessions open at once: close one first.")
+                .ExecuteAsync(context);
             return;
         }
         var droplet = await droplets.GetAsync(ticket.ProjectId, ticket.DropletId, aborted);
@@ -72,18 +80,19 @@ public static class ConsoleGateway
             var protocol = offered.FirstOrDefault(p => p is "binary" or "plain.kubevirt.io");
             using var client = await context.WebSockets.AcceptWebSocketAsync(protocol);
             log.LogInformation("Console session for {DropletId} opened", ticket.DropletId);
-            var reason = await RelayAsync(client, upstream, options.Value.IdleTimeout, lifetime.ApplicationStopping);
+            var reason = await RelayAsync(client, upstream, options.Value.IdleTimeout, options.Value.MaxSessionLifetime, lifetime.ApplicationStopping);
             log.LogInformation("Console session for {DropletId} closed: {Reason}", ticket.DropletId, reason);
         }
     }
 
-    // Copies both ways until either side closes, the session idles, or the host stops; then closes both
-    // with the same status. The pumps are never cancelled mid-receive (that would abort the sockets instead
+    // Copies both ways until either side closes, the session idles or reaches its lifetime, or the host stops; then
+    // closes both with the same status. The pumps are never cancelled mid-receive (that would abort the sockets instead
     // of closing them): a close frame to a side ends the pump reading from it.
-    public static async Task<string> RelayAsync(WebSocket client, WebSocket upstream, TimeSpan idleTimeout, CancellationToken stopping)
+    public static async Task<string> RelayAsync(WebSocket client, WebSocket upstream, TimeSpan idleTimeout, TimeSpan maxLifetime, CancellationToken stopping)
     {
         using var idle = new CancellationTokenSource(idleTimeout);
-        using var ended = CancellationTokenSource.CreateLinkedTokenSource(stopping, idle.Token);
+        using var old = new CancellationTokenSource(maxLifetime);
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(stopping, idle.Token, old.Token);
         var toUpstream = PumpAsync(client, upstream, idle, idleTimeout);
         var toClient = PumpAsync(upstream, client, idle, idleTimeout);
         var interrupted = Task.Delay(Timeout.Infinite, ended.Token).ContinueWith(_ => ((WebSocketCloseStatus, string)?)null, TaskScheduler.Default);
@@ -93,9 +102,9 @@ public static class ConsoleGateway
         string description;
         if (first == interrupted)
         {
-            // Nobody closed: idle (so nothing is in flight) or the host is stopping.
-            (status, description) = stopping.IsCancellationRequested
-                ? (WebSocketCloseStatus.EndpointUnavailable, "the console gateway is stopping")
+            // Nobody closed: idle (so nothing is in flight), at its lifetime, or the host is stopping.
+            (status, description) = stopping.IsCancellationRequested ? (WebSocketCloseStatus.EndpointUnavailable, "the console gateway is stopping")
+                : old.IsCancellationRequested ? (WebSocketCloseStatus.NormalClosure, $"the session reached its limit of {maxLifetime.TotalSeconds:0} s; open a new one")
                 : (WebSocketCloseStatus.NormalClosure, $"idle for {idleTimeout.TotalSeconds:0} s");
             await Task.WhenAll(CloseAsync(client, status, description), CloseAsync(upstream, status, description));
         }

@@ -23,9 +23,17 @@ public sealed class ConsoleOptions
 
     // A session with no bytes either way for this long is closed.
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    // A session is closed after this long, busy or not.
+    public TimeSpan MaxSessionLifetime { get; init; } = TimeSpan.FromHours(8);
+
+    // Sessions open at once with one token's tickets, per gateway process. One droplet never has more than one:
+    // KubeVirt gives a VMI one VNC connection, and a new one replaces the old.
+    public int MaxSessionsPerToken { get; init; } = 10;
 }
 
-public sealed record ConsoleTicket(string Id, string DropletId, string ProjectId, string Region, DateTimeOffset ExpiresAt);
+// TokenId: the API token the ticket was minted for (null in a ticket from before it was recorded).
+public sealed record ConsoleTicket(string Id, string DropletId, string ProjectId, string Region, DateTimeOffset ExpiresAt, string? TokenId = null);
 
 public enum TicketRefusal { Malformed, BadSignature, Expired, Used }
 
@@ -58,17 +66,17 @@ public sealed class ConsoleTickets
 
     public Task InitializeAsync(CancellationToken cancellationToken) => table.CreateIfNotExistsAsync(cancellationToken);
 
-    public async Task<(string Token, DateTimeOffset ExpiresAt)> MintAsync(Droplet droplet, CancellationToken cancellationToken)
+    public async Task<(string Token, DateTimeOffset ExpiresAt)> MintAsync(Droplet droplet, string tokenId, CancellationToken cancellationToken)
     {
         var ticket = new ConsoleTicket(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), droplet.Id, droplet.ProjectId, droplet.Region,
-            time.GetUtcNow().Add(ttl));
+            time.GetUtcNow().Add(ttl), tokenId);
         await table.AddEntityAsync(new TableEntity(ticket.Id, "") { ["DropletId"] = ticket.DropletId, ["ExpiresAt"] = ticket.ExpiresAt }, cancellationToken);
         return (Sign(ticket), ticket.ExpiresAt);
     }
 
     public string Sign(ConsoleTicket ticket)
     {
-        var payload = Base64Url.EncodeToString(JsonSerializer.SerializeToUtf8Bytes(new Payload(ticket.Id, ticket.DropletId, ticket.ProjectId, ticket.Region, ticket.ExpiresAt.ToUnixTimeSeconds())));
+        var payload = Base64Url.EncodeToString(JsonSerializer.SerializeToUtf8Bytes(new Payload(ticket.Id, ticket.DropletId, ticket.ProjectId, ticket.Region, ticket.ExpiresAt.ToUnixTimeSeconds(), ticket.TokenId)));
         var signed = $"{Version}.{payload}";
         return $"{signed}.{Base64Url.EncodeToString(HMACSHA256.HashData(key, Encoding.ASCII.GetBytes(signed)))}";
     }
@@ -104,14 +112,14 @@ public sealed class ConsoleTickets
         return swept;
     }
 
-    sealed record Payload(string T, string D, string P, string R, long E);
+    sealed record Payload(string T, string D, string P, string R, long E, string? K = null);
 
     static ConsoleTicket? Parse(byte[] json)
     {
         try
         {
             return JsonSerializer.Deserialize<Payload>(json) is { T: not null, D: not null, P: not null, R: not null } p
-                ? new ConsoleTicket(p.T, p.D, p.P, p.R, DateTimeOffset.FromUnixTimeSeconds(p.E))
+                ? new ConsoleTicket(p.T, p.D, p.P, p.R, DateTimeOffset.FromUnixTimeSeconds(p.E), p.K)
                 : null;
         }
         catch (Exception e) when (e is JsonException or ArgumentOutOfRangeException)

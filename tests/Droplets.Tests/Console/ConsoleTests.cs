@@ -225,6 +225,53 @@ public abstract class ConsoleTests(DropletsWorld world)
         Assert.Equal("idle for 1 s", socket.CloseStatusDescription);
     }
 
+    // At most Console:MaxSessionsPerToken sessions with one token's tickets at once (2 here): the third is 429 before its
+    // upgrade. Each lasts at most Console:MaxSessionLifetime (6 s here), busy or not, and a closed one frees its place.
+    // (One droplet has one session at most: KubeVirt's VMI takes one VNC connection, and a new one replaces the old.)
+    [Fact]
+    public async Task Sessions_are_capped_per_token_and_end_at_their_lifetime()
+    {
+        await using var capped = await ApiHost.StartAsync(world.Kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = world.Nyc1 },
+            new Dictionary<string, string> { ["Console__MaxSessionsPerToken"] = "2", ["Console__MaxSessionLifetime"] = "00:00:06" });
+        var project = Repository.UniqueName("p");
+        var ids = new List<string>();
+        foreach (var name in new[] { "capped-1", "capped-2", "capped-3" })
+            ids.Add((await capped.CreateDropletAsync(new { name, image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project })).GetProperty("id").GetString()!);
+        foreach (var id in ids)
+            await capped.WaitForStatusAsync(id, "running");
+        async Task<Uri> UrlAsync(string id) =>
+            new((await (await capped.Client.PostAsync($"api/v1/droplets/{id}/console", null)).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("url").GetString()!);
+
+        using var first = await ConnectAsync((await UrlAsync(ids[0])).ToString());
+        using var second = await ConnectAsync((await UrlAsync(ids[1])).ToString());
+        using (var third = new ClientWebSocket())
+        {
+            third.Options.CollectHttpResponseDetails = true;
+            var url = await UrlAsync(ids[2]);
+            await Assert.ThrowsAsync<WebSocketException>(() => third.ConnectAsync(url, CancellationToken.None));
+            Assert.Equal(HttpStatusCode.TooManyRequests, third.HttpStatusCode);
+        }
+
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var buffer = new byte[64 * 1024];
+        while ((await first.ReceiveAsync(buffer, deadline.Token)).MessageType != WebSocketMessageType.Close)
+        {
+        }
+        Assert.Equal("the session reached its limit of 6 s; open a new one", first.CloseStatusDescription);
+        using var again = await Eventually.HoldsAsync(async () =>
+        {
+            var socket = new ClientWebSocket();
+            try
+            {
+                await socket.ConnectAsync(await UrlAsync(ids[2]), CancellationToken.None);
+            }
+            catch (WebSocketException)
+            {
+            }
+            return socket;
+        }, socket => socket.State == WebSocketState.Open, TimeSpan.FromSeconds(30), "a place to be free again");
+    }
+
     [Fact]
     public async Task The_screenshot_is_the_droplets_screen_as_png()
     {
