@@ -1,11 +1,12 @@
 using System.Net;
+using System.Text.RegularExpressions;
 using Microsoft.DurableTask;
 using Microsoft.Extensions.Logging;
 
 namespace Droplets.Provisioning;
 
 // How every workflow retries its activities and paces its polling of KubeVirt.
-public static class WorkflowPolicy
+public static partial class WorkflowPolicy
 {
     // A step that drives or reads the cluster (or takes a lock): a failure is retried, 1 s doubling to 30 s, for as
     // long as the next attempt would still start before the action's deadline. An outage shorter than the deadline is
@@ -70,6 +71,8 @@ public static class WorkflowPolicy
             {
                 case "k8s.Autorest.HttpOperationException":
                     return StatusOf(failure.ErrorMessage) is { } status ? $"its API server answered {status}" : "its API server refused the request";
+                case "System.Net.Http.HttpRequestException" when AnsweredStatus().Match(failure.ErrorMessage) is { Success: true } answered:
+                    return $"its API server answered {answered.Groups[1].Value}";
                 case "System.Net.Http.HttpRequestException" or "System.Net.Sockets.SocketException" or "System.IO.IOException":
                     return "its API server could not be reached";
                 case "System.Threading.Tasks.TaskCanceledException" or "System.TimeoutException" or "System.OperationCanceledException":
@@ -77,6 +80,11 @@ public static class WorkflowPolicy
             }
         return "an unexpected error (the service's log has it)";
     }
+
+    // An answer rather than a broken connection: HttpClient's "Response status code does not indicate success: 503 (…)",
+    // or KubeVirtClient's "KubeVirt stop answered 503: …".
+    [GeneratedRegex(@"(?:does not indicate success: |KubeVirt [a-z/]+ answered )([1-5][0-9]{2})\b")]
+    private static partial Regex AnsweredStatus();
 
     // KubernetesClient's "Operation returned an invalid status code 'Unauthorized'" → 401.
     static int? StatusOf(string message)

@@ -49,7 +49,7 @@ public class WorkflowLogicTests
     static Func<TaskActivityContext, TIn, Task<TOut>> Flaky<TIn, TOut>(Calls calls, string name, int failures, Func<TIn, TOut> answer) => (_, input) =>
     {
         calls.Add(name, input);
-        return calls.Count(name) <= failures ? throw new HttpRequestException("503 (Service Unavailable)") : Task.FromResult(answer(input));
+        return calls.Count(name) <= failures ? throw new HttpRequestException("Response status code does not indicate success: 503 (Service Unavailable).", null, System.Net.HttpStatusCode.ServiceUnavailable) : Task.FromResult(answer(input));
     };
 
     static void Power(DurableTaskRegistry registry, Calls calls, int requestFailures, Func<VmObservation> observe, int finishFailures = 0)
@@ -84,7 +84,7 @@ public class WorkflowLogicTests
             r => Power(r, calls, requestFailures: int.MaxValue, () => Rebooted));
 
         Assert.Equal((ActionStatus.Errored, DropletStatus.Error, "action_failed"), (outcome.Status, outcome.DropletStatus, outcome.Error?.Code));
-        Assert.Contains("503 (Service Unavailable)", outcome.Error!.Message, StringComparison.Ordinal);
+        Assert.Equal("The region's cluster could not be driven: its API server answered 503.", outcome.Error!.Message);
         // 1 s doubling: attempts at about 0, 1 and 3 s; the next (7 s) would start past the 5 s deadline.
         Assert.InRange(calls.Count(ActionWorkflows.RequestPower), 2, 4);
         Assert.Equal(0, calls.Count(ActionWorkflows.ObservePower));
