@@ -103,6 +103,7 @@ public sealed class RateLimiter(IOptions<AuthOptions> options, TimeProvider time
     const int PruneAbove = 10_000;
 
     readonly ConcurrentDictionary<string, Windows> windows = new(StringComparer.Ordinal);
+    long lastPrune;
 
     sealed class Windows
     {
@@ -130,7 +131,9 @@ public sealed class RateLimiter(IOptions<AuthOptions> options, TimeProvider time
     Decision Acquire(string key, int perMinute, int perHour, bool take)
     {
         var now = time.GetUtcNow().ToUnixTimeSeconds();
-        if (windows.Count > PruneAbove)
+        // At most once a minute: with many keys alive, a scan per request would cost time linear in their number.
+        if (windows.Count > PruneAbove && Volatile.Read(ref lastPrune) is var last && last < now - 60
+            && Interlocked.CompareExchange(ref lastPrune, now, last) == last)
             Prune(now);
         var w = windows.GetOrAdd(key, _ => new Windows());
         lock (w)
