@@ -1,6 +1,7 @@
 using Droplets.Actions;
 using Droplets.Catalog;
 using Droplets.Droplets;
+using Droplets.KubeVirt;
 using Droplets.Provisioning;
 using Droplets.SshKeys;
 using Droplets.Volumes;
@@ -14,7 +15,7 @@ namespace Droplets.Functions;
 // Routes are relative to host.json's routePrefix ("api"): the public URLs are /api/v1/droplets...
 sealed class DropletFunctions(
     DropletStore store, SshKeyStore sshKeys, VolumeStore volumes, ActionStore actions, ActionStarter starter, IOptions<CatalogOptions> catalog,
-    IOptions<ProvisioningOptions> provisioning, IOptions<ActionOptions> actionOptions)
+    IOptions<ProvisioningOptions> provisioning, IOptions<ActionOptions> actionOptions, TenantNamespaces namespaces)
 {
     [Function("ListDroplets")]
     public async Task<IResult> List(
@@ -25,7 +26,7 @@ sealed class DropletFunctions(
     public async Task<IResult> Create(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/droplets")] HttpRequest request,
         [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
-        await CreateDroplet.HandleAsync(request, store, sshKeys, volumes, starter, workflows, catalog, provisioning, cancellationToken);
+        await CreateDroplet.HandleAsync(request, store, sshKeys, volumes, starter, workflows, catalog, provisioning, namespaces, cancellationToken);
 
     [Function("GetDroplet")]
     public async Task<IResult> Get(

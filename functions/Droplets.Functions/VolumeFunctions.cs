@@ -1,6 +1,7 @@
 using Droplets.Actions;
 using Droplets.Catalog;
 using Droplets.Droplets;
+using Droplets.KubeVirt;
 using Droplets.Provisioning;
 using Droplets.Volumes;
 using Microsoft.AspNetCore.Http;
@@ -14,7 +15,7 @@ namespace Droplets.Functions;
 // The volume routes and workflows under the same routes and names the standalone host uses.
 sealed class VolumeFunctions(
     VolumeStore volumes, DropletStore droplets, ActionStore actions, ActionStarter starter, VolumeActivities activities,
-    IOptions<CatalogOptions> catalog, IOptions<ActionOptions> actionOptions)
+    IOptions<CatalogOptions> catalog, IOptions<ActionOptions> actionOptions, TenantNamespaces namespaces)
 {
     [Function("ListVolumes")]
     public async Task<IResult> List(
@@ -25,7 +26,7 @@ sealed class VolumeFunctions(
     public async Task<IResult> Create(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/volumes")] HttpRequest request,
         [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
-        await CreateVolume.HandleAsync(request, volumes, starter, workflows, catalog, actionOptions, cancellationToken);
+        await CreateVolume.HandleAsync(request, volumes, starter, workflows, catalog, actionOptions, namespaces, cancellationToken);
 
     [Function("GetVolume")]
     public async Task<IResult> Get(

@@ -37,6 +37,10 @@ public static class Extensions
         services.AddOptions<AuthOptions>().Bind(configuration.GetSection("Auth"))
             .Validate(o => string.IsNullOrEmpty(o.AdminToken) || o.AdminToken.Length >= 32, "Auth:AdminToken must be at least 32 characters.")
             .ValidateOnStart();
+        services.AddOptions<NamespaceOptions>().Bind(configuration.GetSection("Namespaces"))
+            .Validate(o => TenantNamespaces.IsValidPrefix(o.Prefix), TenantNamespaces.PrefixRule)
+            .ValidateOnStart();
+        services.AddSingleton<TenantNamespaces>();
         services.AddSingleton(TimeProvider.System);
 
         services.AddSingleton(_ => Storage.Tables(configuration));

@@ -22,7 +22,7 @@ public sealed class ActionActivities(
     public async Task<PowerRequestResult> RequestPowerAsync(ActionInput input, CancellationToken cancellationToken)
     {
         var (record, cluster) = await ClusterOfAsync(input.Droplet, cancellationToken);
-        var before = await cluster.ObserveDropletAsync(record.ProjectId, record.Id, cancellationToken);
+        var before = await cluster.ObserveDropletAsync(record.Namespace, record.Id, cancellationToken);
         var subresource = input.Type switch
         {
             ActionType.Reboot => "restart",
@@ -30,7 +30,7 @@ public sealed class ActionActivities(
             ActionType.PowerOn => "start",
             _ => throw new InvalidOperationException($"A {input.Type} is not a power action."),
         };
-        var answer = await cluster.PutSubresourceAsync(DropletMapping.NamespaceFor(record.ProjectId), DropletMapping.VmNameFor(record.Id), subresource, cancellationToken);
+        var answer = await cluster.PutSubresourceAsync(record.Namespace, DropletMapping.VmNameFor(record.Id), subresource, cancellationToken);
         var alreadyThere = (input.Type, answer.Refusal) switch
         {
             (ActionType.PowerOn, { } r) when r.Contains("already running", StringComparison.OrdinalIgnoreCase) => true,
@@ -48,7 +48,7 @@ public sealed class ActionActivities(
     public async Task<VmObservation> ObservePowerAsync(PowerObserveInput input, CancellationToken cancellationToken)
     {
         var (record, cluster) = await ClusterOfAsync(input.Action.Droplet, cancellationToken);
-        return await poller.PollAsync(() => cluster.ObserveDropletAsync(record.ProjectId, record.Id, cancellationToken),
+        return await poller.PollAsync(() => cluster.ObserveDropletAsync(record.Namespace, record.Id, cancellationToken),
             seen => ActionRules.Reached(input.Action.Type, seen, input.PreviousInstanceUid) || ActionRules.Failure(input.Action.Type, seen, input.PreviousInstanceUid) is not null,
             input.Wait, cancellationToken);
     }
@@ -56,7 +56,7 @@ public sealed class ActionActivities(
     public async Task DeleteVirtualMachineAsync(DropletRef droplet, CancellationToken cancellationToken)
     {
         var (record, cluster) = await ClusterOfAsync(droplet, cancellationToken);
-        var ns = DropletMapping.NamespaceFor(record.ProjectId);
+        var ns = record.Namespace;
         // The VM's VMI, launcher pod and DataVolume-template disks go with it (owner references).
         await cluster.DeleteVirtualMachineAsync(ns, DropletMapping.VmNameFor(record.Id), cancellationToken);
         await cluster.DeleteServiceAsync(ns, DropletMapping.PublicServiceNameFor(record.Id), cancellationToken);
@@ -68,7 +68,7 @@ public sealed class ActionActivities(
     public async Task<bool> ObserveDeletionAsync(PowerObserveInput input, CancellationToken cancellationToken)
     {
         var (record, cluster) = await ClusterOfAsync(input.Action.Droplet, cancellationToken);
-        var ns = DropletMapping.NamespaceFor(record.ProjectId);
+        var ns = record.Namespace;
         var vmName = DropletMapping.VmNameFor(record.Id);
         var serviceName = DropletMapping.PublicServiceNameFor(record.Id);
         async Task<bool> GoneAsync()

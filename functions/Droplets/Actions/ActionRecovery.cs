@@ -107,7 +107,7 @@ public sealed class ActionRecovery(
     {
         try
         {
-            var seen = await clusters.For(droplet.Region).ObserveDropletAsync(droplet.ProjectId, droplet.Id, cancellationToken);
+            var seen = await clusters.For(droplet.Region).ObserveDropletAsync(droplet.Namespace, droplet.Id, cancellationToken);
             var status = code == ProvisionDroplet.ClusterUnreachable
                 ? seen.AtRest && ProvisionDroplet.IsProvisioned(seen) ? DropletStatus.Running : DropletStatus.Error
                 : seen is { Exists: true, AtRest: true, PrintableStatus: "Running" or "Stopped" } ? DropletStatusRules.Map(seen.PrintableStatus, DropletStatus.Error) : DropletStatus.Error;
@@ -145,7 +145,7 @@ public sealed class ActionRecovery(
         }
         else
         {
-            var seen = await clusters.For(droplet.Region).ObserveDropletAsync(droplet.ProjectId, droplet.Id, cancellationToken);
+            var seen = await clusters.For(droplet.Region).ObserveDropletAsync(droplet.Namespace, droplet.Id, cancellationToken);
             if (!seen.AtRest && time.GetUtcNow() < droplet.UpdatedAt + actionOptions.Value.Deadline)
                 return false;
             status = seen.Exists ? DropletStatusRules.Map(seen.PrintableStatus, droplet.LockedFrom ?? DropletStatus.Error) : DropletStatus.Error;
@@ -197,7 +197,7 @@ public sealed class ActionRecovery(
         {
             case ActionType.Attach or ActionType.Detach:
                 var cluster = clusters.For(volume.Region);
-                var (ns, vmName) = (DropletMapping.NamespaceFor(volume.ProjectId), DropletMapping.VmNameFor(input.DropletId!));
+                var (ns, vmName) = (volume.Namespace, DropletMapping.VmNameFor(input.DropletId!));
                 var vm = cluster.GetVirtualMachineAsync(ns, vmName, cancellationToken);
                 var vmi = cluster.GetInstanceAsync(ns, vmName, cancellationToken);
                 var state = VolumeMapping.Attachment(await vm, await vmi, volume.Id);

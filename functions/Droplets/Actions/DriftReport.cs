@@ -51,7 +51,7 @@ public sealed class DriftReport(DropletStore droplets, KubeVirtClients clusters,
 
         foreach (var droplet in records.Where(d => AtRest(d) && !withMachine.Contains(d.Id)))
         {
-            var ns = DropletMapping.NamespaceFor(droplet.ProjectId);
+            var ns = droplet.Namespace;
             var name = DropletMapping.VmNameFor(droplet.Id);
             if (await cluster.GetVirtualMachineAsync(ns, name, cancellationToken) is not null)
                 continue;
@@ -70,7 +70,7 @@ public sealed class DriftReport(DropletStore droplets, KubeVirtClients clusters,
             reported++;
         }
 
-        var projects = records.Select(d => DropletMapping.NamespaceFor(d.ProjectId)).ToHashSet(StringComparer.Ordinal);
+        var projects = records.Select(d => d.Namespace).ToHashSet(StringComparer.Ordinal);
         var known = records.Select(d => d.Id).ToHashSet(StringComparer.Ordinal);
         foreach (var vm in machines)
         {

@@ -145,6 +145,6 @@ public sealed class RebuildActivities(DropletStore droplets, ActionActivities fi
     {
         var droplet = await droplets.GetAsync(input.Action.Droplet.ProjectId, input.Action.Droplet.Id, cancellationToken)
             ?? throw new InvalidOperationException($"Droplet {input.Action.Droplet.Id} has no record.");
-        return (droplet, clusters.For(droplet.Region), DropletMapping.NamespaceFor(droplet.ProjectId));
+        return (droplet, clusters.For(droplet.Region), droplet.Namespace);
     }
 }

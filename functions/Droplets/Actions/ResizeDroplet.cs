@@ -161,6 +161,6 @@ public sealed class ResizeActivities(
     {
         var record = await droplets.GetAsync(input.Action.Droplet.ProjectId, input.Action.Droplet.Id, cancellationToken)
             ?? throw new InvalidOperationException($"Droplet {input.Action.Droplet.Id} has no record.");
-        return (record, clusters.For(record.Region), DropletMapping.NamespaceFor(record.ProjectId), DropletMapping.VmNameFor(record.Id));
+        return (record, clusters.For(record.Region), record.Namespace, DropletMapping.VmNameFor(record.Id));
     }
 }

@@ -48,6 +48,7 @@ public static partial class CreateDroplet
         DurableTaskClient workflows,
         IOptions<CatalogOptions> catalog,
         IOptions<ProvisioningOptions> provisioning,
+        KubeVirt.TenantNamespaces namespaces,
         CancellationToken cancellationToken)
     {
         var (body, problem) = await JsonBody.ReadAsync<CreateDropletRequest>(request, cancellationToken, MaxBodyBytes);
@@ -80,7 +81,7 @@ public static partial class CreateDroplet
         var boot = new DropletBoot(keys.Select(k => k.PublicKey).ToArray(), string.IsNullOrEmpty(body.UserData) ? null : body.UserData);
         // Volumes are held for the droplet before it is written, so that two creates cannot take the same one.
         var volumeIds = body.VolumeIds ?? [];
-        if (volumeIds.Count > 0 && await VolumeReservations.ReserveAsync(volumes, caller, volumeIds, projectId, body.Region!, id, actionId, cancellationToken) is { } refused)
+        if (volumeIds.Count > 0 && await VolumeReservations.ReserveAsync(volumes, caller, volumeIds, projectId, namespaces.For(projectId), body.Region!, id, actionId, cancellationToken) is { } refused)
             return refused;
         Droplet droplet;
         while (true)
@@ -89,6 +90,7 @@ public static partial class CreateDroplet
             {
                 Id = id,
                 ProjectId = projectId,
+                Namespace = namespaces.For(projectId),
                 Name = body.Name!,
                 Image = body.Image!,
                 PlanId = body.PlanId!,
@@ -117,7 +119,7 @@ public static partial class CreateDroplet
             if (volumeIds.Count > 0)
             {
                 await VolumeReservations.ReleaseAsync(volumes, projectId, volumeIds, actionId, cancellationToken);
-                if (await VolumeReservations.ReserveAsync(volumes, caller, volumeIds, projectId, body.Region!, id, actionId, cancellationToken) is { } lost)
+                if (await VolumeReservations.ReserveAsync(volumes, caller, volumeIds, projectId, namespaces.For(projectId), body.Region!, id, actionId, cancellationToken) is { } lost)
                     return lost;
             }
         }

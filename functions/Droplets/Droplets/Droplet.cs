@@ -27,6 +27,10 @@ public sealed record Droplet
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset UpdatedAt { get; init; }
 
+    // The Kubernetes namespace of its objects, fixed when it is created (see TenantNamespaces).
+    [JsonIgnore]
+    public string Namespace { get; init; } = "";
+
     // The id of the token that created it (never the secret). Kept for the audit trail, not shown.
     [JsonIgnore]
     public string? CreatedBy { get; init; }

@@ -115,6 +115,9 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
         public DateTimeOffset CreatedAt { get; set; }
         public DateTimeOffset UpdatedAt { get; set; }
         public string? CreatedBy { get; set; }
+
+        // Null in a record from before namespaces were prefixed: it keeps the namespace it was created in.
+        public string? Namespace { get; set; }
         public string? LockedBy { get; set; }
         public string? LockedFor { get; set; }
         public string? LockedFrom { get; set; }
@@ -145,6 +148,7 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
             CreatedAt = d.CreatedAt,
             UpdatedAt = d.UpdatedAt,
             CreatedBy = d.CreatedBy,
+            Namespace = d.Namespace,
             LockedBy = d.LockedBy,
             LockedFor = d.LockedFor?.ToString(),
             LockedFrom = d.LockedFrom?.ToString(),
@@ -172,6 +176,7 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
             CreatedAt = CreatedAt,
             UpdatedAt = UpdatedAt,
             CreatedBy = CreatedBy,
+            Namespace = Namespace ?? KubeVirt.TenantNamespaces.Legacy(PartitionKey),
             LockedBy = LockedBy,
             LockedFor = LockedFor is null ? null : Enum.Parse<Actions.ActionType>(LockedFor),
             LockedFrom = LockedFrom is null ? null : Enum.Parse<DropletStatus>(LockedFrom),

@@ -47,7 +47,7 @@ public static class EventsApi
             return DropletsApi.NotFound(id);
 
         var ours = actions.ListAsync(droplet.Id, cancellationToken);
-        var theirs = clusters.For(droplet.Region).ListDropletEventsAsync(droplet.ProjectId, droplet.Id, cancellationToken);
+        var theirs = clusters.For(droplet.Region).ListDropletEventsAsync(droplet.Namespace, droplet.Id, cancellationToken);
         var events = new List<DropletEvent>();
         events.AddRange((await ours).SelectMany(DropletEvent.From));
         try

@@ -10,9 +10,6 @@ public static class DropletMapping
     public const string DropletIdLabel = "droplets.dev/droplet-id";
     public const string ProjectIdLabel = "droplets.dev/project-id";
 
-    // Project ids are [a-z0-9_] (see DropletRules), so '_' → '-' is a one-to-one DNS-1123 label.
-    public static string NamespaceFor(string projectId) => projectId.Replace('_', '-');
-
     public static string VmNameFor(string dropletId) => dropletId.Replace('_', '-');
 
     public static string RootDiskNameFor(string dropletId) => VmNameFor(dropletId) + "-root";
@@ -31,7 +28,7 @@ public static class DropletMapping
         var labels = Labels(droplet);
         return new VirtualMachine
         {
-            Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = NamespaceFor(droplet.ProjectId), Labels = labels },
+            Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = droplet.Namespace, Labels = labels },
             Spec = new VirtualMachineSpec
             {
                 RunStrategy = "Always",
@@ -101,7 +98,7 @@ public static class DropletMapping
         Metadata = new V1ObjectMeta
         {
             Name = PublicServiceNameFor(droplet.Id),
-            NamespaceProperty = NamespaceFor(droplet.ProjectId),
+            NamespaceProperty = droplet.Namespace,
             Labels = Labels(droplet),
         },
         Spec = new V1ServiceSpec
@@ -123,7 +120,7 @@ public static class DropletMapping
         Metadata = new V1ObjectMeta
         {
             Name = CloudInitSecretNameFor(droplet.Id),
-            NamespaceProperty = NamespaceFor(droplet.ProjectId),
+            NamespaceProperty = droplet.Namespace,
             Labels = Labels(droplet),
             OwnerReferences = [new V1OwnerReference { ApiVersion = owner.ApiVersion, Kind = owner.Kind, Name = owner.Metadata.Name, Uid = owner.Metadata.Uid }],
         },

@@ -19,8 +19,7 @@ public sealed class KubeVirtClient(Kubernetes kubernetes)
 
     public async Task EnsureNamespaceAsync(string name, CancellationToken cancellationToken)
     {
-        var ns = new V1Namespace { ApiVersion = "v1", Kind = "Namespace", Metadata = new V1ObjectMeta { Name = name } };
-        await IgnoreConflict(() => kubernetes.CoreV1.CreateNamespaceAsync(ns, cancellationToken: cancellationToken));
+        await IgnoreConflict(() => kubernetes.CoreV1.CreateNamespaceAsync(TenantNamespaces.Namespace(name), cancellationToken: cancellationToken));
     }
 
     // The VirtualMachine as the cluster holds it (its uid owns the cloud-init Secret), also when it already existed.
@@ -57,9 +56,8 @@ public sealed class KubeVirtClient(Kubernetes kubernetes)
 
     // One read of everything that tells a droplet's state: VM, VMI, public Service (and the root disk
     // when KubeVirt blames it), read in parallel.
-    public async Task<VmObservation> ObserveDropletAsync(string projectId, string dropletId, CancellationToken cancellationToken)
+    public async Task<VmObservation> ObserveDropletAsync(string ns, string dropletId, CancellationToken cancellationToken)
     {
-        var ns = DropletMapping.NamespaceFor(projectId);
         var name = DropletMapping.VmNameFor(dropletId);
         var vm = GetVirtualMachineAsync(ns, name, cancellationToken);
         var vmi = GetInstanceAsync(ns, name, cancellationToken);
@@ -83,9 +81,8 @@ public sealed class KubeVirtClient(Kubernetes kubernetes)
     // The Kubernetes events of a droplet's objects (KUBEVIRT.md §6), one field-selected list per object, in
     // parallel. The VMI keeps the VM's name across restarts, so its events cover every boot. Launcher pods
     // have generated names (virt-launcher-<vm>-xxxxx): their events are matched by that prefix.
-    public async Task<IReadOnlyList<Corev1Event>> ListDropletEventsAsync(string projectId, string dropletId, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<Corev1Event>> ListDropletEventsAsync(string ns, string dropletId, CancellationToken cancellationToken)
     {
-        var ns = DropletMapping.NamespaceFor(projectId);
         var vm = DropletMapping.VmNameFor(dropletId);
         var disk = DropletMapping.RootDiskNameFor(dropletId);
         string[] selectors =

@@ -20,7 +20,7 @@ public static class VolumeMapping
         Metadata = new V1ObjectMeta
         {
             Name = ClaimNameFor(volume.Id),
-            NamespaceProperty = DropletMapping.NamespaceFor(volume.ProjectId),
+            NamespaceProperty = volume.Namespace,
             Labels = new Dictionary<string, string> { [VolumeIdLabel] = volume.Id, [DropletMapping.ProjectIdLabel] = volume.ProjectId },
             // CDI may garbage-collect a DataVolume once its import completes; a volume's must stay, since
             // deleting it is how the volume is deleted.

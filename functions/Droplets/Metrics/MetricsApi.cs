@@ -71,7 +71,7 @@ public static class MetricsApi
             return Problems.Create(StatusCodes.Status409Conflict, "not_running", "Conflict",
                 $"Droplet '{id}' is {System.Text.Json.JsonSerializer.Serialize(droplet.Status).Trim('"')}: current metrics exist only while it runs. Ask for its history with start (and end, step).");
 
-        var queries = Queries(DropletMapping.NamespaceFor(droplet.ProjectId), DropletMapping.VmNameFor(droplet.Id), options.Value.RateWindow);
+        var queries = Queries(droplet.Namespace, DropletMapping.VmNameFor(droplet.Id), options.Value.RateWindow);
         try
         {
             if (window is { } w)

@@ -119,7 +119,7 @@ public sealed class ProvisioningActivities(
         var boot = await store.GetBootAsync(record.Id, cancellationToken);
         var userData = CloudInit.UserData(record.Name, boot.SshKeys, boot.UserData);
         var cluster = clusters.For(record.Region);
-        await cluster.EnsureNamespaceAsync(DropletMapping.NamespaceFor(record.ProjectId), cancellationToken);
+        await cluster.EnsureNamespaceAsync(record.Namespace, cancellationToken);
         var vm = await cluster.CreateVirtualMachineAsync(DropletMapping.VirtualMachine(record, plan, image, catalog.Value, userData), cancellationToken);
         if (DropletMapping.NeedsCloudInitSecret(userData))
             await cluster.CreateSecretAsync(DropletMapping.CloudInitSecret(record, userData, vm), cancellationToken);
@@ -132,7 +132,7 @@ public sealed class ProvisioningActivities(
         var record = await store.GetAsync(input.Droplet.ProjectId, input.Droplet.Id, cancellationToken)
             ?? throw new InvalidOperationException($"Droplet {input.Droplet.Id} has no record.");
         var cluster = clusters.For(record.Region);
-        return await poller.PollAsync(() => cluster.ObserveDropletAsync(record.ProjectId, record.Id, cancellationToken), ProvisionDroplet.IsDecisive, input.Wait, cancellationToken);
+        return await poller.PollAsync(() => cluster.ObserveDropletAsync(record.Namespace, record.Id, cancellationToken), ProvisionDroplet.IsDecisive, input.Wait, cancellationToken);
     }
 
     // Records the outcome and ends the create action, which held the droplet (and the volumes it was created

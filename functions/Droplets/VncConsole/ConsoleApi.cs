@@ -41,7 +41,7 @@ public static class ConsoleApi
         if (problem is not null)
             return problem;
         var (png, status, message) = await clusters.For(droplet!.Region)
-            .GetScreenshotAsync(DropletMapping.NamespaceFor(droplet.ProjectId), DropletMapping.VmNameFor(droplet.Id), cancellationToken);
+            .GetScreenshotAsync(droplet.Namespace, DropletMapping.VmNameFor(droplet.Id), cancellationToken);
         return png is not null
             ? TypedResults.File(png, "image/png")
             : NotRunning(droplet, status == HttpStatusCode.NotFound ? "its VirtualMachineInstance does not exist" : message);

@@ -66,7 +66,7 @@ public static class ConsoleGateway
             return;
         }
         var (upstream, refused, why) = await clusters.For(ticket.Region)
-            .ConnectVncAsync(DropletMapping.NamespaceFor(ticket.ProjectId), DropletMapping.VmNameFor(ticket.DropletId), aborted);
+            .ConnectVncAsync(droplet.Namespace, DropletMapping.VmNameFor(ticket.DropletId), aborted);
         if (upstream is null)
         {
             await ConsoleApi.NotRunning(droplet, refused == HttpStatusCode.NotFound ? "its VirtualMachineInstance does not exist" : why).ExecuteAsync(context);

@@ -5,6 +5,7 @@ using Droplets.Auth;
 using Droplets.Catalog;
 using Droplets.Droplets;
 using Droplets.Http;
+using Droplets.KubeVirt;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.DurableTask.Client;
@@ -29,7 +30,8 @@ public static partial class CreateVolume
 
     public static async Task<Results<AcceptedAction<Volume>, ProblemHttpResult>> HandleAsync(
         HttpRequest request, VolumeStore store, ActionStarter starter, DurableTaskClient workflows,
-        IOptions<CatalogOptions> catalog, IOptions<ActionOptions> options, CancellationToken cancellationToken)
+        IOptions<CatalogOptions> catalog, IOptions<ActionOptions> options, TenantNamespaces namespaces,
+        CancellationToken cancellationToken)
     {
         var (body, problem) = await JsonBody.ReadAsync<CreateVolumeRequest>(request, cancellationToken);
         if (problem is not null)
@@ -57,6 +59,7 @@ public static partial class CreateVolume
                 Region = body.Region!,
                 Description = body.Description ?? "",
                 ProjectId = projectId,
+                Namespace = namespaces.For(projectId),
                 Status = VolumeStatus.Creating,
                 CreatedAt = now,
                 UpdatedAt = now,

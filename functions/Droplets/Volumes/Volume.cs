@@ -30,6 +30,11 @@ public sealed record Volume
     [JsonIgnore]
     public DateTimeOffset UpdatedAt { get; init; }
 
+    // The Kubernetes namespace of its claim, fixed when it is created (see TenantNamespaces); attachable only to
+    // droplets in the same one.
+    [JsonIgnore]
+    public string Namespace { get; init; } = "";
+
     [JsonIgnore]
     public string? CreatedBy { get; init; }
 

@@ -60,7 +60,9 @@ public static class VolumeActionsApi
                     ? $"droplet '{droplet.Id}' is in region '{droplet.Region}' and the volume in '{volume.Region}'; a volume attaches only to a droplet in its own region."
                     : droplet.ProjectId != volume.ProjectId
                         ? $"droplet '{droplet.Id}' is in project '{droplet.ProjectId}' and the volume in '{volume.ProjectId}'; a volume attaches only to a droplet of its own project."
-                        : null;
+                        : droplet.Namespace != volume.Namespace
+                            ? VolumeRules.NamespaceMismatch(volume.Id, volume.Namespace, droplet.Namespace)
+                            : null;
             if (refusal is not null)
                 return Problems.Validation(new Dictionary<string, string[]> { ["droplet_id"] = [refusal] });
         }

@@ -18,7 +18,7 @@ public sealed class VolumeActivities(
     {
         var record = await RecordAsync(volume, cancellationToken);
         var cluster = clusters.For(record.Region);
-        await cluster.EnsureNamespaceAsync(DropletMapping.NamespaceFor(record.ProjectId), cancellationToken);
+        await cluster.EnsureNamespaceAsync(record.Namespace, cancellationToken);
         await cluster.CreateDataVolumeAsync(VolumeMapping.DataVolume(record), cancellationToken);
     }
 
@@ -203,12 +203,12 @@ public sealed class VolumeActivities(
             ?? throw new InvalidOperationException($"Volume {volume.Id} has no record.");
 
     (KubeVirtClient Cluster, string Namespace, string Name) Locate(Volume record) =>
-        (clusters.For(record.Region), DropletMapping.NamespaceFor(record.ProjectId), VolumeMapping.ClaimNameFor(record.Id));
+        (clusters.For(record.Region), record.Namespace, VolumeMapping.ClaimNameFor(record.Id));
 
     async Task<(KubeVirtClient Cluster, string Namespace, string VmName)> DropletVmAsync(VolumeActionInput input, CancellationToken cancellationToken)
     {
         var record = await RecordAsync(input.Volume, cancellationToken);
-        return (clusters.For(record.Region), DropletMapping.NamespaceFor(record.ProjectId), DropletMapping.VmNameFor(input.DropletId!));
+        return (clusters.For(record.Region), record.Namespace, DropletMapping.VmNameFor(input.DropletId!));
     }
 
     static string KubernetesMessage(HttpOperationException e)

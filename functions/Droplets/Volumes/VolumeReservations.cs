@@ -6,15 +6,15 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Droplets.Volumes;
 
-// A droplet created with volume_ids: each volume must exist (for this caller), be in the droplet's project
-// and region, and be available; it is then held by the droplet's create action (ETag-guarded, so of two
+// A droplet created with volume_ids: each volume must exist (for this caller), be in the droplet's project,
+// region and namespace, and be available; it is then held by the droplet's create action (ETag-guarded, so of two
 // creates naming the same volume exactly one gets it) before the droplet is written. Provisioning attaches
 // them (see DropletMapping) and records them attached when it ends; if the create dies before the droplet
 // is written, ActionRecovery drops the reservation.
 public static class VolumeReservations
 {
     public static async Task<ProblemHttpResult?> ReserveAsync(
-        VolumeStore volumes, Caller caller, IReadOnlyList<string> ids, string projectId, string region, string dropletId, string actionId,
+        VolumeStore volumes, Caller caller, IReadOnlyList<string> ids, string projectId, string ns, string region, string dropletId, string actionId,
         CancellationToken cancellationToken)
     {
         var errors = new List<string>();
@@ -27,6 +27,8 @@ public static class VolumeReservations
                 errors.Add($"volume '{id}' is in project '{volume.ProjectId}', not in the droplet's project '{projectId}'.");
             else if (volume.Region != region)
                 errors.Add($"volume '{id}' is in region '{volume.Region}', not in the droplet's region '{region}'.");
+            else if (volume.Namespace != ns)
+                errors.Add(VolumeRules.NamespaceMismatch(id, volume.Namespace, ns));
             else if (volume.Status is VolumeStatus.Creating or VolumeStatus.Error)
                 errors.Add($"volume '{id}' is {VolumeRules.Name(volume.Status)}; only an available volume can be attached.");
         }

@@ -13,6 +13,11 @@ public static class VolumeRules
     // KubeVirt hotplugs disks on the scsi bus; a droplet keeps a handful, as cloud providers do.
     public const int MaxPerDroplet = 8;
 
+    // A claim cannot leave its namespace: a volume created before namespaces were prefixed stays with the droplets of then.
+    public static string NamespaceMismatch(string volumeId, string volumeNamespace, string dropletNamespace) =>
+        $"volume '{volumeId}' is in Kubernetes namespace '{volumeNamespace}' and the droplet in '{dropletNamespace}' (one of them was created before "
+        + "namespaces were prefixed); a volume attaches only to a droplet in its own namespace.";
+
     // The specific refusals first (they say what to do), then the rule's statuses.
     public static Refusal? VolumeRefusal(ActionType type, Volume current, string? dropletId, int? size)
     {

@@ -57,6 +57,9 @@ public sealed class VolumeStore(TableServiceClient service, StoreOptions options
         public DateTimeOffset CreatedAt { get; set; }
         public DateTimeOffset UpdatedAt { get; set; }
         public string? CreatedBy { get; set; }
+
+        // Null in a record from before namespaces were prefixed: it keeps the namespace it was created in.
+        public string? Namespace { get; set; }
         public string? LockedBy { get; set; }
         public string? LockedFor { get; set; }
         public string? PendingDropletId { get; set; }
@@ -77,6 +80,7 @@ public sealed class VolumeStore(TableServiceClient service, StoreOptions options
             CreatedAt = v.CreatedAt,
             UpdatedAt = v.UpdatedAt,
             CreatedBy = v.CreatedBy,
+            Namespace = v.Namespace,
             LockedBy = v.LockedBy,
             LockedFor = v.LockedFor?.ToString(),
             PendingDropletId = v.PendingDropletId,
@@ -97,6 +101,7 @@ public sealed class VolumeStore(TableServiceClient service, StoreOptions options
             CreatedAt = CreatedAt,
             UpdatedAt = UpdatedAt,
             CreatedBy = CreatedBy,
+            Namespace = Namespace ?? KubeVirt.TenantNamespaces.Legacy(PartitionKey),
             LockedBy = LockedBy,
             LockedFor = LockedFor is null ? null : Enum.Parse<ActionType>(LockedFor),
             PendingDropletId = PendingDropletId,

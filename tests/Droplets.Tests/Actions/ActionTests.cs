@@ -56,13 +56,13 @@ public abstract class ActionTests(DropletsWorld world)
         var stopped = await host.GetDropletAsync(id);
         Assert.Equal("stopped", stopped.GetProperty("status").GetString());
         Assert.False(stopped.GetProperty("locked").GetBoolean());
-        Assert.Equal("Halted", world.Nyc1.Get("virtualmachines", stopped.GetProperty("project_id").GetString()!.Replace('_', '-'), vmName)!["spec"]!["runStrategy"]!.GetValue<string>());
+        Assert.Equal("Halted", world.Nyc1.Get("virtualmachines", KubeNames.Namespace(stopped.GetProperty("project_id").GetString()!), vmName)!["spec"]!["runStrategy"]!.GetValue<string>());
 
         var (_, onAction) = await ActAsync(id, "power_on");
         Assert.Equal("completed", (await WaitForActionAsync(onAction.GetProperty("id").GetString()!)).GetProperty("status").GetString());
         Assert.Equal("running", (await host.GetDropletAsync(id)).GetProperty("status").GetString());
 
-        var ns = stopped.GetProperty("project_id").GetString()!.Replace('_', '-');
+        var ns = KubeNames.Namespace(stopped.GetProperty("project_id").GetString()!);
         var vmiBefore = world.Nyc1.Get("virtualmachineinstances", ns, vmName)!["metadata"]!["uid"]!.GetValue<string>();
         var (_, rebootAction) = await ActAsync(id, "reboot");
         Assert.Equal("completed", (await WaitForActionAsync(rebootAction.GetProperty("id").GetString()!)).GetProperty("status").GetString());
@@ -191,7 +191,7 @@ public abstract class ActionTests(DropletsWorld world)
     {
         var project = Repository.UniqueName("p");
         var id = await RunningDropletAsync(project);
-        var ns = project.Replace('_', '-');
+        var ns = KubeNames.Namespace(project);
         var vmName = id.Replace('_', '-');
 
         var response = await host.Client.DeleteAsync($"api/v1/droplets/{id}");

@@ -24,7 +24,7 @@ public abstract class DriftTests(DropletsWorld world)
     public static async Task DeleteVmBehindTheApiAsync(KubeVirtSimulator region, string project, string id)
     {
         using var admin = TestRegion.Admin(region);
-        await admin.CustomObjects.DeleteNamespacedCustomObjectAsync("kubevirt.io", "v1", VolumeApi.Kube(project), "virtualmachines", VolumeApi.Kube(id));
+        await admin.CustomObjects.DeleteNamespacedCustomObjectAsync("kubevirt.io", "v1", KubeNames.Namespace(project), "virtualmachines", VolumeApi.Kube(id));
         await Eventually.HoldsAsync(() => Task.FromResult(region.Vm(project, id)), vm => vm is null, TimeSpan.FromSeconds(30), $"the VirtualMachine of {id} to be gone");
     }
 
@@ -69,7 +69,7 @@ public abstract class DriftTests(DropletsWorld world)
     {
         var project = Repository.UniqueName("p");
         var id = await host.RunningDropletAsync(project);
-        var ns = VolumeApi.Kube(project);
+        var ns = KubeNames.Namespace(project);
         var stray = "dpl_" + Guid.NewGuid().ToString("N")[..12];
         var name = VolumeApi.Kube(stray);
 

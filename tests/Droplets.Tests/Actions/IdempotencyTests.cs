@@ -48,7 +48,7 @@ public abstract class IdempotencyTests(DropletsWorld world)
         Assert.Contains("rel=\"durable-status\"", first.Headers.GetValues("Link").Single(), StringComparison.Ordinal);
         Assert.Equal(first.Headers.GetValues("Link").Single(), second.Headers.GetValues("Link").Single());
         await host.WaitForStatusAsync(id, "running");
-        Assert.Single(world.Nyc1.List("virtualmachines", project.Replace('_', '-')));
+        Assert.Single(world.Nyc1.List("virtualmachines", KubeNames.Namespace(project)));
         Assert.Single((await host.Client.GetFromJsonAsync<JsonElement>($"api/v1/droplets?project_id={project}")).EnumerateArray());
     }
 
@@ -100,7 +100,7 @@ public abstract class IdempotencyTests(DropletsWorld world)
         Assert.False(again.Headers.Contains("Idempotent-Replayed"));
         Assert.Equal(firstId, await IdOf(again));
         await host.WaitForStatusAsync(firstId, "running");
-        Assert.Single(world.Nyc1.List("virtualmachines", project.Replace('_', '-')));
+        Assert.Single(world.Nyc1.List("virtualmachines", KubeNames.Namespace(project)));
     }
 
     // A replay reproduces the answer's headers exactly, a PATCH's Location included.

@@ -51,7 +51,7 @@ public abstract class ResizeTests(ResizeTests.World world)
         var project = Repository.UniqueName("p");
         var id = (await host.CreateDropletAsync(new { name = "sized", image = "ubuntu-22-04", plan_id = plan, region = "nyc1", project_id = project })).GetProperty("id").GetString()!;
         await host.WaitForStatusAsync(id, "running");
-        return (id, project.Replace('_', '-'));
+        return (id, KubeNames.Namespace(project));
     }
 
     async Task<JsonElement> ResizeAsync(string id, string plan)

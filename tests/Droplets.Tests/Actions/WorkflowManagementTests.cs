@@ -101,7 +101,7 @@ public abstract partial class WorkflowManagementTests(WorkflowManagementTests.Wo
         Assert.Equal(HttpStatusCode.Accepted, (await host.Client.DeleteAsync($"api/v1/droplets/{id}")).StatusCode);
         await Eventually.HoldsAsync(async () => (await host.Client.GetAsync($"api/v1/droplets/{id}")).StatusCode, s => s == HttpStatusCode.NotFound,
             TimeSpan.FromSeconds(60), "the droplet to be deleted");
-        Assert.Null(world.Region.Get("virtualmachines", droplet.GetProperty("project_id").GetString()!.Replace('_', '-'), id.Replace('_', '-')));
+        Assert.Null(world.Region.Get("virtualmachines", KubeNames.Namespace(droplet.GetProperty("project_id").GetString()!), id.Replace('_', '-')));
     }
 
     [Fact]
@@ -185,7 +185,7 @@ public abstract partial class WorkflowManagementTests(WorkflowManagementTests.Wo
             Assert.Equal("Completed", (await rerun.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("runtimeStatus").GetString());
             var droplet = await host.GetDropletAsync(id);
             Assert.Equal(("stopped", false), (droplet.GetProperty("status").GetString(), droplet.GetProperty("locked").GetBoolean()));
-            Assert.Equal("Halted", world.Region.Get("virtualmachines", droplet.GetProperty("project_id").GetString()!.Replace('_', '-'), vm)!["spec"]!["runStrategy"]!.GetValue<string>());
+            Assert.Equal("Halted", world.Region.Get("virtualmachines", KubeNames.Namespace(droplet.GetProperty("project_id").GetString()!), vm)!["spec"]!["runStrategy"]!.GetValue<string>());
         }
         finally
         {
@@ -247,7 +247,7 @@ public abstract partial class WorkflowManagementTests(WorkflowManagementTests.Wo
         Assert.Equal("action_interrupted", action.GetProperty("error").GetProperty("code").GetString());
         Assert.Contains("terminated (operator test)", action.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
 
-        var vm = world.Region.Get("virtualmachines", project.Replace('_', '-'), droplet.Replace('_', '-'))!;
+        var vm = world.Region.Get("virtualmachines", KubeNames.Namespace(project), droplet.Replace('_', '-'))!;
         var inTemplate = vm["spec"]!["template"]!["spec"]!["volumes"]!.AsArray().Any(v => v!["name"]!.GetValue<string>() == volume.Replace('_', '-'));
         var settled = await host.GetVolumeAsync(volume);
         Assert.Equal((inTemplate ? "attached" : "available", false), (settled.GetProperty("status").GetString(), settled.GetProperty("locked").GetBoolean()));
@@ -268,7 +268,7 @@ public abstract partial class WorkflowManagementTests(WorkflowManagementTests.Wo
         var id = (await host.CreateDropletAsync(new { name = "late", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project }))
             .GetProperty("id").GetString()!;
         await host.WaitForStatusAsync(id, "running");
-        var (ns, vm) = (project.Replace('_', '-'), id.Replace('_', '-'));
+        var (ns, vm) = (KubeNames.Namespace(project), id.Replace('_', '-'));
         var service = $"{vm}-public";
         using var admin = TestRegion.Admin(world.Region);
         var original = await admin.CoreV1.ReadNamespacedServiceAsync(service, ns);

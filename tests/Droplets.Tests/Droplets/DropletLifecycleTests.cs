@@ -47,7 +47,7 @@ public abstract class DropletLifecycleTests(DropletsWorld world)
         Assert.False(running.TryGetProperty("error", out _));
 
         // What KubeVirt was asked for, as the simulated cluster holds it.
-        var ns = project.Replace('_', '-');
+        var ns = KubeNames.Namespace(project);
         var vm = world.Nyc1.Get("virtualmachines", ns, id.Replace('_', '-'));
         Assert.NotNull(vm);
         Assert.Equal(id, vm["metadata"]!["labels"]!["droplets.dev/droplet-id"]!.GetValue<string>());

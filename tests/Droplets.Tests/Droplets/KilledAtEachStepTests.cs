@@ -32,7 +32,7 @@ public abstract class KilledAtEachStepTests(HostKind kind)
             new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = region },
             new Dictionary<string, string> { ["Provisioning__ObserveWait"] = "00:00:03", ["DurableTask__VisibilityTimeout"] = "00:00:08" });
         var project = Repository.UniqueName("p");
-        var ns = VolumeApi.Kube(project);
+        var ns = KubeNames.Namespace(project);
 
         var names = new[] { "reboot", "off", "on", "resize1", "resize2", "delete1", "delete2", "rebuild1", "rebuild2", "rebuild3", "rebuild4", "attach", "detach" };
         var ids = (await Task.WhenAll(names.Select(_ => host.RunningDropletAsync(project)))).Zip(names).ToDictionary(p => p.Second, p => p.First);
@@ -75,7 +75,7 @@ public abstract class KilledAtEachStepTests(HostKind kind)
         foreach (var nth in new[] { 1, 2 })
         {
             var own = Repository.UniqueName("p");
-            holds.Add(($"create: write {nth} (the VM, the Service)", region.Hold(e => IsWrite(e) && e.Namespace == VolumeApi.Kube(own), nth)));
+            holds.Add(($"create: write {nth} (the VM, the Service)", region.Hold(e => IsWrite(e) && e.Namespace == KubeNames.Namespace(own), nth)));
             var created = await host.CreateDropletAsync(new { name = "created", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = own });
             creates.Add((own, created.GetProperty("id").GetString()!));
         }
@@ -102,8 +102,8 @@ public abstract class KilledAtEachStepTests(HostKind kind)
         {
             var running = await host.WaitForStatusAsync(id, "running", ApiHost.ResumeDeadline);
             Assert.Equal(("running", false), (running.GetProperty("status").GetString(), running.GetProperty("locked").GetBoolean()));
-            Assert.Single(region.List("virtualmachines", VolumeApi.Kube(own)));
-            Assert.Single(region.List("services", VolumeApi.Kube(own)));
+            Assert.Single(region.List("virtualmachines", KubeNames.Namespace(own)));
+            Assert.Single(region.List("services", KubeNames.Namespace(own)));
         }
         await Eventually.HoldsAsync(() => host.GetVolumeAsync(createdVolume), v => v.GetProperty("status").GetString() == "available" && !v.GetProperty("locked").GetBoolean(),
             ApiHost.ResumeDeadline, "the created volume to be available");

@@ -98,7 +98,7 @@ public abstract class OutageMatrixTests(HostKind kind, ITestOutputHelper output)
     async Task<Dictionary<string, string>> CaughtAsync(ApiHost host, KubeVirtSimulator region, string regionName, Fault fault)
     {
         var project = Repository.UniqueName("p");
-        var ns = VolumeApi.Kube(project);
+        var ns = KubeNames.Namespace(project);
 
         async Task<string> RunningAsync(string name, string plan = "s-1vcpu-1gb", string[]? volumes = null)
         {
@@ -252,7 +252,7 @@ public abstract class OutageMatrixTests(HostKind kind, ITestOutputHelper output)
         await Task.WhenAll(actions.Keys.Where(k => k != "create").Select(key => (Task)Eventually.HoldsAsync(() => ActionAsync(key),
             a => a.GetProperty("progress").GetInt32() >= (key is "live resize" ? 40 : key is "rebuild" or "attach" or "detach" or "volume resize" ? 10 : 50),
             TimeSpan.FromSeconds(30), $"the {key} to reach KubeVirt"))
-            .Append(Eventually.HoldsAsync(() => Task.FromResult(region.Get("services", VolumeApi.Kube(project), VolumeApi.Kube(ids["created"]) + "-public")),
+            .Append(Eventually.HoldsAsync(() => Task.FromResult(region.Get("services", KubeNames.Namespace(project), VolumeApi.Kube(ids["created"]) + "-public")),
                 service => service is not null, TimeSpan.FromSeconds(30), "the create to have made its VM and Service")));
 
         var caught = await Task.WhenAll(actions.Keys.Select(async key => (key, (await ActionAsync(key)).GetProperty("status").GetString())));

@@ -29,7 +29,7 @@ public abstract class ResilienceTests(HostKind kind)
 
         var id = (await host.CreateDropletAsync(new { name = "survivor", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project }))
             .GetProperty("id").GetString()!;
-        await Eventually.HoldsAsync(() => Task.FromResult(region.List("virtualmachines", project.Replace('_', '-')).Count), n => n == 1,
+        await Eventually.HoldsAsync(() => Task.FromResult(region.List("virtualmachines", KubeNames.Namespace(project)).Count), n => n == 1,
             TimeSpan.FromSeconds(30), "the workflow to create the VirtualMachine");
         Assert.Equal("provisioning", (await host.GetDropletAsync(id)).GetProperty("status").GetString());
 
@@ -53,9 +53,10 @@ public abstract class ResilienceTests(HostKind kind)
         // is that neither the action record nor the workflow follow.
         var store = new DropletStore(new TableServiceClient((await Azurite.SharedAsync()).ConnectionString), new StoreOptions { TablePrefix = host.TablePrefix });
         var now = DateTimeOffset.UtcNow;
+        var orphanProject = Repository.UniqueName("p");
         var orphan = new Droplet
         {
-            Id = DropletIds.New(), ProjectId = Repository.UniqueName("p"), Name = "orphan", Image = "ubuntu-22-04", PlanId = "s-1vcpu-1gb",
+            Id = DropletIds.New(), ProjectId = orphanProject, Namespace = KubeNames.Namespace(orphanProject), Name = "orphan", Image = "ubuntu-22-04", PlanId = "s-1vcpu-1gb",
             Region = "nyc1", Status = DropletStatus.Provisioning, Vcpus = 1, Memory = 1024, Disk = 25, CreatedAt = now, UpdatedAt = now,
             LockedBy = "act_0123456789ab", LockedFor = global::Droplets.Actions.ActionType.Create,
         };
@@ -65,7 +66,7 @@ public abstract class ResilienceTests(HostKind kind)
 
         Assert.Equal("running", running.GetProperty("status").GetString());
         Assert.False(running.GetProperty("locked").GetBoolean());
-        Assert.Single(region.List("virtualmachines", orphan.ProjectId.Replace('_', '-')));
+        Assert.Single(region.List("virtualmachines", KubeNames.Namespace(orphan.ProjectId)));
         // The droplet is recorded running just before its create action is completed: wait for the action too.
         var action = await Eventually.HoldsAsync(() => host.Client.GetFromJsonAsync<JsonElement>("api/v1/actions/act_0123456789ab"),
             a => a.GetProperty("status").GetString() != "in-progress", TimeSpan.FromSeconds(30), "the recovered create action to finish");
@@ -99,7 +100,7 @@ public abstract class ResilienceTests(HostKind kind)
             new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = region },
             new Dictionary<string, string> { ["Provisioning__ObserveWait"] = "00:00:03", ["DurableTask__VisibilityTimeout"] = "00:00:08" });
         var project = Repository.UniqueName("p");
-        var ns = project.Replace('_', '-');
+        var ns = KubeNames.Namespace(project);
         async Task<string> RunningAsync(string name)
         {
             var id = (await host.CreateDropletAsync(new { name, image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project })).GetProperty("id").GetString()!;

@@ -30,7 +30,7 @@ public abstract class SshKeyAndUserDataTests(DropletsWorld world)
         new { name, image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project, ssh_key_ids = keys, user_data = userData };
 
     JsonObject VirtualMachine(string project, string id) =>
-        world.Nyc1.Get("virtualmachines", project.Replace('_', '-'), id.Replace('_', '-')) ?? throw new InvalidOperationException($"no VM for {id}");
+        world.Nyc1.Get("virtualmachines", KubeNames.Namespace(project), id.Replace('_', '-')) ?? throw new InvalidOperationException($"no VM for {id}");
 
     static JsonObject CloudInitOf(JsonObject vm) =>
         vm["spec"]!["template"]!["spec"]!["volumes"]!.AsArray().Single(v => v!["name"]!.GetValue<string>() == "cloudinitdisk")!["cloudInitNoCloud"]!.AsObject();
@@ -120,7 +120,7 @@ public abstract class SshKeyAndUserDataTests(DropletsWorld world)
         var id = (await host.CreateDropletAsync(Droplet(project, [key], userData))).GetProperty("id").GetString()!;
 
         await host.WaitForStatusAsync(id, "running");
-        var ns = project.Replace('_', '-');
+        var ns = KubeNames.Namespace(project);
         var vm = VirtualMachine(project, id);
         var cloudInit = CloudInitOf(vm);
         var secretName = id.Replace('_', '-') + "-cloudinit";
@@ -171,7 +171,7 @@ public abstract class SshKeyAndUserDataTests(DropletsWorld world)
         var errors = await AssertValidationAsync(response, "ssh_key_ids");
         Assert.Equal($"unknown SSH key ids: {foreign}, sk_000000000000, not-a-key-id.", Assert.Single(errors.EnumerateArray()).GetString());
         Assert.Equal(0, (await me.GetFromJsonAsync<JsonElement>($"api/v1/droplets?project_id={mine}")).GetArrayLength());
-        Assert.Empty(world.Nyc1.List("virtualmachines", mine.Replace('_', '-')));
+        Assert.Empty(world.Nyc1.List("virtualmachines", KubeNames.Namespace(mine)));
 
         // A token that sees both projects is told where the key is instead.
         var across = await host.Client.PostAsJsonAsync("api/v1/droplets", Droplet(mine, [own, foreign]));

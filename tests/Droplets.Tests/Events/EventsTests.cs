@@ -45,7 +45,7 @@ public abstract class EventsTests(DropletsWorld world)
         // and Service, and nothing else.
         var vm = id.Replace('_', '-');
         var names = new[] { vm, vm + "-root", vm + "-public" };
-        var expected = world.Nyc1.List("events", project.Replace('_', '-'))
+        var expected = world.Nyc1.List("events", KubeNames.Namespace(project))
             .Where(e => e["involvedObject"]!["name"]!.GetValue<string>() is var name && (names.Contains(name) || name.StartsWith($"virt-launcher-{vm}-", StringComparison.Ordinal)))
             .Select(e => $"{e["involvedObject"]!["kind"]}/{e["reason"]}/{e["message"]}")
             .Order().ToList();

@@ -97,20 +97,20 @@ public sealed class ClusterContractTests(ClusterContractTests.Cluster cluster) :
         var (plan, bigger) = (cluster.Catalog.Plans["s-1vcpu-1gb"], cluster.Catalog.Plans["s-2vcpu-4gb"]);
         var droplet = new Droplet
         {
-            Id = Repository.UniqueName("d"), ProjectId = project, Name = "contract", Image = "ubuntu-22-04", PlanId = "s-1vcpu-1gb", Region = "nyc1",
+            Id = Repository.UniqueName("d"), ProjectId = project, Namespace = KubeNames.Namespace(project), Name = "contract", Image = "ubuntu-22-04", PlanId = "s-1vcpu-1gb", Region = "nyc1",
             Status = DropletStatus.Provisioning, VolumeIds = Enumerable.Range(0, volumes).Select(_ => Repository.UniqueName("vol")).ToList(),
             Vcpus = plan.Vcpus, Memory = plan.MemoryMib, Disk = plan.DiskGib,
         };
         var userData = CloudInit.UserData(droplet.Name, ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKf8Y2 test"], "#!/bin/sh\n" + new string('#', userDataBytes));
         var app = cluster.App;
-        var ns = DropletMapping.NamespaceFor(project);
+        var ns = KubeNames.Namespace(project);
 
         await app.EnsureNamespaceAsync(ns, default);
         foreach (var id in droplet.VolumeIds)
         {
             await app.CreateDataVolumeAsync(VolumeMapping.DataVolume(new global::Droplets.Volumes.Volume
             {
-                Id = id, Name = id, SizeGigabytes = 10, Region = "nyc1", ProjectId = project, Status = VolumeStatus.Creating,
+                Id = id, Name = id, SizeGigabytes = 10, Region = "nyc1", ProjectId = project, Namespace = ns, Status = VolumeStatus.Creating,
             }), default);
         }
         var vm = await app.CreateVirtualMachineAsync(DropletMapping.VirtualMachine(droplet, plan, cluster.Catalog.Images["ubuntu-22-04"], cluster.Catalog, userData), default);

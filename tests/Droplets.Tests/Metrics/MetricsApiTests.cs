@@ -69,7 +69,7 @@ public abstract class MetricsApiTests(MetricsWorld world)
             // The simulator's knob for a VMI's CPU load (its README), set on the VirtualMachine.
             var annotation = JsonSerializer.Serialize(new { metadata = new { annotations = new Dictionary<string, string> { ["simulator.kubevirt.io/cpu-load"] = pinned.ToString(CultureInfo.InvariantCulture) } } });
             var patch = new StringContent(annotation, Encoding.UTF8, "application/merge-patch+json");
-            using var response = await world.Simulator.PatchAsync($"apis/kubevirt.io/v1/namespaces/{project.Replace('_', '-')}/virtualmachines/{vm}", patch);
+            using var response = await world.Simulator.PatchAsync($"apis/kubevirt.io/v1/namespaces/{KubeNames.Namespace(project)}/virtualmachines/{vm}", patch);
             response.EnsureSuccessStatusCode();
         }
         return (id, vm, project);

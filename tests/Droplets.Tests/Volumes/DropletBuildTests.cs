@@ -65,7 +65,7 @@ public abstract class DropletBuildTests(DropletsWorld world)
         Assert.Equal(JsonValueKind.Null, freed.GetProperty("droplet_id").ValueKind);
         Assert.Equal(HttpStatusCode.NotFound, (await host.Client.GetAsync($"api/v1/droplets/{id}")).StatusCode);
         Assert.Null(world.Nyc1.Vm(project, id));
-        var ns = VolumeApi.Kube(project);
+        var ns = KubeNames.Namespace(project);
         Assert.NotNull(world.Nyc1.Get("datavolumes", ns, VolumeApi.Kube(volume)));
         Assert.NotNull(world.Nyc1.Get("persistentvolumeclaims", ns, VolumeApi.Kube(volume)));
     }

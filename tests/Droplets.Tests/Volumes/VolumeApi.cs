@@ -61,9 +61,9 @@ public static class VolumeApi
 
     public static string Kube(string id) => id.Replace('_', '-');
 
-    public static JsonObject? Vm(this KubeVirtSimulator region, string project, string dropletId) => region.Get("virtualmachines", Kube(project), Kube(dropletId));
+    public static JsonObject? Vm(this KubeVirtSimulator region, string project, string dropletId) => region.Get("virtualmachines", KubeNames.Namespace(project), Kube(dropletId));
 
-    public static JsonObject? Vmi(this KubeVirtSimulator region, string project, string dropletId) => region.Get("virtualmachineinstances", Kube(project), Kube(dropletId));
+    public static JsonObject? Vmi(this KubeVirtSimulator region, string project, string dropletId) => region.Get("virtualmachineinstances", KubeNames.Namespace(project), Kube(dropletId));
 
     public static bool TemplateHas(this KubeVirtSimulator region, string project, string dropletId, string volumeId) =>
         region.Vm(project, dropletId)?["spec"]?["template"]?["spec"]?["volumes"]?.AsArray().Any(v => v?["name"]?.GetValue<string>() == Kube(volumeId)) == true;

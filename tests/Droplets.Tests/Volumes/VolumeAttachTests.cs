@@ -127,7 +127,7 @@ public abstract class VolumeAttachTests(VolumeAttachTests.World world)
         Assert.Empty((await host.GetDropletAsync(droplet)).GetProperty("volume_ids").Ids());
         Assert.False(nyc1.TemplateHas(project, droplet, volume));
         Assert.Null(nyc1.HotplugPhase(project, droplet, volume));
-        Assert.NotNull(nyc1.Get("persistentvolumeclaims", VolumeApi.Kube(project), VolumeApi.Kube(volume)));
+        Assert.NotNull(nyc1.Get("persistentvolumeclaims", KubeNames.Namespace(project), VolumeApi.Kube(volume)));
         Assert.Equal(["detach", "attach", "create"],
             (await host.Client.GetFromJsonAsync<JsonElement>($"api/v1/volumes/{volume}/actions")).EnumerateArray().Select(a => a.GetProperty("type").GetString()));
     }
@@ -384,8 +384,8 @@ public abstract class VolumeAttachTests(VolumeAttachTests.World world)
             var available = await host.GetVolumeAsync(volume);
             Assert.Equal(("available", JsonValueKind.Null, false),
                 (available.GetProperty("status").GetString(), available.GetProperty("droplet_id").ValueKind, available.GetProperty("locked").GetBoolean()));
-            Assert.NotNull(nyc1.Get("datavolumes", VolumeApi.Kube(project), VolumeApi.Kube(volume)));
-            var claim = nyc1.Get("persistentvolumeclaims", VolumeApi.Kube(project), VolumeApi.Kube(volume))!;
+            Assert.NotNull(nyc1.Get("datavolumes", KubeNames.Namespace(project), VolumeApi.Kube(volume)));
+            var claim = nyc1.Get("persistentvolumeclaims", KubeNames.Namespace(project), VolumeApi.Kube(volume))!;
             Assert.Null(claim["metadata"]!["deletionTimestamp"]);
         }
         // Free to go to another droplet.
@@ -405,7 +405,7 @@ public abstract class VolumeAttachTests(VolumeAttachTests.World world)
 
         var grown = await host.GetVolumeAsync(volume);
         Assert.Equal((40, "attached", droplet), (grown.GetProperty("size_gigabytes").GetInt32(), grown.GetProperty("status").GetString(), grown.GetProperty("droplet_id").GetString()));
-        Assert.Equal("40Gi", nyc1.Get("persistentvolumeclaims", VolumeApi.Kube(project), VolumeApi.Kube(volume))!["status"]!["capacity"]!["storage"]!.GetValue<string>());
+        Assert.Equal("40Gi", nyc1.Get("persistentvolumeclaims", KubeNames.Namespace(project), VolumeApi.Kube(volume))!["status"]!["capacity"]!["storage"]!.GetValue<string>());
         Assert.False((await host.GetDropletAsync(droplet)).GetProperty("locked").GetBoolean());
     }
 }
