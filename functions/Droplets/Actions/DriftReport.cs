@@ -70,12 +70,12 @@ public sealed class DriftReport(DropletStore droplets, KubeVirtClients clusters,
             reported++;
         }
 
-        var projects = records.Select(d => d.Namespace).ToHashSet(StringComparer.Ordinal);
+        var namespaces = records.Select(d => d.Namespace).ToHashSet(StringComparer.Ordinal);
         var known = records.Select(d => d.Id).ToHashSet(StringComparer.Ordinal);
         foreach (var vm in machines)
         {
             var ns = vm.Metadata.NamespaceProperty;
-            if (Label(vm, DropletMapping.DropletIdLabel) is not { } id || known.Contains(id) || !projects.Contains(ns)
+            if (Label(vm, DropletMapping.DropletIdLabel) is not { } id || known.Contains(id) || !namespaces.Contains(ns)
                 || Label(vm, DropletMapping.ProjectIdLabel) is not { } project
                 || await droplets.GetAsync(project, id, cancellationToken) is not null)
                 continue;

@@ -6,8 +6,7 @@ using Microsoft.Extensions.Options;
 
 namespace Droplets.KubeVirt;
 
-// Namespaces:Prefix. The same prefix is the admission policy's parameter (infra/k8s/namespace-policy.yaml), which
-// confines the app's ServiceAccount to namespaces that carry it and the managed label.
+// Namespaces:Prefix: what every project's namespace starts with.
 public sealed class NamespaceOptions
 {
     public string Prefix { get; init; } = "droplets-";
