@@ -9,6 +9,9 @@ public sealed record AuditEntry(string Verb, string ApiGroup, string Resource, s
 {
     public bool IsResourceRequest => Resource.Length > 0;
 
+    // A change to an object (events aside, which are only reports).
+    public bool IsWrite => Verb is "create" or "update" or "patch" or "delete" && Resource != "events";
+
     public override string ToString() => IsResourceRequest
         ? $"{Verb} {(ApiGroup.Length == 0 ? "core" : ApiGroup)}/{Resource}{(Subresource.Length > 0 ? "/" + Subresource : "")}{(Namespace.Length > 0 ? " in " + Namespace : "")} ({Path})"
         : $"{Verb} {Path}";

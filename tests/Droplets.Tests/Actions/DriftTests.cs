@@ -24,7 +24,7 @@ public abstract class DriftTests(DropletsWorld world)
     public static async Task DeleteVmBehindTheApiAsync(KubeVirtSimulator region, string project, string id)
     {
         using var admin = TestRegion.Admin(region);
-        await admin.CustomObjects.DeleteNamespacedCustomObjectAsync("kubevirt.io", "v1", KubeNames.Namespace(project), "virtualmachines", VolumeApi.Kube(id));
+        await admin.CustomObjects.DeleteNamespacedCustomObjectAsync("kubevirt.io", "v1", KubeNames.Namespace(project), "virtualmachines", KubeNames.Object(id));
         await Eventually.HoldsAsync(() => Task.FromResult(region.Vm(project, id)), vm => vm is null, TimeSpan.FromSeconds(30), $"the VirtualMachine of {id} to be gone");
     }
 
@@ -71,7 +71,7 @@ public abstract class DriftTests(DropletsWorld world)
         var id = await host.RunningDropletAsync(project);
         var ns = KubeNames.Namespace(project);
         var stray = "dpl_" + Guid.NewGuid().ToString("N")[..12];
-        var name = VolumeApi.Kube(stray);
+        var name = KubeNames.Object(stray);
 
         // A copy of a droplet's VM, halted and without disks, labelled as a droplet the API never made.
         var vm = world.Nyc1.Vm(project, id)!.DeepClone().AsObject();

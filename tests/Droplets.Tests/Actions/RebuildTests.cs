@@ -32,7 +32,7 @@ public abstract class RebuildTests(DropletsWorld world)
         return await host.WaitForActionAsync(action.GetProperty("id").GetString()!);
     }
 
-    JsonObject RootDisk(string project, string id) => world.Nyc1.Get("datavolumes", KubeNames.Namespace(project), VolumeApi.Kube(id) + "-root")!;
+    JsonObject RootDisk(string project, string id) => world.Nyc1.Get("datavolumes", KubeNames.Namespace(project), KubeNames.Object(id) + "-root")!;
 
     static string Uid(JsonNode obj) => obj["metadata"]!["uid"]!.GetValue<string>();
 
@@ -156,7 +156,7 @@ public abstract class RebuildTests(DropletsWorld world)
         var project = Repository.UniqueName("p");
         var id = await host.RunningDropletAsync(project);
         var ns = KubeNames.Namespace(project);
-        var name = VolumeApi.Kube(id) + "-root";
+        var name = KubeNames.Object(id) + "-root";
         var oldDisk = RootDisk(project, id);
         var region = world.Nyc1;
         JsonObject stale;

@@ -18,8 +18,6 @@ public abstract class KilledAtEachStepTests(HostKind kind)
 
     public sealed class OnFunctions() : KilledAtEachStepTests(HostKind.Functions);
 
-    static bool IsWrite(AuditEntry e) => e.Verb is "create" or "update" or "patch" or "delete" && e.Resource != "events";
-
     [Fact]
     public async Task Every_action_killed_at_each_of_its_writes_ends_as_asked()
     {
@@ -43,7 +41,7 @@ public abstract class KilledAtEachStepTests(HostKind kind)
         var vmiBefore = region.Vmi(project, ids["reboot"])!["metadata"]!["uid"]!.GetValue<string>();
 
         // The nth write about one droplet's or volume's objects (all named after it).
-        RequestHold Hold(string name, int nth) => region.Hold(e => IsWrite(e) && e.Namespace == ns && e.Name.StartsWith(VolumeApi.Kube(name), StringComparison.Ordinal), nth);
+        RequestHold Hold(string name, int nth) => region.Hold(e => e.IsWrite && e.Namespace == ns && e.Name.StartsWith(KubeNames.Object(name), StringComparison.Ordinal), nth);
         var holds = new List<(string Step, RequestHold Hold)>();
         var actions = new List<string>();
         async Task StepAsync(string step, string name, int nth, Func<Task<string>> act)
@@ -75,12 +73,12 @@ public abstract class KilledAtEachStepTests(HostKind kind)
         foreach (var nth in new[] { 1, 2 })
         {
             var own = Repository.UniqueName("p");
-            holds.Add(($"create: write {nth} (the VM, the Service)", region.Hold(e => IsWrite(e) && e.Namespace == KubeNames.Namespace(own), nth)));
+            holds.Add(($"create: write {nth} (the VM, the Service)", region.Hold(e => e.IsWrite && e.Namespace == KubeNames.Namespace(own), nth)));
             var created = await host.CreateDropletAsync(new { name = "created", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = own });
             creates.Add((own, created.GetProperty("id").GetString()!));
         }
         var volumeProject = Repository.UniqueName("p");
-        holds.Add(("volume create: the DataVolume", region.Hold(e => IsWrite(e) && e.Namespace == VolumeApi.Kube(volumeProject), 1)));
+        holds.Add(("volume create: the DataVolume", region.Hold(e => e.IsWrite && e.Namespace == KubeNames.Namespace(volumeProject), 1)));
         var createdVolume = (await host.CreateAsync(volumeProject)).GetProperty("id").GetString()!;
 
         foreach (var (step, hold) in holds)
@@ -107,7 +105,7 @@ public abstract class KilledAtEachStepTests(HostKind kind)
         }
         await Eventually.HoldsAsync(() => host.GetVolumeAsync(createdVolume), v => v.GetProperty("status").GetString() == "available" && !v.GetProperty("locked").GetBoolean(),
             ApiHost.ResumeDeadline, "the created volume to be available");
-        Assert.Single(region.List("datavolumes", VolumeApi.Kube(volumeProject)));
+        Assert.Single(region.List("datavolumes", KubeNames.Namespace(volumeProject)));
 
         async Task<(string?, bool, string?)> StateAsync(string name)
         {
@@ -130,11 +128,11 @@ public abstract class KilledAtEachStepTests(HostKind kind)
             var rebuilt = await host.GetDropletAsync(ids[$"rebuild{n}"]);
             Assert.Equal(("running", false, "ubuntu-24-04"), (rebuilt.GetProperty("status").GetString(), rebuilt.GetProperty("locked").GetBoolean(), rebuilt.GetProperty("image").GetString()));
             Assert.Equal("docker://quay.io/containerdisks/ubuntu:24.04",
-                region.Get("datavolumes", ns, VolumeApi.Kube(ids[$"rebuild{n}"]) + "-root")!["spec"]!["source"]!["registry"]!["url"]!.GetValue<string>());
+                region.Get("datavolumes", ns, KubeNames.Object(ids[$"rebuild{n}"]) + "-root")!["spec"]!["source"]!["registry"]!["url"]!.GetValue<string>());
         }
         var attached = await host.GetVolumeAsync(toAttach);
         Assert.Equal(("attached", ids["attach"]), (attached.GetProperty("status").GetString(), attached.GetProperty("droplet_id").GetString()));
-        Assert.Single(region.Vm(project, ids["attach"])!["spec"]!["template"]!["spec"]!["volumes"]!.AsArray(), v => v!["name"]!.GetValue<string>() == VolumeApi.Kube(toAttach));
+        Assert.Single(region.Vm(project, ids["attach"])!["spec"]!["template"]!["spec"]!["volumes"]!.AsArray(), v => v!["name"]!.GetValue<string>() == KubeNames.Object(toAttach));
         var detached = await host.GetVolumeAsync(toDetach);
         Assert.Equal(("available", false), (detached.GetProperty("status").GetString(), region.TemplateHas(project, ids["detach"], toDetach)));
         Assert.Equal(20, (await host.GetVolumeAsync(toGrow)).GetProperty("size_gigabytes").GetInt32());
@@ -142,7 +140,7 @@ public abstract class KilledAtEachStepTests(HostKind kind)
 
         // KubeVirt has exactly what the records say: every droplet that is left has its one VM and Service, the deleted
         // ones none; every volume that is left its one DataVolume.
-        var left = names.Where(n => !n.StartsWith("delete", StringComparison.Ordinal)).Select(n => VolumeApi.Kube(ids[n])).Order().ToList();
+        var left = names.Where(n => !n.StartsWith("delete", StringComparison.Ordinal)).Select(n => KubeNames.Object(ids[n])).Order().ToList();
         Assert.Equal(left, region.List("virtualmachines", ns).Select(vm => vm["metadata"]!["name"]!.GetValue<string>()).Order());
         Assert.Equal(left.Count, region.List("services", ns).Count);
         Assert.Equal(3, region.List("datavolumes", ns).Count(dv => dv["metadata"]!["name"]!.GetValue<string>().StartsWith("vol-", StringComparison.Ordinal)));

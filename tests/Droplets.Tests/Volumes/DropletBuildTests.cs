@@ -66,7 +66,7 @@ public abstract class DropletBuildTests(DropletsWorld world)
         Assert.Equal(HttpStatusCode.NotFound, (await host.Client.GetAsync($"api/v1/droplets/{id}")).StatusCode);
         Assert.Null(world.Nyc1.Vm(project, id));
         var ns = KubeNames.Namespace(project);
-        Assert.NotNull(world.Nyc1.Get("datavolumes", ns, VolumeApi.Kube(volume)));
-        Assert.NotNull(world.Nyc1.Get("persistentvolumeclaims", ns, VolumeApi.Kube(volume)));
+        Assert.NotNull(world.Nyc1.Get("datavolumes", ns, KubeNames.Object(volume)));
+        Assert.NotNull(world.Nyc1.Get("persistentvolumeclaims", ns, KubeNames.Object(volume)));
     }
 }

@@ -59,18 +59,16 @@ public static class VolumeApi
         return id;
     }
 
-    public static string Kube(string id) => id.Replace('_', '-');
+    public static JsonObject? Vm(this KubeVirtSimulator region, string project, string dropletId) => region.Get("virtualmachines", KubeNames.Namespace(project), KubeNames.Object(dropletId));
 
-    public static JsonObject? Vm(this KubeVirtSimulator region, string project, string dropletId) => region.Get("virtualmachines", KubeNames.Namespace(project), Kube(dropletId));
-
-    public static JsonObject? Vmi(this KubeVirtSimulator region, string project, string dropletId) => region.Get("virtualmachineinstances", KubeNames.Namespace(project), Kube(dropletId));
+    public static JsonObject? Vmi(this KubeVirtSimulator region, string project, string dropletId) => region.Get("virtualmachineinstances", KubeNames.Namespace(project), KubeNames.Object(dropletId));
 
     public static bool TemplateHas(this KubeVirtSimulator region, string project, string dropletId, string volumeId) =>
-        region.Vm(project, dropletId)?["spec"]?["template"]?["spec"]?["volumes"]?.AsArray().Any(v => v?["name"]?.GetValue<string>() == Kube(volumeId)) == true;
+        region.Vm(project, dropletId)?["spec"]?["template"]?["spec"]?["volumes"]?.AsArray().Any(v => v?["name"]?.GetValue<string>() == KubeNames.Object(volumeId)) == true;
 
     public static string? HotplugPhase(this KubeVirtSimulator region, string project, string dropletId, string volumeId) =>
         region.Vmi(project, dropletId)?["status"]?["volumeStatus"]?.AsArray()
-            .FirstOrDefault(s => s?["name"]?.GetValue<string>() == Kube(volumeId))?["phase"]?.GetValue<string>();
+            .FirstOrDefault(s => s?["name"]?.GetValue<string>() == KubeNames.Object(volumeId))?["phase"]?.GetValue<string>();
 
     public static IReadOnlyList<string> Ids(this JsonElement array) => array.EnumerateArray().Select(e => e.GetString()!).ToList();
 }

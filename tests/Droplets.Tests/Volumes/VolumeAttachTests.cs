@@ -114,10 +114,10 @@ public abstract class VolumeAttachTests(VolumeAttachTests.World world)
         Assert.Equal("Ready", nyc1.HotplugPhase(project, droplet, volume));
         Assert.Equal(vmiUid, nyc1.Vmi(project, droplet)!["metadata"]!["uid"]!.GetValue<string>());
         var template = nyc1.Vm(project, droplet)!["spec"]!["template"]!["spec"]!;
-        var vmVolume = template["volumes"]!.AsArray().Single(v => v!["name"]!.GetValue<string>() == VolumeApi.Kube(volume))!;
-        Assert.Equal(VolumeApi.Kube(volume), vmVolume["dataVolume"]!["name"]!.GetValue<string>());
+        var vmVolume = template["volumes"]!.AsArray().Single(v => v!["name"]!.GetValue<string>() == KubeNames.Object(volume))!;
+        Assert.Equal(KubeNames.Object(volume), vmVolume["dataVolume"]!["name"]!.GetValue<string>());
         Assert.True(vmVolume["dataVolume"]!["hotpluggable"]!.GetValue<bool>());
-        Assert.Equal("scsi", template["domain"]!["devices"]!["disks"]!.AsArray().Single(d => d!["name"]!.GetValue<string>() == VolumeApi.Kube(volume))!["disk"]!["bus"]!.GetValue<string>());
+        Assert.Equal("scsi", template["domain"]!["devices"]!["disks"]!.AsArray().Single(d => d!["name"]!.GetValue<string>() == KubeNames.Object(volume))!["disk"]!["bus"]!.GetValue<string>());
 
         var detached = await host.CompleteVolumeActionAsync(volume, new { type = "detach", droplet_id = droplet });
 
@@ -127,7 +127,7 @@ public abstract class VolumeAttachTests(VolumeAttachTests.World world)
         Assert.Empty((await host.GetDropletAsync(droplet)).GetProperty("volume_ids").Ids());
         Assert.False(nyc1.TemplateHas(project, droplet, volume));
         Assert.Null(nyc1.HotplugPhase(project, droplet, volume));
-        Assert.NotNull(nyc1.Get("persistentvolumeclaims", KubeNames.Namespace(project), VolumeApi.Kube(volume)));
+        Assert.NotNull(nyc1.Get("persistentvolumeclaims", KubeNames.Namespace(project), KubeNames.Object(volume)));
         Assert.Equal(["detach", "attach", "create"],
             (await host.Client.GetFromJsonAsync<JsonElement>($"api/v1/volumes/{volume}/actions")).EnumerateArray().Select(a => a.GetProperty("type").GetString()));
     }
@@ -384,8 +384,8 @@ public abstract class VolumeAttachTests(VolumeAttachTests.World world)
             var available = await host.GetVolumeAsync(volume);
             Assert.Equal(("available", JsonValueKind.Null, false),
                 (available.GetProperty("status").GetString(), available.GetProperty("droplet_id").ValueKind, available.GetProperty("locked").GetBoolean()));
-            Assert.NotNull(nyc1.Get("datavolumes", KubeNames.Namespace(project), VolumeApi.Kube(volume)));
-            var claim = nyc1.Get("persistentvolumeclaims", KubeNames.Namespace(project), VolumeApi.Kube(volume))!;
+            Assert.NotNull(nyc1.Get("datavolumes", KubeNames.Namespace(project), KubeNames.Object(volume)));
+            var claim = nyc1.Get("persistentvolumeclaims", KubeNames.Namespace(project), KubeNames.Object(volume))!;
             Assert.Null(claim["metadata"]!["deletionTimestamp"]);
         }
         // Free to go to another droplet.
@@ -405,7 +405,7 @@ public abstract class VolumeAttachTests(VolumeAttachTests.World world)
 
         var grown = await host.GetVolumeAsync(volume);
         Assert.Equal((40, "attached", droplet), (grown.GetProperty("size_gigabytes").GetInt32(), grown.GetProperty("status").GetString(), grown.GetProperty("droplet_id").GetString()));
-        Assert.Equal("40Gi", nyc1.Get("persistentvolumeclaims", KubeNames.Namespace(project), VolumeApi.Kube(volume))!["status"]!["capacity"]!["storage"]!.GetValue<string>());
+        Assert.Equal("40Gi", nyc1.Get("persistentvolumeclaims", KubeNames.Namespace(project), KubeNames.Object(volume))!["status"]!["capacity"]!["storage"]!.GetValue<string>());
         Assert.False((await host.GetDropletAsync(droplet)).GetProperty("locked").GetBoolean());
     }
 }

@@ -50,8 +50,8 @@ public abstract class VolumeResilienceTests(HostKind kind)
         Assert.Equal(("running", false), (record.GetProperty("status").GetString(), record.GetProperty("locked").GetBoolean()));
         Assert.Equal("Ready", region.HotplugPhase(project, droplet, volume));
         var template = region.Vm(project, droplet)!["spec"]!["template"]!["spec"]!;
-        Assert.Single(template["volumes"]!.AsArray(), v => v!["name"]!.GetValue<string>() == VolumeApi.Kube(volume));
-        Assert.Single(template["domain"]!["devices"]!["disks"]!.AsArray(), d => d!["name"]!.GetValue<string>() == VolumeApi.Kube(volume));
+        Assert.Single(template["volumes"]!.AsArray(), v => v!["name"]!.GetValue<string>() == KubeNames.Object(volume));
+        Assert.Single(template["domain"]!["devices"]!["disks"]!.AsArray(), d => d!["name"]!.GetValue<string>() == KubeNames.Object(volume));
         Assert.Equal(2, (await host.Client.GetFromJsonAsync<JsonElement>($"api/v1/volumes/{volume}/actions")).GetArrayLength());
     }
 

@@ -54,14 +54,14 @@ public abstract class VolumeTests(DropletsWorld world)
         Assert.Equal(("create", "completed", id, "volume"), (action.GetProperty("type").GetString(), action.GetProperty("status").GetString(),
             action.GetProperty("resource_id").GetString(), action.GetProperty("resource_type").GetString()));
 
-        var dv = world.Nyc1.Get("datavolumes", KubeNames.Namespace(project), VolumeApi.Kube(id))!;
+        var dv = world.Nyc1.Get("datavolumes", KubeNames.Namespace(project), KubeNames.Object(id))!;
         Assert.Equal(id, dv["metadata"]!["labels"]!["droplets.dev/volume-id"]!.GetValue<string>());
         Assert.Equal(project, dv["metadata"]!["labels"]!["droplets.dev/project-id"]!.GetValue<string>());
         Assert.NotNull(dv["spec"]!["source"]!["blank"]);
         Assert.Equal("ReadWriteOnce", dv["spec"]!["storage"]!["accessModes"]![0]!.GetValue<string>());
         Assert.Equal("Filesystem", dv["spec"]!["storage"]!["volumeMode"]!.GetValue<string>());
         Assert.Equal("10Gi", dv["spec"]!["storage"]!["resources"]!["requests"]!["storage"]!.GetValue<string>());
-        var claim = world.Nyc1.Get("persistentvolumeclaims", KubeNames.Namespace(project), VolumeApi.Kube(id))!;
+        var claim = world.Nyc1.Get("persistentvolumeclaims", KubeNames.Namespace(project), KubeNames.Object(id))!;
         Assert.Equal("Bound", claim["status"]!["phase"]!.GetValue<string>());
         Assert.Equal("ReadWriteOnce", claim["spec"]!["accessModes"]![0]!.GetValue<string>());
 
@@ -172,7 +172,7 @@ public abstract class VolumeTests(DropletsWorld world)
         var volume = await host.GetVolumeAsync(id);
         Assert.Equal(25, volume.GetProperty("size_gigabytes").GetInt32());
         Assert.Equal("available", volume.GetProperty("status").GetString());
-        var claim = world.Nyc1.Get("persistentvolumeclaims", KubeNames.Namespace(project), VolumeApi.Kube(id))!;
+        var claim = world.Nyc1.Get("persistentvolumeclaims", KubeNames.Namespace(project), KubeNames.Object(id))!;
         Assert.Equal("25Gi", claim["spec"]!["resources"]!["requests"]!["storage"]!.GetValue<string>());
         Assert.Equal("25Gi", claim["status"]!["capacity"]!["storage"]!.GetValue<string>());
     }
@@ -217,8 +217,8 @@ public abstract class VolumeTests(DropletsWorld world)
         Assert.Equal("delete", action.GetProperty("type").GetString());
         Assert.Equal("completed", (await host.WaitForActionAsync(action.GetProperty("id").GetString()!)).GetProperty("status").GetString());
         await AssertProblemAsync(await host.Client.GetAsync($"api/v1/volumes/{id}"), HttpStatusCode.NotFound, "not_found");
-        Assert.Null(world.Nyc1.Get("datavolumes", KubeNames.Namespace(project), VolumeApi.Kube(id)));
-        Assert.Null(world.Nyc1.Get("persistentvolumeclaims", KubeNames.Namespace(project), VolumeApi.Kube(id)));
+        Assert.Null(world.Nyc1.Get("datavolumes", KubeNames.Namespace(project), KubeNames.Object(id)));
+        Assert.Null(world.Nyc1.Get("persistentvolumeclaims", KubeNames.Namespace(project), KubeNames.Object(id)));
         Assert.Equal(["delete", "create"], (await host.Client.GetFromJsonAsync<JsonElement>($"api/v1/volumes/{id}/actions")).EnumerateArray().Select(a => a.GetProperty("type").GetString()));
         await AssertProblemAsync(await host.Client.DeleteAsync($"api/v1/volumes/{id}"), HttpStatusCode.NotFound, "not_found");
     }
