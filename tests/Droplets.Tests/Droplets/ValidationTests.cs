@@ -38,6 +38,7 @@ public abstract class ValidationTests(DropletsWorld world)
         { """{"name":"web-01","image":"ubuntu-22-04","plan_id":"s-1vcpu-1gb","region":"nyc1","tags":[null]}""", "validation_failed", "tags" },
         { "{\"name\":\"web-01\",\"image\":\"ubuntu-22-04\",\"plan_id\":\"s-1vcpu-1gb\",\"region\":\"nyc1\",\"tags\":[" + string.Join(',', Enumerable.Range(0, 26).Select(i => $"\"t{i}\"")) + "]}", "validation_failed", "tags" },
         { """{"name":"web-01","image":"ubuntu-22-04","plan_id":"s-1vcpu-1gb","region":"nyc1","project_id":"Proj-A"}""", "validation_failed", "project_id" },
+        { """{"name":"web-01","image":"ubuntu-22-04","plan_id":"s-1vcpu-1gb","region":"nyc1","project_id":"system"}""", "validation_failed", "project_id" },
         { """{"name":"web-01","image":"ubuntu-22-04","plan_id":"s-1vcpu-1gb","region":"nyc1","ssh_key_ids":["sk_abc123"]}""", "validation_failed", "ssh_key_ids" },
         { """{"name":"web-01","image":"ubuntu-22-04","plan_id":"s-1vcpu-1gb","region":"nyc1","ssh_key_ids":[null]}""", "validation_failed", "ssh_key_ids" },
         { "{\"name\":\"web-01\",\"image\":\"ubuntu-22-04\",\"plan_id\":\"s-1vcpu-1gb\",\"region\":\"nyc1\",\"ssh_key_ids\":[" + string.Join(',', Enumerable.Range(0, 26).Select(i => $"\"sk_{i:x12}\"")) + "]}", "validation_failed", "ssh_key_ids" },

@@ -100,7 +100,16 @@ public sealed class ApiHost : IAsyncDisposable
         foreach (var (key, value) in extra ?? new Dictionary<string, string>())
             settings[key] = value;
         var host = new ApiHost(kind, settings, port, kind == HostKind.Standalone ? "Droplets.Standalone" : "Droplets.Functions", arguments);
-        await host.StartAsync();
+        try
+        {
+            await host.StartAsync();
+        }
+        catch
+        {
+            // A host that never answered is not left running (the Functions host keeps restarting a failed worker).
+            await host.DisposeAsync();
+            throw;
+        }
         return host;
     }
 
@@ -132,19 +141,26 @@ public sealed class ApiHost : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var current = process;
-        await Eventually.HoldsAsync(async () =>
+        try
         {
-            if (current.HasExited)
-                throw new InvalidOperationException($"{program} exited with {current.ExitCode}:\n{Output}");
-            try
+            await Eventually.HoldsAsync(async () =>
             {
-                return await ReadyAsync();
-            }
-            catch (HttpRequestException)
-            {
-                return false;
-            }
-        }, ready => ready, TimeSpan.FromSeconds(120), $"{program} to answer");
+                if (current.HasExited)
+                    throw new InvalidOperationException($"{program} exited with {current.ExitCode}:\n{Output}");
+                try
+                {
+                    return await ReadyAsync();
+                }
+                catch (HttpRequestException)
+                {
+                    return false;
+                }
+            }, ready => ready, TimeSpan.FromSeconds(120), $"{program} to answer");
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message}; its output:\n{Output}", e);
+        }
         if (program == "Droplets.Functions" && gateway is null)
             gateway = await StartSiblingAsync("Droplets.ConsoleGateway", port: new Uri(settings["Console__GatewayUrl"]).Port);
     }
