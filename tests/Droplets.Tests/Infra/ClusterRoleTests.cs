@@ -3,6 +3,7 @@ using System.Text.Json;
 using Droplets.Tests.Infrastructure;
 using Droplets.Tests.Volumes;
 using k8s;
+using k8s.Autorest;
 using k8s.Models;
 using KubeVirt.Simulator;
 
@@ -201,5 +202,58 @@ public class ClusterRoleTests
         Assert.False(Grants(rule, Call("update", "virtualmachines", "start", group: "kubevirt.io")));
         Assert.True(Grants(new V1PolicyRule { ApiGroups = ["*"], Resources = ["*"], Verbs = ["*"] }, Call("delete", "services", "", group: "")));
         Assert.False(Grants(new V1PolicyRule { ApiGroups = [""], Resources = ["services"], Verbs = ["get"], ResourceNames = ["other"] }, Call("get", "services", "", group: "")));
+    }
+
+    // What RBAC cannot say, infra/k8s/namespace-policy.yaml does: the ServiceAccount writes only in namespaces
+    // labelled managed, and makes only namespaces with the prefix and the label. Each write below is one the
+    // ClusterRole grants, so a refusal is the policy's. An old installation's namespace (named after the project id
+    // alone) is the app's again once labelled, as the README's migration says.
+    [Fact]
+    public async Task The_service_account_writes_only_in_managed_namespaces()
+    {
+        await using var region = await TestRegion.StartAsync();
+        using var admin = TestRegion.Admin(region);
+        using var app = TestRegion.Client(region, await TestRegion.AppTokenAsync(region));
+        static V1Service Service(string name) => new() { Metadata = new V1ObjectMeta { Name = name }, Spec = new V1ServiceSpec { Ports = [new V1ServicePort { Port = 80 }] } };
+        static V1Namespace Namespace(string name, bool managed) => new() { Metadata = new V1ObjectMeta { Name = name, Labels = managed ? new Dictionary<string, string> { ["droplets.dev/managed"] = "true" } : null } };
+        async Task<string?> RefusalAsync(Func<Task> write)
+        {
+            try
+            {
+                await write();
+                return null;
+            }
+            catch (HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.Forbidden)
+            {
+                return e.Response.Content;
+            }
+        }
+
+        // A policy is in force once the API server has compiled it: until then, a dry run in default is let through.
+        await Eventually.HoldsAsync(() => RefusalAsync(() => app.CoreV1.CreateNamespacedServiceAsync(Service("probe"), "default", dryRun: "All")),
+            refusal => refusal is not null, TimeSpan.FromSeconds(30), "the namespace policy to be in force");
+        var policy = await admin.AdmissionregistrationV1.ReadValidatingAdmissionPolicyAsync("droplets-managed-namespaces");
+        Assert.Empty(policy.Status?.TypeChecking?.ExpressionWarnings ?? []);
+
+        await admin.CoreV1.CreateNamespacedServiceAsync(Service("theirs"), "default");
+        await admin.CoreV1.CreateNamespaceAsync(Namespace("proj-old", managed: false));
+        var refused = new Dictionary<string, string?>
+        {
+            ["a Service in default"] = await RefusalAsync(() => app.CoreV1.CreateNamespacedServiceAsync(Service("web"), "default")),
+            ["a Secret in kube-system"] = await RefusalAsync(() => app.CoreV1.CreateNamespacedSecretAsync(new V1Secret { Metadata = new V1ObjectMeta { Name = "s" } }, "kube-system")),
+            ["deleting a Service in default"] = await RefusalAsync(() => app.CoreV1.DeleteNamespacedServiceAsync("theirs", "default")),
+            ["a namespace without the prefix"] = await RefusalAsync(() => app.CoreV1.CreateNamespaceAsync(Namespace("other", managed: true))),
+            ["a prefixed namespace without the label"] = await RefusalAsync(() => app.CoreV1.CreateNamespaceAsync(Namespace("droplets-bare", managed: false))),
+            ["a Service in an old, unlabelled project namespace"] = await RefusalAsync(() => app.CoreV1.CreateNamespacedServiceAsync(Service("web"), "proj-old")),
+        };
+        Assert.All(refused, r => Assert.True(r.Value?.Contains("the droplets ServiceAccount may") == true, $"{r.Key}: {r.Value ?? "allowed"}"));
+        Assert.NotNull(await admin.CoreV1.ReadNamespacedServiceAsync("theirs", "default"));
+
+        Assert.Null(await RefusalAsync(() => app.CoreV1.CreateNamespaceAsync(Namespace("droplets-p1", managed: true))));
+        Assert.Null(await RefusalAsync(() => app.CoreV1.CreateNamespacedServiceAsync(Service("web"), "droplets-p1")));
+        Assert.Null(await RefusalAsync(() => app.CoreV1.DeleteNamespacedServiceAsync("web", "droplets-p1")));
+        await admin.CoreV1.PatchNamespaceAsync(new V1Patch("""{"metadata":{"labels":{"droplets.dev/managed":"true"}}}""", V1Patch.PatchType.MergePatch), "proj-old");
+        await Eventually.HoldsAsync(() => RefusalAsync(() => app.CoreV1.CreateNamespacedServiceAsync(Service("web"), "proj-old")),
+            refusal => refusal is null, TimeSpan.FromSeconds(30), "the labelled old namespace to be the app's");
     }
 }

@@ -35,6 +35,8 @@ public static partial class Manifests
                 V1ServiceAccount account => admin.CoreV1.CreateNamespacedServiceAccountAsync(account, account.Metadata.NamespaceProperty, fieldValidation: "Strict"),
                 V1ClusterRole role => admin.RbacAuthorizationV1.CreateClusterRoleAsync(role, fieldValidation: "Strict"),
                 V1ClusterRoleBinding binding => admin.RbacAuthorizationV1.CreateClusterRoleBindingAsync(binding, fieldValidation: "Strict"),
+                V1ValidatingAdmissionPolicy policy => admin.AdmissionregistrationV1.CreateValidatingAdmissionPolicyAsync(policy, fieldValidation: "Strict"),
+                V1ValidatingAdmissionPolicyBinding binding => admin.AdmissionregistrationV1.CreateValidatingAdmissionPolicyBindingAsync(binding, fieldValidation: "Strict"),
                 _ => throw new InvalidOperationException($"infra/k8s has a {manifest.GetType().Name}; teach Manifests.ApplyAsync to apply it."),
             });
         }
@@ -74,6 +76,22 @@ public class ManifestTests
         Assert.Equal(("ClusterRole", "droplets"), (binding.RoleRef.Kind, binding.RoleRef.Name));
         var subject = Assert.Single(binding.Subjects);
         Assert.Equal(("ServiceAccount", "droplets", "droplets-system"), (subject.Kind, subject.Name, subject.NamespaceProperty));
+    }
+
+    // The policy and the app agree on what the app is and where it may write: the ServiceAccount of
+    // serviceaccount.yaml, and the app's default Namespaces:Prefix.
+    [Fact]
+    public void The_namespace_policy_confines_the_apps_service_account_to_the_apps_prefix()
+    {
+        var objects = Manifests.Load();
+        var policy = Assert.Single(objects.OfType<V1ValidatingAdmissionPolicy>());
+        var account = Assert.Single(objects.OfType<V1ServiceAccount>());
+        Assert.Equal($"request.userInfo.username == 'system:serviceaccount:{account.Metadata.NamespaceProperty}:{account.Metadata.Name}'",
+            Assert.Single(policy.Spec.MatchConditions).Expression);
+        var prefix = new global::Droplets.KubeVirt.NamespaceOptions().Prefix;
+        Assert.Equal($"'{prefix}'", policy.Spec.Variables.Single(v => v.Name == "prefix").Expression);
+        var binding = Assert.Single(objects.OfType<V1ValidatingAdmissionPolicyBinding>());
+        Assert.Equal((policy.Metadata.Name, "Deny"), (binding.Spec.PolicyName, Assert.Single(binding.Spec.ValidationActions)));
     }
 
     // kubectl cannot validate against a schema without a cluster, so this does it here: each document, read into

@@ -33,10 +33,13 @@ public static class TestRegion
     }
 
     // Straight to the API server, so the region's request log (ClusterRoleTests) holds only what the app asked.
-    public static Kubernetes Admin(KubeVirtSimulator region) => new(new KubernetesClientConfiguration
+    public static Kubernetes Admin(KubeVirtSimulator region) => Client(region, region.AdminToken);
+
+    // Straight to the API server as whoever holds `token` (the app's: AppTokenAsync).
+    public static Kubernetes Client(KubeVirtSimulator region, string token) => new(new KubernetesClientConfiguration
     {
         Host = region.ApiServer.ToString(),
-        AccessToken = region.AdminToken,
+        AccessToken = token,
         SslCaCerts = [System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(region.CertificateAuthorityPem)],
     });
 }
