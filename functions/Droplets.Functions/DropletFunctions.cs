@@ -3,6 +3,7 @@ using Droplets.Catalog;
 using Droplets.Droplets;
 using Droplets.KubeVirt;
 using Droplets.Provisioning;
+using Droplets.Quotas;
 using Droplets.SshKeys;
 using Droplets.Volumes;
 using Microsoft.AspNetCore.Http;
@@ -15,7 +16,7 @@ namespace Droplets.Functions;
 // Routes are relative to host.json's routePrefix ("api"): the public URLs are /api/v1/droplets...
 sealed class DropletFunctions(
     DropletStore store, SshKeyStore sshKeys, VolumeStore volumes, ActionStore actions, ActionStarter starter, IOptions<CatalogOptions> catalog,
-    IOptions<ProvisioningOptions> provisioning, IOptions<ActionOptions> actionOptions, TenantNamespaces namespaces)
+    IOptions<ProvisioningOptions> provisioning, IOptions<ActionOptions> actionOptions, TenantNamespaces namespaces, IOptions<QuotaOptions> quotas)
 {
     [Function("ListDroplets")]
     public async Task<IResult> List(
@@ -26,7 +27,7 @@ sealed class DropletFunctions(
     public async Task<IResult> Create(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/droplets")] HttpRequest request,
         [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
-        await CreateDroplet.HandleAsync(request, store, sshKeys, volumes, starter, workflows, catalog, provisioning, namespaces, cancellationToken);
+        await CreateDroplet.HandleAsync(request, store, sshKeys, volumes, starter, workflows, catalog, provisioning, namespaces, quotas, cancellationToken);
 
     [Function("GetDroplet")]
     public async Task<IResult> Get(
@@ -61,5 +62,5 @@ sealed class DropletFunctions(
     public async Task<IResult> Resize(
         [HttpTrigger(AuthorizationLevel.Anonymous, "patch", Route = "v1/droplets/{id}")] HttpRequest request, string id,
         [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
-        await ActionsApi.ResizeAsync(id, request, store, starter, workflows, catalog, actionOptions, cancellationToken);
+        await ActionsApi.ResizeAsync(id, request, store, starter, workflows, catalog, actionOptions, quotas, cancellationToken);
 }

@@ -2,6 +2,7 @@ using Droplets.Actions;
 using Droplets.Catalog;
 using Droplets.Droplets;
 using Droplets.KubeVirt;
+using Droplets.Quotas;
 using Droplets.Provisioning;
 using Droplets.Volumes;
 using Microsoft.AspNetCore.Http;
@@ -15,7 +16,7 @@ namespace Droplets.Functions;
 // The volume routes and workflows under the same routes and names the standalone host uses.
 sealed class VolumeFunctions(
     VolumeStore volumes, DropletStore droplets, ActionStore actions, ActionStarter starter, VolumeActivities activities,
-    IOptions<CatalogOptions> catalog, IOptions<ActionOptions> actionOptions, TenantNamespaces namespaces)
+    IOptions<CatalogOptions> catalog, IOptions<ActionOptions> actionOptions, TenantNamespaces namespaces, IOptions<QuotaOptions> quotas)
 {
     [Function("ListVolumes")]
     public async Task<IResult> List(
@@ -26,7 +27,7 @@ sealed class VolumeFunctions(
     public async Task<IResult> Create(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/volumes")] HttpRequest request,
         [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
-        await CreateVolume.HandleAsync(request, volumes, starter, workflows, catalog, actionOptions, namespaces, cancellationToken);
+        await CreateVolume.HandleAsync(request, volumes, starter, workflows, catalog, actionOptions, namespaces, quotas, cancellationToken);
 
     [Function("GetVolume")]
     public async Task<IResult> Get(
@@ -43,7 +44,7 @@ sealed class VolumeFunctions(
     public async Task<IResult> PostAction(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/volumes/{id}/actions")] HttpRequest request, string id,
         [DurableClient] DurableTaskClient workflows, CancellationToken cancellationToken) =>
-        await VolumeActionsApi.PostAsync(id, request, volumes, droplets, starter, workflows, actionOptions, cancellationToken);
+        await VolumeActionsApi.PostAsync(id, request, volumes, droplets, starter, workflows, actionOptions, quotas, cancellationToken);
 
     [Function("ListVolumeActions")]
     public async Task<IResult> ListActions(

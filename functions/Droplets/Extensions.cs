@@ -8,6 +8,7 @@ using Droplets.Metrics;
 using Droplets.VncConsole;
 using Droplets.Http;
 using Droplets.KubeVirt;
+using Droplets.Quotas;
 using Droplets.Provisioning;
 using Droplets.SshKeys;
 using Droplets.Volumes;
@@ -41,6 +42,9 @@ public static class Extensions
             .Validate(o => TenantNamespaces.IsValidPrefix(o.Prefix), TenantNamespaces.PrefixRule)
             .ValidateOnStart();
         services.AddSingleton<TenantNamespaces>();
+        services.AddOptions<Quotas.QuotaOptions>().Bind(configuration.GetSection("Quotas"))
+            .Validate(o => o.IsValid(), "Quotas: every limit must be 0 or more, and each Quotas:Projects key a project id.")
+            .ValidateOnStart();
         services.AddSingleton(TimeProvider.System);
 
         services.AddSingleton(_ => Storage.Tables(configuration));
@@ -95,7 +99,8 @@ public static class Extensions
         .MapConsoleEndpoints()
         .MapSshKeyEndpoints()
         .MapCatalogEndpoints()
-        .MapTokenEndpoints();
+        .MapTokenEndpoints()
+        .MapQuotaEndpoints();
 
     public static string StorageConnectionString(IConfiguration configuration) =>
         configuration["AzureWebJobsStorage"] is { Length: > 0 } value

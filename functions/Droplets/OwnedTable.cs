@@ -13,6 +13,8 @@ namespace Droplets;
 // - Adding claims the id in the index first, then writes the record: a crash in between leaves an entry that reads
 //   as 404, and the id is never reused. Deleting removes the record, then the entry.
 // - Every update is ETag-conditional (Storage.UpdateAsync).
+// - A partition may hold one row of its own (RowKey "~", after every id), which no query returns: TryAddWithinAsync
+//   writes it with each add, so that adds to one owner that each judged what the owner already has are serialized.
 public sealed class OwnedTable<TRecord, TEntity>(
     TableServiceClient service, StoreOptions options, string name, string ownerColumn, Func<TRecord, TEntity> toEntity, Func<TEntity, TRecord> toRecord)
     where TEntity : class, ITableEntity, new()
@@ -90,7 +92,85 @@ public sealed class OwnedTable<TRecord, TEntity>(
             is { } entity ? toRecord(entity) : default;
 
     public IAsyncEnumerable<TRecord> QueryAsync(string? filter, CancellationToken cancellationToken) =>
-        Records.QueryAsync<TEntity>(filter, cancellationToken: cancellationToken).Select(toRecord);
+        Records.QueryAsync<TEntity>(RecordsOnly(filter), cancellationToken: cancellationToken).Select(toRecord);
+
+    const string PartitionRow = "~";
+
+    static string RecordsOnly(string? filter) =>
+        filter is null ? $"RowKey ne '{PartitionRow}'" : $"({filter}) and RowKey ne '{PartitionRow}'";
+
+    // Adds the record unless `refuse`, shown every record its owner has now, answers why not. Race-free: the record
+    // and the owner's partition row are written in one transaction conditional on the row as it was read before the
+    // records were, so of two adds that each found room, the second finds its transaction refused, reads again and
+    // judges again. Deletes need no such care: they only make room. Costs one partition query per attempt.
+    // Answers (true, null) when added, (false, null) when the id is taken, (false, why) when refused.
+    public async Task<(bool Added, TRefusal? Refusal)> TryAddWithinAsync<TRefusal>(
+        TRecord record, Func<IReadOnlyList<TRecord>, TRefusal?> refuse, CancellationToken cancellationToken, Action<TableEntity>? index = null)
+        where TRefusal : class
+    {
+        var entity = toEntity(record);
+        if (!await ClaimAsync(entity.RowKey, entity.PartitionKey, cancellationToken, index))
+            return (false, null);
+        while (true)
+        {
+            var (row, current) = await OwnerAsync(entity.PartitionKey, cancellationToken);
+            if (refuse(current) is { } refusal)
+            {
+                await ForgetAsync(entity.RowKey, cancellationToken);
+                return (false, refusal);
+            }
+            if (await TrySubmitAsync(new TableTransactionAction(TableTransactionActionType.Add, entity), row, cancellationToken))
+                return (true, null);
+        }
+    }
+
+    // UpdateAsync for a change that takes more of what the owner holds (a resize): `change` sees every record of the
+    // owner and this one, and the write is serialized with adds and other such changes through the partition row.
+    public async Task<TRecord?> UpdateWithinAsync(string owner, string id, Func<IReadOnlyList<TRecord>, TRecord, TRecord?> change, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var (row, all) = await OwnerAsync(owner, cancellationToken);
+            var response = await Records.GetEntityIfExistsAsync<TEntity>(owner, id, cancellationToken: cancellationToken);
+            if (!response.HasValue)
+                return default;
+            var current = toRecord(response.Value!);
+            if (change(all, current) is not { } changed)
+                return current;
+            var entity = toEntity(changed);
+            if (await TrySubmitAsync(new TableTransactionAction(TableTransactionActionType.UpdateReplace, entity, response.Value!.ETag), row, cancellationToken))
+                return changed;
+        }
+    }
+
+    // The partition row as it is (its ETag), then every record: read in that order, so a write between the two
+    // fails the transaction that follows.
+    async Task<(TableEntity? Row, IReadOnlyList<TRecord> Records)> OwnerAsync(string owner, CancellationToken cancellationToken)
+    {
+        var row = await Records.GetEntityIfExistsAsync<TableEntity>(owner, PartitionRow, cancellationToken: cancellationToken);
+        var all = await QueryAsync(TableClient.CreateQueryFilter($"PartitionKey eq {owner}"), cancellationToken).ToListAsync(cancellationToken);
+        return (row.HasValue ? row.Value : null, all);
+    }
+
+    // The record's write with the partition row's: false when either was written by someone else first (409, 412).
+    async Task<bool> TrySubmitAsync(TableTransactionAction write, TableEntity? row, CancellationToken cancellationToken)
+    {
+        var written = new TableEntity(write.Entity.PartitionKey, PartitionRow);
+        TableTransactionAction[] actions =
+        [
+            write,
+            row is null ? new(TableTransactionActionType.Add, written) : new(TableTransactionActionType.UpdateReplace, written, row.ETag),
+        ];
+        try
+        {
+            await Records.SubmitTransactionAsync(actions, cancellationToken);
+            return true;
+        }
+        catch (TableTransactionFailedException e) when (e.Status is 409 or 412)
+        {
+            return false;
+        }
+    }
 
     // One page of the owners asked for (null: every owner) in key order, narrowed by a table filter and then by
     // `keep`, which sees each record read. The owners are read in groups (Listing.Filters), one query after another,
@@ -98,7 +178,7 @@ public sealed class OwnedTable<TRecord, TEntity>(
     public async Task<(IReadOnlyList<TRecord> Items, ListCursor? Next)> PageAsync(
         IReadOnlyCollection<string>? owners, string? filter, int perPage, ListCursor? after, CancellationToken cancellationToken, Func<TRecord, bool>? keep = null)
     {
-        var rows = Listing.Filters(owners, after, filter).ToAsyncEnumerable()
+        var rows = Listing.Filters(owners, after, RecordsOnly(filter)).ToAsyncEnumerable()
             .SelectMany(query => Records.QueryAsync<TEntity>(query, maxPerPage: Math.Min(Listing.MaxPerPage, perPage + 1), cancellationToken: cancellationToken))
             .Select(e => (Key: new ListCursor(e.PartitionKey, e.RowKey), Record: toRecord(e)))
             .Where(r => keep is null || keep(r.Record));

@@ -5,6 +5,7 @@ using Droplets.Catalog;
 using Droplets.Droplets;
 using Droplets.Http;
 using Droplets.Provisioning;
+using Droplets.Quotas;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -70,7 +71,7 @@ public static class ActionsApi
     // PATCH {"plan_id"}: 202 with the droplet (status resizing) and the action.
     public static async Task<Results<AcceptedAction<ResizeAccepted>, ProblemHttpResult>> ResizeAsync(
         string id, HttpRequest request, DropletStore droplets, ActionStarter starter, DurableTaskClient workflows,
-        IOptions<CatalogOptions> catalog, IOptions<ActionOptions> options, CancellationToken cancellationToken)
+        IOptions<CatalogOptions> catalog, IOptions<ActionOptions> options, IOptions<QuotaOptions> quotas, CancellationToken cancellationToken)
     {
         var (body, problem) = await JsonBody.ReadAsync<ResizeRequest>(request, cancellationToken);
         if (problem is not null)
@@ -89,7 +90,10 @@ public static class ActionsApi
                     })
                     : null;
 
-        var started = await StartAsync(id, ActionType.Resize, request.HttpContext, droplets, starter, workflows, options.Value, cancellationToken, Check, body.PlanId);
+        ProblemHttpResult? Quota(IReadOnlyList<Droplet> project, Droplet current) =>
+            QuotaRules.RefuseResize(quotas.Value.For(current.ProjectId), project, current, plan, catalog.Value.Plans)?.Problem(current.ProjectId);
+
+        var started = await StartAsync(id, ActionType.Resize, request.HttpContext, droplets, starter, workflows, options.Value, cancellationToken, Check, body.PlanId, Quota);
         if (started.Result is not AcceptedAction<ResourceAction> accepted)
             return (ProblemHttpResult)started.Result;
         var droplet = await droplets.GetAsync(id, cancellationToken);
@@ -105,7 +109,8 @@ public static class ActionsApi
     // records the action and starts its workflow.
     static async Task<Results<AcceptedAction<ResourceAction>, ProblemHttpResult>> StartAsync(
         string id, ActionType type, HttpContext context, DropletStore droplets, ActionStarter starter, DurableTaskClient workflows,
-        ActionOptions options, CancellationToken cancellationToken, Func<Droplet, ProblemHttpResult?>? check = null, string? argument = null)
+        ActionOptions options, CancellationToken cancellationToken, Func<Droplet, ProblemHttpResult?>? check = null, string? argument = null,
+        Func<IReadOnlyList<Droplet>, Droplet, ProblemHttpResult?>? quota = null)
     {
         var rule = ActionRules.For(type);
         var caller = context.Caller();
@@ -115,7 +120,9 @@ public static class ActionsApi
 
         var actionId = ResourceAction.NewId();
         ProblemHttpResult? refused = null;
-        var taken = await droplets.UpdateAsync(found.ProjectId, found.Id, current =>
+        // An action that takes more of the project's quota (a resize) sees the project's droplets and is serialized
+        // with creates; any other takes the droplet alone.
+        Droplet? Take(Droplet current, IReadOnlyList<Droplet>? project)
         {
             refused = current switch
             {
@@ -123,13 +130,16 @@ public static class ActionsApi
                     $"Droplet '{id}' is busy with action {running} ({current.LockedFor?.ToString().ToLowerInvariant()}); wait for it: {ResourceAction.Location(running)}."),
                 _ when !rule.From.Contains(current.Status) => Problems.Create(StatusCodes.Status409Conflict, "conflict", "Not possible now",
                     $"Droplet '{id}' is {JsonSerializer.Serialize(current.Status).Trim('"')}; {Name(type)} needs it {ActionRules.Needs(type)}."),
-                _ => check?.Invoke(current),
+                _ => check?.Invoke(current) ?? (project is null ? null : quota!(project, current)),
             };
             return refused is not null ? null : current with
             {
                 Status = rule.During, LockedBy = actionId, LockedFor = type, LockedFrom = current.Status, LockedWith = argument, Error = null,
             };
-        }, cancellationToken);
+        }
+        var taken = quota is null
+            ? await droplets.UpdateAsync(found.ProjectId, found.Id, current => Take(current, null), cancellationToken)
+            : await droplets.UpdateWithinAsync(found.ProjectId, found.Id, (project, current) => Take(current, project), cancellationToken);
         if (taken is null)
             return Problems.NotFound($"Droplet '{id}' does not exist.");
         if (refused is not null)

@@ -49,6 +49,7 @@ public static partial class CreateDroplet
         IOptions<CatalogOptions> catalog,
         IOptions<ProvisioningOptions> provisioning,
         KubeVirt.TenantNamespaces namespaces,
+        IOptions<Quotas.QuotaOptions> quotas,
         CancellationToken cancellationToken)
     {
         var (body, problem) = await JsonBody.ReadAsync<CreateDropletRequest>(request, cancellationToken, MaxBodyBytes);
@@ -73,6 +74,7 @@ public static partial class CreateDroplet
             return Problems.Create(StatusCodes.Status403Forbidden, "forbidden", "Forbidden", $"This token may not act on project '{projectId}'.");
 
         var plan = catalog.Value.Plans[body!.PlanId!];
+        var limits = quotas.Value.For(projectId);
         var now = DateTimeOffset.UtcNow;
         var actionId = ResourceAction.NewId();
         var key = request.Headers[Idempotency.Header].ToString();
@@ -109,8 +111,16 @@ public static partial class CreateDroplet
                 LockedBy = actionId,
                 LockedFor = ActionType.Create,
             };
-            if (await store.TryAddAsync(droplet, boot, cancellationToken))
+            var (added, refusal) = await store.TryAddWithinAsync(droplet, boot,
+                current => Quotas.QuotaRules.RefuseDroplet(limits, current, plan, catalog.Value.Plans), cancellationToken);
+            if (added)
                 break;
+            if (refusal is not null)
+            {
+                if (volumeIds.Count > 0)
+                    await VolumeReservations.ReleaseAsync(volumes, projectId, volumeIds, actionId, cancellationToken);
+                return refusal.Problem(projectId);
+            }
             // Taken: by this caller's own earlier attempt with the same key (answer what it made), or by
             // chance (draw again).
             if (key.Length > 0 && await store.GetAsync(id, cancellationToken) is { } earlier && earlier.CreatedBy == caller.TokenId)

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Azure;
 using Azure.Data.Tables;
+using Droplets.Quotas;
 
 namespace Droplets.Droplets;
 
@@ -21,13 +22,23 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
     public Task<bool> TryAddAsync(Droplet droplet, CancellationToken cancellationToken) => TryAddAsync(droplet, DropletBoot.None, cancellationToken);
 
     public Task<bool> TryAddAsync(Droplet droplet, DropletBoot boot, CancellationToken cancellationToken) =>
-        table.TryAddAsync(droplet, cancellationToken, index =>
-        {
-            if (boot.SshKeys.Count > 0)
-                WriteChunks(index, "SshKeys", JsonSerializer.SerializeToUtf8Bytes(boot.SshKeys, Unescaped));
-            if (boot.UserData is { Length: > 0 } userData)
-                WriteChunks(index, "UserData", Encoding.UTF8.GetBytes(userData));
-        });
+        table.TryAddAsync(droplet, cancellationToken, index => WriteBoot(index, boot));
+
+    // Added unless `refuse`, shown the project's droplets as they are, objects; race-free (OwnedTable.TryAddWithinAsync).
+    public Task<(bool Added, QuotaRefusal? Refusal)> TryAddWithinAsync(
+        Droplet droplet, DropletBoot boot, Func<IReadOnlyList<Droplet>, QuotaRefusal?> refuse, CancellationToken cancellationToken) =>
+        table.TryAddWithinAsync(droplet, refuse, cancellationToken, index => WriteBoot(index, boot));
+
+    public async Task<IReadOnlyList<Droplet>> OfProjectAsync(string projectId, CancellationToken cancellationToken) =>
+        await table.QueryAsync(TableClient.CreateQueryFilter($"PartitionKey eq {projectId}"), cancellationToken).ToListAsync(cancellationToken);
+
+    static void WriteBoot(TableEntity index, DropletBoot boot)
+    {
+        if (boot.SshKeys.Count > 0)
+            WriteChunks(index, "SshKeys", JsonSerializer.SerializeToUtf8Bytes(boot.SshKeys, Unescaped));
+        if (boot.UserData is { Length: > 0 } userData)
+            WriteChunks(index, "UserData", Encoding.UTF8.GetBytes(userData));
+    }
 
     // Droplets created before boot inputs were stored have none: they boot with their hostname only.
     public async Task<DropletBoot> GetBootAsync(string id, CancellationToken cancellationToken)
@@ -67,6 +78,10 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
     // Read-modify-write with optimistic concurrency. `change` returns null to leave the record as it is.
     public Task<Droplet?> UpdateAsync(string projectId, string id, Func<Droplet, Droplet?> change, CancellationToken cancellationToken) =>
         table.UpdateAsync(projectId, id, current => change(current) is { } changed ? changed with { UpdatedAt = DateTimeOffset.UtcNow } : null, cancellationToken);
+
+    // UpdateAsync for a change that takes more of the project's quota: serialized with creates (OwnedTable.UpdateWithinAsync).
+    public Task<Droplet?> UpdateWithinAsync(string projectId, string id, Func<IReadOnlyList<Droplet>, Droplet, Droplet?> change, CancellationToken cancellationToken) =>
+        table.UpdateWithinAsync(projectId, id, (all, current) => change(all, current) is { } changed ? changed with { UpdatedAt = DateTimeOffset.UtcNow } : null, cancellationToken);
 
     // `projects` null means every project. Several projects are read in key order as one listing.
     public async Task<DropletPage> ListAsync(IReadOnlyCollection<string>? projects, string? tag, int perPage, ListCursor? after, CancellationToken cancellationToken)

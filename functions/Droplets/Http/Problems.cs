@@ -35,10 +35,13 @@ public static class Problems
         return problem;
     }
 
-    public static ProblemHttpResult Create(int status, string code, string title, string detail)
+    // `extensions`: members of the problem's own beyond code (RFC 9457 §3.2), e.g. which quota and how much of it.
+    public static ProblemHttpResult Create(int status, string code, string title, string detail, IReadOnlyDictionary<string, object?>? extensions = null)
     {
         var details = new ProblemDetails { Status = status, Title = title, Detail = detail, Type = $"https://droplets.dev/problems/{code}" };
         details.Extensions["code"] = code;
+        foreach (var (name, value) in extensions ?? new Dictionary<string, object?>())
+            details.Extensions[name] = value;
         return TypedResults.Problem(details);
     }
 

@@ -6,6 +6,7 @@ using Droplets.Catalog;
 using Droplets.Droplets;
 using Droplets.Http;
 using Droplets.KubeVirt;
+using Droplets.Quotas;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.DurableTask.Client;
@@ -30,7 +31,7 @@ public static partial class CreateVolume
 
     public static async Task<Results<AcceptedAction<Volume>, ProblemHttpResult>> HandleAsync(
         HttpRequest request, VolumeStore store, ActionStarter starter, DurableTaskClient workflows,
-        IOptions<CatalogOptions> catalog, IOptions<ActionOptions> options, TenantNamespaces namespaces,
+        IOptions<CatalogOptions> catalog, IOptions<ActionOptions> options, TenantNamespaces namespaces, IOptions<QuotaOptions> quotas,
         CancellationToken cancellationToken)
     {
         var (body, problem) = await JsonBody.ReadAsync<CreateVolumeRequest>(request, cancellationToken);
@@ -67,8 +68,12 @@ public static partial class CreateVolume
                 LockedBy = actionId,
                 LockedFor = ActionType.Create,
             };
-            if (await store.TryAddAsync(volume, cancellationToken))
+            var (added, refusal) = await store.TryAddWithinAsync(volume,
+                current => QuotaRules.RefuseVolume(quotas.Value.For(projectId), current, volume.SizeGigabytes), cancellationToken);
+            if (added)
                 break;
+            if (refusal is not null)
+                return refusal.Problem(projectId);
             // Taken by this caller's earlier attempt with the same key (answer what it made), or by chance.
             if (key.Length > 0 && await store.GetAsync(id, cancellationToken) is { } earlier && earlier.CreatedBy == caller.TokenId)
                 return Created(earlier);

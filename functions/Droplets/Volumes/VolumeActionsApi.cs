@@ -3,6 +3,7 @@ using Droplets.Actions;
 using Droplets.Auth;
 using Droplets.Droplets;
 using Droplets.Http;
+using Droplets.Quotas;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.DurableTask.Client;
@@ -23,7 +24,7 @@ public static class VolumeActionsApi
 {
     public static async Task<Results<AcceptedAction<ResourceAction>, ProblemHttpResult>> PostAsync(
         string id, HttpRequest request, VolumeStore volumes, DropletStore droplets, ActionStarter starter, DurableTaskClient workflows,
-        IOptions<ActionOptions> options, CancellationToken cancellationToken)
+        IOptions<ActionOptions> options, IOptions<QuotaOptions> quotas, CancellationToken cancellationToken)
     {
         var (read, problem) = await JsonBody.ReadAsync<VolumeActionRequest>(request, cancellationToken);
         if (problem is not null)
@@ -67,7 +68,7 @@ public static class VolumeActionsApi
                 return Problems.Validation(new Dictionary<string, string[]> { ["droplet_id"] = [refusal] });
         }
         return await StartAsync(volume, type, request.HttpContext, volumes, droplets, starter, workflows, options.Value, cancellationToken,
-            body.DropletId, body.SizeGigabytes);
+            body.DropletId, body.SizeGigabytes, quotas.Value.For(volume.ProjectId));
     }
 
     // A volume attached to a droplet is refused (409 naming it); otherwise its DataVolume and claim are deleted,
@@ -100,25 +101,33 @@ public static class VolumeActionsApi
     // workflow. A crash after the volume was taken is picked up by ActionRecovery, whose workflow takes the droplet itself.
     static async Task<Results<AcceptedAction<ResourceAction>, ProblemHttpResult>> StartAsync(
         Volume found, ActionType type, HttpContext context, VolumeStore volumes, DropletStore droplets, ActionStarter starter, DurableTaskClient workflows,
-        ActionOptions options, CancellationToken cancellationToken, string? dropletId, int? size)
+        ActionOptions options, CancellationToken cancellationToken, string? dropletId, int? size, QuotaLimits? limits = null)
     {
         var actionId = ResourceAction.NewId();
         Refusal? refusal = null;
-        var taken = await volumes.UpdateAsync(found.ProjectId, found.Id, current =>
+        QuotaRefusal? over = null;
+        // A resize grows the volume: it sees the project's volumes and is serialized with creates (VolumeStore.UpdateWithinAsync).
+        Volume? Take(Volume current, IReadOnlyList<Volume>? project)
         {
             refusal = VolumeRules.VolumeRefusal(type, current, dropletId, size);
-            return refusal is not null ? null : current with
+            over = refusal is null && project is not null ? QuotaRules.RefuseVolumeGib(limits!, project, Math.Max(0, size!.Value - current.SizeGigabytes)) : null;
+            return refusal is not null || over is not null ? null : current with
             {
                 LockedBy = actionId,
                 LockedFor = type,
                 PendingDropletId = type == ActionType.Detach ? current.DropletId : type == ActionType.Attach ? dropletId : null,
                 PendingSize = size,
             };
-        }, cancellationToken);
+        }
+        var taken = type == ActionType.Resize && limits is not null
+            ? await volumes.UpdateWithinAsync(found.ProjectId, found.Id, (project, current) => Take(current, project), cancellationToken)
+            : await volumes.UpdateAsync(found.ProjectId, found.Id, current => Take(current, null), cancellationToken);
         if (taken is null)
             return VolumesApi.NotFound(found.Id);
         if (refusal is not null)
             return Problem(refusal, "Volume");
+        if (over is not null)
+            return over.Problem(found.ProjectId);
 
         if (VolumeActionRules.For(type).HoldsDroplet)
         {

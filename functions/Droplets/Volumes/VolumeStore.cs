@@ -1,5 +1,6 @@
 using Azure;
 using Azure.Data.Tables;
+using Droplets.Quotas;
 using Droplets.Actions;
 using Droplets.Droplets;
 
@@ -15,6 +16,13 @@ public sealed class VolumeStore(TableServiceClient service, StoreOptions options
 
     public Task<bool> TryAddAsync(Volume volume, CancellationToken cancellationToken) => table.TryAddAsync(volume, cancellationToken);
 
+    // Added unless `refuse`, shown the project's volumes as they are, objects; race-free (OwnedTable.TryAddWithinAsync).
+    public Task<(bool Added, QuotaRefusal? Refusal)> TryAddWithinAsync(Volume volume, Func<IReadOnlyList<Volume>, QuotaRefusal?> refuse, CancellationToken cancellationToken) =>
+        table.TryAddWithinAsync(volume, refuse, cancellationToken);
+
+    public async Task<IReadOnlyList<Volume>> OfProjectAsync(string projectId, CancellationToken cancellationToken) =>
+        await table.QueryAsync(TableClient.CreateQueryFilter($"PartitionKey eq {projectId}"), cancellationToken).ToListAsync(cancellationToken);
+
     public Task<Volume?> GetAsync(string id, CancellationToken cancellationToken) => table.GetAsync(id, cancellationToken);
 
     public Task<Volume?> GetAsync(string projectId, string id, CancellationToken cancellationToken) => table.GetAsync(projectId, id, cancellationToken);
@@ -22,6 +30,10 @@ public sealed class VolumeStore(TableServiceClient service, StoreOptions options
     // Read-modify-write with optimistic concurrency. `change` returns null to leave the record as it is.
     public Task<Volume?> UpdateAsync(string projectId, string id, Func<Volume, Volume?> change, CancellationToken cancellationToken) =>
         table.UpdateAsync(projectId, id, current => change(current) is { } changed ? changed with { UpdatedAt = DateTimeOffset.UtcNow } : null, cancellationToken);
+
+    // UpdateAsync for a change that takes more of the project's quota: serialized with creates (OwnedTable.UpdateWithinAsync).
+    public Task<Volume?> UpdateWithinAsync(string projectId, string id, Func<IReadOnlyList<Volume>, Volume, Volume?> change, CancellationToken cancellationToken) =>
+        table.UpdateWithinAsync(projectId, id, (all, current) => change(all, current) is { } changed ? changed with { UpdatedAt = DateTimeOffset.UtcNow } : null, cancellationToken);
 
     // `projects` null means every project; ordered by project, then id, like droplets.
     public Task<(IReadOnlyList<Volume> Items, ListCursor? Next)> ListAsync(
