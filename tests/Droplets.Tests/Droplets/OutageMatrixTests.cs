@@ -228,8 +228,7 @@ public abstract class OutageMatrixTests(HostKind kind, ITestOutputHelper output)
             .Zip(names).ToDictionary(p => p.Second, p => p.First);
         await host.WaitForActionAsync(await ActAsync(ids["started"], new { type = "power_off" }), TimeSpan.FromMinutes(1));
 
-        // 12 s: long enough that no action is done before every one has reached KubeVirt, on a loaded machine too.
-        Slow(region, TimeSpan.FromSeconds(12));
+        Slow(region, TimeSpan.FromSeconds(8));
         // Hotplugs slower still, so that a detach is not done before every other action has reached KubeVirt.
         region.Options.HotplugDelay = TimeSpan.FromSeconds(20);
         var actions = new Dictionary<string, string>
