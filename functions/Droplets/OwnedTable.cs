@@ -15,8 +15,14 @@ namespace Droplets;
 // - Every update is ETag-conditional (Storage.UpdateAsync).
 // - A partition may hold one row of its own (RowKey "~", after every id), which no query returns: TryAddWithinAsync
 //   writes it with each add, so that adds to one owner that each judged what the owner already has are serialized.
+// - A record may have companion rows in its partition (`companions`: their keys, "~" + something, after every id and
+//   derived from what never changes in the record): rows of one column naming the record, written in the transaction
+//   that writes the record and deleted in the one that deletes it, so they exist exactly while it does. They are the
+//   record kind's indexes in another order (a droplet's tags, an action's start time): PageByAsync lists the records in
+//   the order of their companions' keys, at the cost of the page.
 public sealed class OwnedTable<TRecord, TEntity>(
-    TableServiceClient service, StoreOptions options, string name, string ownerColumn, Func<TRecord, TEntity> toEntity, Func<TEntity, TRecord> toRecord)
+    TableServiceClient service, StoreOptions options, string name, string ownerColumn, Func<TRecord, TEntity> toEntity, Func<TEntity, TRecord> toRecord,
+    Func<TRecord, IEnumerable<string>>? companions = null)
     where TEntity : class, ITableEntity, new()
 {
     const int MaxRemembered = 100_000;
@@ -38,7 +44,7 @@ public sealed class OwnedTable<TRecord, TEntity>(
         var entity = toEntity(record);
         if (!await ClaimAsync(entity.RowKey, entity.PartitionKey, cancellationToken, index))
             return false;
-        await Records.AddEntityAsync(entity, cancellationToken);
+        await SubmitAsync(WithCompanions(record, new(TableTransactionActionType.Add, entity), TableTransactionActionType.Add), cancellationToken);
         return true;
     }
 
@@ -48,8 +54,34 @@ public sealed class OwnedTable<TRecord, TEntity>(
     {
         var entity = toEntity(record);
         await Ids.UpsertEntityAsync(new TableEntity(entity.RowKey, "") { [ownerColumn] = entity.PartitionKey }, TableUpdateMode.Replace, cancellationToken);
-        await Records.UpsertEntityAsync(entity, TableUpdateMode.Replace, cancellationToken);
+        await SubmitAsync(WithCompanions(record, new(TableTransactionActionType.UpsertReplace, entity), TableTransactionActionType.UpsertReplace), cancellationToken);
         Remember(entity.RowKey, entity.PartitionKey);
+    }
+
+    const string CompanionOf = "Id";
+
+    // The record's write and its companions' (`type` each), for one transaction.
+    List<TableTransactionAction> WithCompanions(TRecord record, TableTransactionAction write, TableTransactionActionType type) =>
+        [write, .. CompanionWrites(record, write.Entity.PartitionKey, write.Entity.RowKey, type)];
+
+    IEnumerable<TableTransactionAction> CompanionWrites(TRecord record, string owner, string id, TableTransactionActionType type) =>
+        (companions?.Invoke(record) ?? []).Select(key => new TableTransactionAction(type, new TableEntity(owner, key) { [CompanionOf] = id }, ETag.All));
+
+    // A transaction of one write is sent as that write.
+    async Task SubmitAsync(List<TableTransactionAction> writes, CancellationToken cancellationToken)
+    {
+        switch (writes)
+        {
+            case [{ ActionType: TableTransactionActionType.Add } add]:
+                await Records.AddEntityAsync(add.Entity, cancellationToken);
+                break;
+            case [{ ActionType: TableTransactionActionType.UpsertReplace } upsert]:
+                await Records.UpsertEntityAsync(upsert.Entity, TableUpdateMode.Replace, cancellationToken);
+                break;
+            default:
+                await Records.SubmitTransactionAsync(writes, cancellationToken);
+                break;
+        }
     }
 
     // The index entry alone, for a record kind that writes its rows itself (SSH keys write two in one transaction).
@@ -96,8 +128,9 @@ public sealed class OwnedTable<TRecord, TEntity>(
 
     const string PartitionRow = "~";
 
+    // Every id sorts before "~": the partition row and companions do not.
     static string RecordsOnly(string? filter) =>
-        filter is null ? $"RowKey ne '{PartitionRow}'" : $"({filter}) and RowKey ne '{PartitionRow}'";
+        filter is null ? $"RowKey lt '{PartitionRow}'" : $"({filter}) and RowKey lt '{PartitionRow}'";
 
     // Adds the record unless `refuse`, shown every record its owner has now, answers why not. Race-free: the record
     // and the owner's partition row are written in one transaction conditional on the row as it was read before the
@@ -119,7 +152,7 @@ public sealed class OwnedTable<TRecord, TEntity>(
                 await ForgetAsync(entity.RowKey, cancellationToken);
                 return (false, refusal);
             }
-            if (await TrySubmitAsync(new TableTransactionAction(TableTransactionActionType.Add, entity), row, cancellationToken))
+            if (await TrySubmitAsync(WithCompanions(record, new(TableTransactionActionType.Add, entity), TableTransactionActionType.Add), row, cancellationToken))
                 return (true, null);
         }
     }
@@ -138,7 +171,7 @@ public sealed class OwnedTable<TRecord, TEntity>(
             if (change(all, current) is not { } changed)
                 return current;
             var entity = toEntity(changed);
-            if (await TrySubmitAsync(new TableTransactionAction(TableTransactionActionType.UpdateReplace, entity, response.Value!.ETag), row, cancellationToken))
+            if (await TrySubmitAsync([new(TableTransactionActionType.UpdateReplace, entity, response.Value!.ETag)], row, cancellationToken))
                 return changed;
         }
     }
@@ -153,12 +186,12 @@ public sealed class OwnedTable<TRecord, TEntity>(
     }
 
     // The record's write with the partition row's: false when either was written by someone else first (409, 412).
-    async Task<bool> TrySubmitAsync(TableTransactionAction write, TableEntity? row, CancellationToken cancellationToken)
+    async Task<bool> TrySubmitAsync(List<TableTransactionAction> writes, TableEntity? row, CancellationToken cancellationToken)
     {
-        var written = new TableEntity(write.Entity.PartitionKey, PartitionRow);
-        TableTransactionAction[] actions =
+        var written = new TableEntity(writes[0].Entity.PartitionKey, PartitionRow);
+        List<TableTransactionAction> actions =
         [
-            write,
+            .. writes,
             row is null ? new(TableTransactionActionType.Add, written) : new(TableTransactionActionType.UpdateReplace, written, row.ETag),
         ];
         try
@@ -172,23 +205,64 @@ public sealed class OwnedTable<TRecord, TEntity>(
         }
     }
 
-    // One page of the owners asked for (null: every owner) in key order, narrowed by a table filter and then by
-    // `keep`, which sees each record read. The owners are read in groups (Listing.Filters), one query after another,
-    // only until the page is full.
+    // One page of the owners asked for (null: every owner) in key order, narrowed by a table filter. The owners are read in
+    // groups (Listing.Filters), one query after another, only until the page is full.
     public async Task<(IReadOnlyList<TRecord> Items, ListCursor? Next)> PageAsync(
-        IReadOnlyCollection<string>? owners, string? filter, int perPage, ListCursor? after, CancellationToken cancellationToken, Func<TRecord, bool>? keep = null)
+        IReadOnlyCollection<string>? owners, string? filter, int perPage, ListCursor? after, CancellationToken cancellationToken)
     {
         var rows = Listing.Filters(owners, after, RecordsOnly(filter)).ToAsyncEnumerable()
-            .SelectMany(query => Records.QueryAsync<TEntity>(query, maxPerPage: Math.Min(Listing.MaxPerPage, perPage + 1), cancellationToken: cancellationToken))
-            .Select(e => (Key: new ListCursor(e.PartitionKey, e.RowKey), Record: toRecord(e)))
-            .Where(r => keep is null || keep(r.Record));
-        var (items, next) = await Listing.PageAsync(rows, perPage, r => r.Key, cancellationToken);
-        return (items.Select(r => r.Record).ToList(), next);
+            .SelectMany(query => Records.QueryAsync<TEntity>(query, maxPerPage: Math.Min(Listing.MaxPerPage, perPage + 1), cancellationToken: cancellationToken));
+        var (items, next) = await Listing.PageAsync(rows, perPage, e => new ListCursor(e.PartitionKey, e.RowKey), cancellationToken);
+        return (items.Select(toRecord).ToList(), next);
     }
 
+    // One page of the records whose companions' keys start with `prefix`, in those keys' order, from `prefix + from` on
+    // (`from` null: the first). The cursor's id is the key past the prefix. Costs one query for the keys (per group of
+    // owners) and a point read per record.
+    public async Task<(IReadOnlyList<TRecord> Items, ListCursor? Next)> PageByAsync(
+        IReadOnlyCollection<string>? owners, string prefix, string? from, int perPage, ListCursor? after, CancellationToken cancellationToken)
+    {
+        var range = TableClient.CreateQueryFilter($"RowKey ge {prefix + from} and RowKey lt {prefix + PartitionRow}");
+        var rows = Listing.Filters(owners, after, range, prefix).ToAsyncEnumerable()
+            .SelectMany(query => Records.QueryAsync<TableEntity>(query, maxPerPage: Math.Min(Listing.MaxPerPage, perPage + 1), select: ["PartitionKey", "RowKey", CompanionOf], cancellationToken: cancellationToken));
+        var (keys, next) = await Listing.PageAsync(rows, perPage, e => new ListCursor(e.PartitionKey, e.RowKey[prefix.Length..]), cancellationToken);
+        // A record deleted since its companion was read is left out.
+        var records = await Task.WhenAll(keys.Select(e => GetAsync(e.PartitionKey, e.GetString(CompanionOf), cancellationToken)));
+        return (records.Where(r => r is not null).Select(r => r!).ToList(), next);
+    }
+
+    // Writes the companions of every record that has none, and then a row saying so (in partition "~", which no owner
+    // has), so that records written before their kind had companions are listed by them too. Costs one read of the
+    // table, once per installation; runs again after a crash in it, which is harmless.
+    public async Task BackfillCompanionsAsync(string version, CancellationToken cancellationToken)
+    {
+        if (companions is null || (await Records.GetEntityIfExistsAsync<TableEntity>(PartitionRow, PartitionRow + version, cancellationToken: cancellationToken)).HasValue)
+            return;
+        await foreach (var entity in Records.QueryAsync<TEntity>(RecordsOnly(null), cancellationToken: cancellationToken))
+            if (CompanionWrites(toRecord(entity), entity.PartitionKey, entity.RowKey, TableTransactionActionType.UpsertReplace).ToList() is { Count: > 0 } writes)
+                await Records.SubmitTransactionAsync(writes, cancellationToken);
+        await Records.UpsertEntityAsync(new TableEntity(PartitionRow, PartitionRow + version), TableUpdateMode.Replace, cancellationToken);
+    }
+
+    // The record and its companions in one transaction, then the index entry. A record whose companions are not all
+    // there (written before its kind had them) is deleted row by row.
     public async Task DeleteAsync(string owner, string id, CancellationToken cancellationToken)
     {
-        await Records.DeleteEntityAsync(owner, id, ETag.All, cancellationToken);
+        if (companions is not null && await GetAsync(owner, id, cancellationToken) is { } record)
+        {
+            var deletes = WithCompanions(record, new(TableTransactionActionType.Delete, new TableEntity(owner, id), ETag.All), TableTransactionActionType.Delete);
+            try
+            {
+                await Records.SubmitTransactionAsync(deletes, cancellationToken);
+            }
+            catch (TableTransactionFailedException e) when (e.Status == 404)
+            {
+                foreach (var delete in deletes)
+                    await Records.DeleteEntityAsync(delete.Entity.PartitionKey, delete.Entity.RowKey, ETag.All, cancellationToken);
+            }
+        }
+        else
+            await Records.DeleteEntityAsync(owner, id, ETag.All, cancellationToken);
         await ForgetAsync(id, cancellationToken);
     }
 

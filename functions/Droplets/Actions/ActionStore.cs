@@ -7,12 +7,27 @@ namespace Droplets.Actions;
 // Action records in Table Storage, in the shape every record kind shares (OwnedTable): `actions` partitioned by the
 // resource acted on (a droplet or a volume), so that its history is a partition query, and the id → resource index
 // `actionids` behind GET /actions/{id}. The index column is named DropletId, as the first version wrote it; it holds
-// volume ids too.
+// volume ids too. Each record has a companion row (OwnedTable) keyed by its start, newest first: "~h~" + the
+// milliseconds from its start to the end of year 9999 (15 digits) + "_" + its id, so that a history is read a page at a
+// time, newest first, at the cost of the page.
 public sealed class ActionStore(TableServiceClient service, StoreOptions options)
 {
-    readonly OwnedTable<ResourceAction, ActionEntity> table = new(service, options, "actions", "DropletId", ActionEntity.From, e => e.ToAction());
+    const string History = "~h~";
 
-    public Task InitializeAsync(CancellationToken cancellationToken) => table.InitializeAsync(cancellationToken);
+    readonly OwnedTable<ResourceAction, ActionEntity> table = new(service, options, "actions", "DropletId", ActionEntity.From, e => e.ToAction(),
+        a => [History + HistoryKey(a.StartedAt, a.Id)]);
+
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        await table.InitializeAsync(cancellationToken);
+        await table.BackfillCompanionsAsync("history", cancellationToken);
+    }
+
+    static readonly long LastMillisecond = DateTimeOffset.MaxValue.ToUnixTimeMilliseconds();
+
+    // Where the history of actions started at `startedAt` or before begins (with `id` "", before every id).
+    static string HistoryKey(DateTimeOffset startedAt, string id) =>
+        (LastMillisecond - startedAt.ToUnixTimeMilliseconds()).ToString("D15", System.Globalization.CultureInfo.InvariantCulture) + "_" + id;
 
     // Written again as it is by the reconciler when a crash came between the index entry and the record.
     public Task AddAsync(ResourceAction action, CancellationToken cancellationToken) => table.PutAsync(action, cancellationToken);
@@ -22,12 +37,11 @@ public sealed class ActionStore(TableServiceClient service, StoreOptions options
     public Task<ResourceAction?> GetAsync(string resourceId, string actionId, CancellationToken cancellationToken) =>
         table.GetAsync(resourceId, actionId, cancellationToken);
 
-    // Newest first.
-    public async Task<IReadOnlyList<ResourceAction>> ListAsync(string resourceId, CancellationToken cancellationToken)
-    {
-        var list = await table.QueryAsync(TableClient.CreateQueryFilter($"PartitionKey eq {resourceId}"), cancellationToken).ToListAsync(cancellationToken);
-        return list.OrderByDescending(a => a.StartedAt).ThenByDescending(a => a.Id, StringComparer.Ordinal).ToList();
-    }
+    // A page of the resource's actions, newest first (by start; of one millisecond, by id), after the cursor, or from the
+    // actions started at `startedAtOrBefore` on.
+    public Task<(IReadOnlyList<ResourceAction> Items, ListCursor? Next)> PageAsync(
+        string resourceId, int perPage, ListCursor? after, CancellationToken cancellationToken, DateTimeOffset? startedAtOrBefore = null) =>
+        table.PageByAsync([resourceId], History, startedAtOrBefore is { } at ? HistoryKey(at, "") : null, perPage, after, cancellationToken);
 
     // Finishing is idempotent: a replayed completion of an already finished action changes nothing, and of two
     // concurrent ones the first writer's answer stands.

@@ -171,15 +171,27 @@ public static class ActionsApi
     }
 
     public static async Task<Results<Ok<IReadOnlyList<ResourceAction>>, ProblemHttpResult>> ListAsync(
-        string id, HttpContext context, ActionStore actions, DurableTaskClient workflows, CancellationToken cancellationToken)
-    {
+        string id, HttpContext context, ActionStore actions, DurableTaskClient workflows, CancellationToken cancellationToken) =>
         // Works after the droplet is deleted too: its history stays.
-        var list = DropletIds.IsWellFormed(id) ? await actions.ListAsync(id, cancellationToken) : [];
-        if (list.Count == 0 || !context.Caller().CanSee(list[0].ProjectId))
-            return Problems.NotFound($"Droplet '{id}' does not exist.");
-        var live = new List<ResourceAction>(list.Count);
-        foreach (var action in list)
+        await HistoryAsync(id, DropletIds.IsWellFormed(id), context, actions, workflows, cancellationToken) ?? Problems.NotFound($"Droplet '{id}' does not exist.");
+
+    // A page of a resource's actions, newest first, paginated like every listing (`per_page`, `page_token`, `Link`);
+    // null when the resource has no history the caller may see.
+    internal static async Task<Results<Ok<IReadOnlyList<ResourceAction>>, ProblemHttpResult>?> HistoryAsync(
+        string id, bool wellFormed, HttpContext context, ActionStore actions, DurableTaskClient workflows, CancellationToken cancellationToken)
+    {
+        if (!wellFormed)
+            return null;
+        var (perPage, after, problem) = Listing.ReadPage(context, id);
+        if (problem is not null)
+            return problem;
+        var (page, next) = await actions.PageAsync(id, perPage, after, cancellationToken);
+        if (page.Count == 0 ? after is null : !context.Caller().CanSee(page[0].ProjectId))
+            return null;
+        var live = new List<ResourceAction>(page.Count);
+        foreach (var action in page)
             live.Add(await LiveAsync(action, context, workflows, cancellationToken));
+        Listing.LinkNext(context, next);
         return TypedResults.Ok<IReadOnlyList<ResourceAction>>(live);
     }
 

@@ -13,11 +13,21 @@ namespace Droplets.Droplets;
 // only), and gone with the entry. User data may be 64 KiB of UTF-8, more than one string property holds (32K UTF-16
 // characters), so both parts are stored as UTF-8 bytes in binary properties of at most 32 KiB each (UserData0,
 // UserData1, …; SshKeys0, … holding a JSON array); the largest entry stays well under the 1 MiB entity limit.
+// Each tag of a droplet has a companion row (OwnedTable) in its project's partition, "~t~" + tag + "~" + id, so that
+// `tag_name` lists a page at the cost of the page. Tags never change after the create.
 public sealed class DropletStore(TableServiceClient service, StoreOptions options)
 {
-    readonly OwnedTable<Droplet, DropletEntity> table = new(service, options, "droplets", "ProjectId", DropletEntity.From, e => e.ToDroplet());
+    readonly OwnedTable<Droplet, DropletEntity> table = new(service, options, "droplets", "ProjectId", DropletEntity.From, e => e.ToDroplet(),
+        d => d.Tags.Select(tag => TagPrefix(tag) + d.Id));
 
-    public Task InitializeAsync(CancellationToken cancellationToken) => table.InitializeAsync(cancellationToken);
+    // Tags hold no '~' (CreateDroplet.IsTag): one tag's keys never run into another's.
+    static string TagPrefix(string tag) => "~t~" + tag + "~";
+
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        await table.InitializeAsync(cancellationToken);
+        await table.BackfillCompanionsAsync("tags", cancellationToken);
+    }
 
     public Task<bool> TryAddAsync(Droplet droplet, CancellationToken cancellationToken) => TryAddAsync(droplet, DropletBoot.None, cancellationToken);
 
@@ -86,7 +96,9 @@ public sealed class DropletStore(TableServiceClient service, StoreOptions option
     // `projects` null means every project. Several projects are read in key order as one listing.
     public async Task<DropletPage> ListAsync(IReadOnlyCollection<string>? projects, string? tag, int perPage, ListCursor? after, CancellationToken cancellationToken)
     {
-        var (items, next) = await table.PageAsync(projects, null, perPage, after, cancellationToken, d => tag is null || d.Tags.Contains(tag, StringComparer.Ordinal));
+        var (items, next) = tag is null
+            ? await table.PageAsync(projects, null, perPage, after, cancellationToken)
+            : await table.PageByAsync(projects, TagPrefix(tag), null, perPage, after, cancellationToken);
         return new DropletPage(items, next);
     }
 

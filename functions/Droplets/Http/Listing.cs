@@ -20,18 +20,9 @@ public sealed record Listing(string? ProjectId, IReadOnlyCollection<string>? Pro
         var projectId = query["project_id"].ToString() is { Length: > 0 } p ? p : null;
         if (projectId is not null && !global::Droplets.Droplets.Projects.IsValid(projectId))
             return (null, Problems.BadRequest("invalid_query", $"project_id {FieldErrors.Quote(projectId)} is invalid: {(global::Droplets.Droplets.Projects.Rule)}."));
-
-        var perPage = DefaultPerPage;
-        if (query["per_page"].ToString() is { Length: > 0 } raw && (!int.TryParse(raw, out perPage) || perPage is < 1 or > MaxPerPage))
-            return (null, Problems.BadRequest("invalid_query", $"per_page must be an integer from 1 to {MaxPerPage}."));
-
-        ListCursor? after = null;
-        if (query["page_token"].ToString() is { Length: > 0 } token)
-        {
-            after = ListCursor.TryDecode(token);
-            if (after is null || (projectId is not null && after.Owner != projectId))
-                return (null, Problems.BadRequest("invalid_query", "page_token is not valid for this listing; use the Link header of the previous page."));
-        }
+        var (perPage, after, problem) = ReadPage(context, projectId);
+        if (problem is not null)
+            return (null, problem);
 
         // A token sees only its projects: a foreign project lists as empty, exactly like one with nothing in it.
         var caller = context.Caller();
@@ -39,6 +30,26 @@ public sealed record Listing(string? ProjectId, IReadOnlyCollection<string>? Pro
             ? caller.CanSee(projectId) ? [projectId] : []
             : caller.AllProjects ? null : caller.ProjectIds;
         return (new Listing(projectId, projects, perPage, after), null);
+    }
+
+    // `per_page` and `page_token` alone, for a listing of one owner's rows (`owner`; null: any), such as one droplet's
+    // history. `per_page` may also be spelled `perPageAlias`.
+    public static (int PerPage, ListCursor? After, ProblemHttpResult? Problem) ReadPage(HttpContext context, string? owner, string? perPageAlias = null)
+    {
+        var query = context.Request.Query;
+        var perPage = DefaultPerPage;
+        var name = perPageAlias is not null && query[perPageAlias].Count > 0 && query["per_page"].Count == 0 ? perPageAlias : "per_page";
+        if (query[name].ToString() is { Length: > 0 } raw && (!int.TryParse(raw, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out perPage) || perPage is < 1 or > MaxPerPage))
+            return (0, null, Problems.BadRequest("invalid_query", $"{name} must be an integer from 1 to {MaxPerPage}."));
+
+        ListCursor? after = null;
+        if (query["page_token"].ToString() is { Length: > 0 } token)
+        {
+            after = ListCursor.TryDecode(token);
+            if (after is null || (owner is not null && after.Owner != owner))
+                return (0, null, Problems.BadRequest("invalid_query", "page_token is not valid for this listing; use the Link header of the previous page."));
+        }
+        return (perPage, after, null);
     }
 
     // The same query with the next page's token.
@@ -60,20 +71,22 @@ public sealed record Listing(string? ProjectId, IReadOnlyCollection<string>? Pro
     public const int OwnersPerQuery = 10;
 
     // The table filters of a page of a project-partitioned table, in the order to read them: the owners asked for (null:
-    // every owner), after the cursor, narrowed by `filter` (null: none). No owner asked for: no query at all.
-    public static IEnumerable<string?> Filters(IReadOnlyCollection<string>? owners, ListCursor? after, string? filter)
+    // every owner), after the cursor (whose id is the row key past `rowPrefix`), narrowed by `filter` (null: none). No
+    // owner asked for: no query at all.
+    public static IEnumerable<string?> Filters(IReadOnlyCollection<string>? owners, ListCursor? after, string? filter, string rowPrefix = "")
     {
+        var afterKey = rowPrefix + after?.Id;
         if (owners is null)
         {
             yield return And(filter, after is null ? null
-                : TableClient.CreateQueryFilter($"(PartitionKey gt {after.Owner} or (PartitionKey eq {after.Owner} and RowKey gt {after.Id}))"));
+                : TableClient.CreateQueryFilter($"(PartitionKey gt {after.Owner} or (PartitionKey eq {after.Owner} and RowKey gt {afterKey}))"));
             yield break;
         }
         var ascending = owners.Where(o => after is null || string.CompareOrdinal(o, after.Owner) >= 0).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
         foreach (var group in ascending.Chunk(OwnersPerQuery))
         {
             var inGroup = "(" + string.Join(" or ", group.Select(p => after is not null && p == after.Owner
-                ? TableClient.CreateQueryFilter($"(PartitionKey eq {p} and RowKey gt {after.Id})")
+                ? TableClient.CreateQueryFilter($"(PartitionKey eq {p} and RowKey gt {afterKey})")
                 : TableClient.CreateQueryFilter($"PartitionKey eq {p}"))) + ")";
             yield return And(filter, inGroup);
         }

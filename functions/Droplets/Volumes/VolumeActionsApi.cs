@@ -85,16 +85,8 @@ public static class VolumeActionsApi
 
     // The volume's actions, newest first; also after the volume is deleted.
     public static async Task<Results<Ok<IReadOnlyList<ResourceAction>>, ProblemHttpResult>> ListAsync(
-        string id, HttpContext context, ActionStore actions, DurableTaskClient workflows, CancellationToken cancellationToken)
-    {
-        var list = Volume.IsWellFormedId(id) ? await actions.ListAsync(id, cancellationToken) : [];
-        if (list.Count == 0 || !context.Caller().CanSee(list[0].ProjectId))
-            return VolumesApi.NotFound(id);
-        var live = new List<ResourceAction>(list.Count);
-        foreach (var action in list)
-            live.Add(await ActionsApi.LiveAsync(action, context, workflows, cancellationToken));
-        return TypedResults.Ok<IReadOnlyList<ResourceAction>>(live);
-    }
+        string id, HttpContext context, ActionStore actions, DurableTaskClient workflows, CancellationToken cancellationToken) =>
+        await ActionsApi.HistoryAsync(id, Volume.IsWellFormedId(id), context, actions, workflows, cancellationToken) ?? VolumesApi.NotFound(id);
 
     // Takes the volume (ETag-guarded: of concurrent requests exactly one wins), then for attach/detach the
     // droplet (if that is refused, the volume is let go again); then the starter records the action and starts its

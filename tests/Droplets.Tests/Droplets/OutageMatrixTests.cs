@@ -228,7 +228,8 @@ public abstract class OutageMatrixTests(HostKind kind, ITestOutputHelper output)
             .Zip(names).ToDictionary(p => p.Second, p => p.First);
         await host.WaitForActionAsync(await ActAsync(ids["started"], new { type = "power_off" }), TimeSpan.FromMinutes(1));
 
-        Slow(region, TimeSpan.FromSeconds(8));
+        // Slow enough that no action is done before every action has reached KubeVirt, on a loaded machine too.
+        Slow(region, TimeSpan.FromSeconds(12));
         // Hotplugs slower still, so that a detach is not done before every other action has reached KubeVirt.
         region.Options.HotplugDelay = TimeSpan.FromSeconds(20);
         var actions = new Dictionary<string, string>
@@ -315,7 +316,8 @@ public abstract class OutageMatrixTests(HostKind kind, ITestOutputHelper output)
             TimeSpan.FromMinutes(1), "the resized volume to be released");
         Assert.Equal("available", grown.GetProperty("status").GetString());
 
-        // The next action is accepted and completes.
+        // The next action is accepted and completes, at KubeVirt's usual pace again (slowed, it would outlast the deadline).
+        Slow(region, TimeSpan.FromMilliseconds(500));
         Assert.Equal("completed", (await host.WaitForActionAsync(await ActAsync(ids["rebooted"], new { type = "reboot" }))).GetProperty("status").GetString());
         Assert.Equal("completed", (await host.WaitForActionAsync(await AcceptedAsync(host.Client.DeleteAsync($"api/v1/droplets/{ids["deleted"]}")))).GetProperty("status").GetString());
         Assert.Null(region.Vm(project, ids["deleted"]));
