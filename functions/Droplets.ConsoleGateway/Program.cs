@@ -8,6 +8,7 @@ using Droplets.VncConsole;
 var builder = WebApplication.CreateBuilder(args);
 builder.Configuration.AddDropletsCatalog();
 builder.Services.AddDroplets(builder.Configuration);
+builder.Services.AddConsoleGateway();
 
 var app = builder.Build();
 app.UseDropletsHttp();

@@ -1,10 +1,11 @@
 using Droplets.Auth;
+using Droplets.VncConsole;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Azure.Functions.Worker;
 
 namespace Droplets.Functions;
 
-sealed class TokenFunctions(TokenStore store, Authenticator authenticator, TimeProvider time)
+sealed class TokenFunctions(TokenStore store, Authenticator authenticator, ConsoleTickets tickets, TimeProvider time)
 {
     [Function("CreateToken")]
     public async Task<IResult> Create(
@@ -19,5 +20,5 @@ sealed class TokenFunctions(TokenStore store, Authenticator authenticator, TimeP
     [Function("DeleteToken")]
     public async Task<IResult> Delete(
         [HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "v1/tokens/{id}")] HttpRequest request, string id, CancellationToken cancellationToken) =>
-        await TokensApi.DeleteAsync(id, store, authenticator, cancellationToken);
+        await TokensApi.DeleteAsync(id, store, authenticator, tickets, cancellationToken);
 }

@@ -9,6 +9,7 @@ using Droplets.VncConsole;
 var builder = WebApplication.CreateBuilder(args);
 builder.Configuration.AddDropletsCatalog();
 builder.Services.AddDroplets(builder.Configuration);
+builder.Services.AddConsoleGateway();
 builder.AddDurableTaskSidecar();
 builder.Services.AddHostedService<ActionRecoveryService>();
 builder.Services.AddHostedService<StorageWatchdog>();

@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using Droplets.Droplets;
 using Droplets.Http;
+using Droplets.VncConsole;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -72,8 +73,11 @@ public static class TokensApi
         TypedResults.Ok(await store.ListAsync(cancellationToken));
 
     public static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(
-        string id, TokenStore store, Authenticator authenticator, CancellationToken cancellationToken)
+        string id, TokenStore store, Authenticator authenticator, ConsoleTickets tickets, CancellationToken cancellationToken)
     {
+        // First, so that a crash in between leaves the token's console sessions ending, not the token gone and its
+        // sessions open.
+        await tickets.RevokeAsync(id, cancellationToken);
         var deleted = await store.DeleteAsync(id, cancellationToken);
         authenticator.Forget(id);
         return deleted ? TypedResults.NoContent() : Problems.NotFound($"Token '{id}' does not exist.");

@@ -6,6 +6,7 @@ using Droplets.KubeVirt;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -28,6 +29,9 @@ public static class ConsoleGateway
         app.MapGet(Path, ConnectAsync);
         return app;
     }
+
+    // What a process that maps the gateway runs beside it.
+    public static IServiceCollection AddConsoleGateway(this IServiceCollection services) => services.AddHostedService<ConsoleRevocations>();
 
     public static async Task ConnectAsync(
         HttpContext context, ConsoleTickets tickets, ConsoleSessions sessions, DropletStore droplets, KubeVirtClients clusters, IOptions<ConsoleOptions> options,
@@ -80,7 +84,7 @@ public static class ConsoleGateway
             var protocol = offered.FirstOrDefault(p => p is "binary" or "plain.kubevirt.io");
             using var client = await context.WebSockets.AcceptWebSocketAsync(protocol);
             log.LogInformation("Console session for {DropletId} opened", ticket.DropletId);
-            var reason = await RelayAsync(client, upstream, options.Value.IdleTimeout, options.Value.MaxSessionLifetime, lifetime.ApplicationStopping);
+            var reason = await RelayAsync(client, upstream, options.Value.IdleTimeout, options.Value.MaxSessionLifetime, lifetime.ApplicationStopping, lease.Revoked);
             log.LogInformation("Console session for {DropletId} closed: {Reason}", ticket.DropletId, reason);
         }
     }
@@ -88,11 +92,11 @@ public static class ConsoleGateway
     // Copies both ways until either side closes, the session idles or reaches its lifetime, or the host stops; then
     // closes both with the same status. The pumps are never cancelled mid-receive (that would abort the sockets instead
     // of closing them): a close frame to a side ends the pump reading from it.
-    public static async Task<string> RelayAsync(WebSocket client, WebSocket upstream, TimeSpan idleTimeout, TimeSpan maxLifetime, CancellationToken stopping)
+    public static async Task<string> RelayAsync(WebSocket client, WebSocket upstream, TimeSpan idleTimeout, TimeSpan maxLifetime, CancellationToken stopping, CancellationToken revoked)
     {
         using var idle = new CancellationTokenSource(idleTimeout);
         using var old = new CancellationTokenSource(maxLifetime);
-        using var ended = CancellationTokenSource.CreateLinkedTokenSource(stopping, idle.Token, old.Token);
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(stopping, idle.Token, old.Token, revoked);
         var toUpstream = PumpAsync(client, upstream, idle, idleTimeout);
         var toClient = PumpAsync(upstream, client, idle, idleTimeout);
         var interrupted = Task.Delay(Timeout.Infinite, ended.Token).ContinueWith(_ => ((WebSocketCloseStatus, string)?)null, TaskScheduler.Default);
@@ -102,8 +106,9 @@ public static class ConsoleGateway
         string description;
         if (first == interrupted)
         {
-            // Nobody closed: idle (so nothing is in flight), at its lifetime, or the host is stopping.
+            // Nobody closed: idle (so nothing is in flight), at its lifetime, its token revoked, or the host is stopping.
             (status, description) = stopping.IsCancellationRequested ? (WebSocketCloseStatus.EndpointUnavailable, "the console gateway is stopping")
+                : revoked.IsCancellationRequested ? (WebSocketCloseStatus.PolicyViolation, "the token of this session was revoked")
                 : old.IsCancellationRequested ? (WebSocketCloseStatus.NormalClosure, $"the session reached its limit of {maxLifetime.TotalSeconds:0} s; open a new one")
                 : (WebSocketCloseStatus.NormalClosure, $"idle for {idleTimeout.TotalSeconds:0} s");
             await Task.WhenAll(CloseAsync(client, status, description), CloseAsync(upstream, status, description));

@@ -30,6 +30,9 @@ public sealed class ConsoleOptions
     // Sessions open at once with one token's tickets, per gateway process. One droplet never has more than one:
     // KubeVirt gives a VMI one VNC connection, and a new one replaces the old.
     public int MaxSessionsPerToken { get; init; } = 10;
+
+    // How often a gateway with sessions open reads which tokens were revoked, and ends their sessions.
+    public TimeSpan RevocationCheckInterval { get; init; } = TimeSpan.FromSeconds(10);
 }
 
 // TokenId: the API token the ticket was minted for (null in a ticket from before it was recorded).
@@ -39,20 +42,24 @@ public enum TicketRefusal { Malformed, BadSignature, Expired, Used }
 
 // A console URL carries a ticket: `v1.<payload>.<HMAC-SHA256 of "v1.<payload>">`, base64url. The signature
 // binds it to one droplet and an expiry; the row in `consoletickets`, deleted on first use, makes it
-// single-use (a delete succeeds once).
+// single-use (a delete succeeds once). Partition "~revoked" lists the tokens revoked in the last MaxSessionLifetime
+// (RowKey: the token id), whose sessions the gateways end (ConsoleRevocations): the gateway reads no token table.
 public sealed class ConsoleTickets
 {
     const string Version = "v1";
+    const string Revoked = "~revoked";
     readonly TableClient table;
     readonly byte[] key;
     readonly TimeProvider time;
     readonly TimeSpan ttl;
+    readonly TimeSpan sessionLifetime;
 
     public ConsoleTickets(TableServiceClient service, StoreOptions store, IOptions<ConsoleOptions> options, TimeProvider time, ILogger<ConsoleTickets> log)
     {
         table = service.GetTableClient(store.TablePrefix + "consoletickets");
         this.time = time;
         ttl = options.Value.TicketTtl;
+        sessionLifetime = options.Value.MaxSessionLifetime;
         if (options.Value.SigningKey is { Length: > 0 } configured)
         {
             key = Encoding.UTF8.GetBytes(configured);
@@ -98,15 +105,29 @@ public sealed class ConsoleTickets
         return deleted.Status == 404 ? (null, TicketRefusal.Used) : (ticket, null);
     }
 
-    // Deletes the rows of tickets that expired unused (a used one is gone already): the reconciler calls it on each
-    // sweep. One filtered query; the table only ever holds the last TicketTtl's unused tickets.
+    // The token's console sessions are to end: written before the token is deleted, kept for as long as a session lasts.
+    public Task RevokeAsync(string tokenId, CancellationToken cancellationToken) =>
+        table.UpsertEntityAsync(new TableEntity(Revoked, tokenId) { ["ExpiresAt"] = time.GetUtcNow().Add(sessionLifetime) }, TableUpdateMode.Replace, cancellationToken);
+
+    // The tokens revoked in the last MaxSessionLifetime: one partition query.
+    public async Task<IReadOnlySet<string>> RevokedAsync(CancellationToken cancellationToken)
+    {
+        var revoked = new HashSet<string>(StringComparer.Ordinal);
+        await foreach (var row in table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {Revoked}"), select: ["RowKey"], cancellationToken: cancellationToken))
+            revoked.Add(row.RowKey);
+        return revoked;
+    }
+
+    // Deletes the rows of tickets that expired unused (a used one is gone already) and of revocations no session can
+    // outlive: the reconciler calls it on each sweep. One filtered query; the table only ever holds the last TicketTtl's
+    // unused tickets and the last MaxSessionLifetime's revocations.
     public async Task<int> SweepAsync(CancellationToken cancellationToken)
     {
         var swept = 0;
-        await foreach (var row in table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"ExpiresAt lt {time.GetUtcNow()}"), select: ["PartitionKey"],
+        await foreach (var row in table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"ExpiresAt lt {time.GetUtcNow()}"), select: ["PartitionKey", "RowKey"],
                            cancellationToken: cancellationToken))
         {
-            await table.DeleteEntityAsync(row.PartitionKey, "", ETag.All, cancellationToken);
+            await table.DeleteEntityAsync(row.PartitionKey, row.RowKey, ETag.All, cancellationToken);
             swept++;
         }
         return swept;

@@ -272,6 +272,51 @@ public abstract class ConsoleTests(DropletsWorld world)
         }, socket => socket.State == WebSocketState.Open, TimeSpan.FromSeconds(30), "a place to be free again");
     }
 
+    // Revoking a token ends its open sessions within Console:RevocationCheckInterval (1 s here) and a read; another
+    // token's session goes on.
+    [Fact]
+    public async Task Revoking_a_token_ends_its_open_sessions()
+    {
+        await using var api = await ApiHost.StartAsync(world.Kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = world.Nyc1 },
+            new Dictionary<string, string> { ["Console__RevocationCheckInterval"] = "00:00:01" });
+        var project = Repository.UniqueName("p");
+        var ids = new List<string>();
+        foreach (var name in new[] { "revoked", "kept" })
+            ids.Add((await api.CreateDropletAsync(new { name, image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project })).GetProperty("id").GetString()!);
+        foreach (var id in ids)
+            await api.WaitForStatusAsync(id, "running");
+        async Task<(string Id, HttpClient Client)> TokenAsync()
+        {
+            var created = await (await api.Client.PostAsJsonAsync("api/v1/tokens", new { name = "console", project_ids = new[] { project }, scope = "write" }))
+                .Content.ReadFromJsonAsync<JsonElement>();
+            return (created.GetProperty("id").GetString()!, api.ClientWith(created.GetProperty("token").GetString()));
+        }
+        var (revoked, kept) = (await TokenAsync(), await TokenAsync());
+        async Task<ClientWebSocket> SessionAsync(HttpClient client, string id)
+        {
+            var response = await client.PostAsync($"api/v1/droplets/{id}/console", null);
+            Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+            var socket = await ConnectAsync((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("url").GetString()!);
+            await HandshakeAsync(WebSocketStream.Create(socket, WebSocketMessageType.Binary));
+            return socket;
+        }
+        using var ending = await SessionAsync(revoked.Client, ids[0]);
+        using var going = await SessionAsync(kept.Client, ids[1]);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await api.Client.DeleteAsync($"api/v1/tokens/{revoked.Id}")).StatusCode);
+
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var buffer = new byte[64 * 1024];
+        while ((await ending.ReceiveAsync(buffer, deadline.Token)).MessageType != WebSocketMessageType.Close)
+        {
+        }
+        Assert.Equal((WebSocketCloseStatus.PolicyViolation, "the token of this session was revoked"), (ending.CloseStatus!.Value, ending.CloseStatusDescription));
+        Assert.Equal(WebSocketState.Open, going.State);
+        // Still relaying: a (non-incremental) FramebufferUpdateRequest is answered.
+        await going.SendAsync(new byte[] { 3, 0, 0, 0, 0, 0, 0, 8, 0, 8 }, WebSocketMessageType.Binary, true, deadline.Token);
+        Assert.True((await going.ReceiveAsync(buffer, deadline.Token)).Count > 0);
+    }
+
     [Fact]
     public async Task The_screenshot_is_the_droplets_screen_as_png()
     {
