@@ -26,15 +26,11 @@ public static class Extensions
 {
     public static IServiceCollection AddDroplets(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<CatalogOptions>().Bind(configuration.GetSection("Catalog")).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<CatalogOptions>, CatalogValidation>();
+        services.AddConsoleRelay(configuration);
         services.Configure<ProvisioningOptions>(configuration.GetSection("Provisioning"));
         services.Configure<RecoveryOptions>(configuration.GetSection("Recovery"));
         services.Configure<ActionOptions>(configuration.GetSection("Actions"));
         services.Configure<MetricsOptions>(configuration.GetSection("Metrics"));
-        services.AddOptions<ConsoleOptions>().Bind(configuration.GetSection("Console"))
-            .Validate(o => string.IsNullOrEmpty(o.SigningKey) || o.SigningKey.Length >= 32, "Console:SigningKey must be at least 32 characters.")
-            .ValidateOnStart();
         services.AddOptions<AuthOptions>().Bind(configuration.GetSection("Auth"))
             .Validate(o => string.IsNullOrEmpty(o.AdminToken) || o.AdminToken.Length >= 32, "Auth:AdminToken must be at least 32 characters.")
             .ValidateOnStart();
@@ -45,10 +41,6 @@ public static class Extensions
         services.AddOptions<Quotas.QuotaOptions>().Bind(configuration.GetSection("Quotas"))
             .Validate(o => o.IsValid(), "Quotas: every limit must be 0 or more, and each Quotas:Projects key a project id.")
             .ValidateOnStart();
-        services.AddSingleton(TimeProvider.System);
-
-        services.AddSingleton(_ => Storage.Tables(configuration));
-        services.AddSingleton(new StoreOptions { TablePrefix = configuration["Droplets:TablePrefix"] ?? "" });
         services.AddSingleton<DropletStore>();
         services.AddSingleton<SshKeyStore>();
         services.AddSingleton<VolumeStore>();
@@ -56,10 +48,7 @@ public static class Extensions
         services.AddSingleton<Authenticator>();
         services.AddSingleton<RateLimiter>();
         services.AddSingleton<ApiGate>();
-        services.AddSingleton<KubeVirtClients>();
         services.AddSingleton<PrometheusClient>();
-        services.AddSingleton<ConsoleTickets>();
-        services.AddSingleton<ConsoleSessions>();
         services.AddSingleton<Poller>();
         services.AddSingleton<ProvisioningActivities>();
         services.AddSingleton<ActionStore>();
@@ -73,6 +62,25 @@ public static class Extensions
         services.AddSingleton<ActionRecovery>();
         services.AddSingleton<DriftReport>();
         services.AddHostedService<StoreInitializer>();
+        return services;
+    }
+
+    // What the console gateway needs, and no more: the regions' Kubernetes clients (for the VMIs' vnc subresource), the
+    // console tickets (table `consoletickets`) and the HTTP conventions. The API adds the rest; Droplets.ConsoleGateway
+    // runs on this alone, so it holds no other table's client and creates no table.
+    public static IServiceCollection AddConsoleRelay(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<CatalogOptions>().Bind(configuration.GetSection("Catalog")).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<CatalogOptions>, CatalogValidation>();
+        services.AddOptions<ConsoleOptions>().Bind(configuration.GetSection("Console"))
+            .Validate(o => string.IsNullOrEmpty(o.SigningKey) || o.SigningKey.Length >= 32, "Console:SigningKey must be at least 32 characters.")
+            .ValidateOnStart();
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(_ => Storage.Tables(configuration));
+        services.AddSingleton(new StoreOptions { TablePrefix = configuration["Droplets:TablePrefix"] ?? "" });
+        services.AddSingleton<KubeVirtClients>();
+        services.AddSingleton<ConsoleTickets>();
+        services.AddSingleton<ConsoleSessions>();
 
         services.ConfigureHttpJsonOptions(o =>
         {

@@ -52,6 +52,9 @@ param recoverySchedule string = '*/30 * * * * *'
 param recoveryGrace string = '00:00:30'
 param tablePrefix string = ''
 
+@description('The OIDC issuer URL of the cluster where the console gateway runs (az aks show --query oidcIssuerProfile.issuerUrl), so that its ServiceAccount droplets-system/droplets-console signs in as the gateway\'s identity (workload identity). Empty: federate it later.')
+param consoleOidcIssuer string = ''
+
 var suffix = uniqueString(resourceGroup().id, name)
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
@@ -68,12 +71,32 @@ module monitoring 'modules/monitoring.bicep' = {
   }
 }
 
+// The console gateway's own identity (it runs next to the clusters, as infra/k8s/console-gateway.yaml's
+// ServiceAccount): the console tickets table only. It is given no Key Vault secret: its signing key is given to it
+// where it runs.
+resource consoleIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: 'id-${name}-console'
+  location: location
+}
+
+resource consoleFederation 'Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials@2023-01-31' = if (!empty(consoleOidcIssuer)) {
+  parent: consoleIdentity
+  name: 'droplets-console'
+  properties: {
+    issuer: consoleOidcIssuer
+    subject: 'system:serviceaccount:droplets-system:droplets-console'
+    audiences: ['api://AzureADTokenExchange']
+  }
+}
+
 module storage 'modules/storage.bicep' = {
   name: 'storage'
   params: {
     accountName: take('st${replace(name, '-', '')}${suffix}', 24)
     location: location
     principalId: identity.properties.principalId
+    consolePrincipalId: consoleIdentity.properties.principalId
+    ticketsTableName: '${tablePrefix}consoletickets'
   }
 }
 
@@ -131,3 +154,5 @@ output apiBaseUrl string = 'https://${app.outputs.defaultHostName}/api/v1'
 output keyVaultName string = vault.outputs.name
 output storageAccountName string = storage.outputs.accountName
 output identityClientId string = identity.properties.clientId
+output consoleIdentityClientId string = consoleIdentity.properties.clientId
+output tableServiceUri string = storage.outputs.tableServiceUri

@@ -10,6 +10,18 @@ public static class HttpPipeline
     // for the framework's own empty answers (unknown route 404, wrong method 405), then ApiGate.
     public static IApplicationBuilder UseDropletsHttp(this IApplicationBuilder app)
     {
+        app.UseDropletsErrors();
+        app.Use(async (context, next) =>
+        {
+            if (await context.RequestServices.GetRequiredService<ApiGate>().AllowAsync(context))
+                await next(context);
+        });
+        return app;
+    }
+
+    // Request ids and problem-details answers, without the API's gate (the console gateway checks its tickets itself).
+    public static IApplicationBuilder UseDropletsErrors(this IApplicationBuilder app)
+    {
         app.Use((context, next) =>
         {
             RequestId.Apply(context);
@@ -17,11 +29,6 @@ public static class HttpPipeline
         });
         app.UseExceptionHandler();
         app.UseStatusCodePages();
-        app.Use(async (context, next) =>
-        {
-            if (await context.RequestServices.GetRequiredService<ApiGate>().AllowAsync(context))
-                await next(context);
-        });
         return app;
     }
 }

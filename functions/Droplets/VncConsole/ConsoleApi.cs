@@ -44,7 +44,7 @@ public static class ConsoleApi
             .GetScreenshotAsync(droplet.Namespace, DropletMapping.VmNameFor(droplet.Id), cancellationToken);
         return png is not null
             ? TypedResults.File(png, "image/png")
-            : NotRunning(droplet, status == HttpStatusCode.NotFound ? "its VirtualMachineInstance does not exist" : message);
+            : NotRunning(droplet.Id, status == HttpStatusCode.NotFound ? "its VirtualMachineInstance does not exist" : message ?? "KubeVirt refused it");
     }
 
     static async Task<(Droplet? Droplet, IResult? Problem)> RunningAsync(string id, HttpContext context, DropletStore droplets, CancellationToken cancellationToken)
@@ -54,12 +54,11 @@ public static class ConsoleApi
             return (null, DropletsApi.NotFound(id));
         return droplet.Status is DropletStatus.Running or DropletStatus.Resizing
             ? (droplet, null)
-            : (null, NotRunning(droplet, null));
+            : (null, NotRunning(droplet.Id, $"it is {System.Text.Json.JsonSerializer.Serialize(droplet.Status).Trim('"')}, and a console needs it running."));
     }
 
-    public static IResult NotRunning(Droplet droplet, string? why) =>
-        Problems.Create(StatusCodes.Status409Conflict, "not_running", "Conflict",
-            $"Droplet '{droplet.Id}' has no console now: " + (why ?? $"it is {System.Text.Json.JsonSerializer.Serialize(droplet.Status).Trim('"')}, and a console needs it running."));
+    public static IResult NotRunning(string dropletId, string why) =>
+        Problems.Create(StatusCodes.Status409Conflict, "not_running", "Conflict", $"Droplet '{dropletId}' has no console now: {why}");
 
     static string GatewayUrl(HttpRequest request, ConsoleOptions options) =>
         options.GatewayUrl?.ToString().TrimEnd('/')

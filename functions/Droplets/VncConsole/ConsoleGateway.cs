@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.WebSockets;
-using Droplets.Droplets;
 using Droplets.Http;
 using Droplets.KubeVirt;
 using Microsoft.AspNetCore.Builder;
@@ -34,7 +33,7 @@ public static class ConsoleGateway
     public static IServiceCollection AddConsoleGateway(this IServiceCollection services) => services.AddHostedService<ConsoleRevocations>();
 
     public static async Task ConnectAsync(
-        HttpContext context, ConsoleTickets tickets, ConsoleSessions sessions, DropletStore droplets, KubeVirtClients clusters, IOptions<ConsoleOptions> options,
+        HttpContext context, ConsoleTickets tickets, ConsoleSessions sessions, KubeVirtClients clusters, IOptions<ConsoleOptions> options,
         IHostApplicationLifetime lifetime, ILoggerFactory loggers)
     {
         var log = loggers.CreateLogger(typeof(ConsoleGateway));
@@ -63,17 +62,13 @@ public static class ConsoleGateway
                 .ExecuteAsync(context);
             return;
         }
-        var droplet = await droplets.GetAsync(ticket.ProjectId, ticket.DropletId, aborted);
-        if (droplet is null)
-        {
-            await Problems.NotFound($"Droplet '{ticket.DropletId}' does not exist.").ExecuteAsync(context);
-            return;
-        }
+        // KubeVirt is the one to ask: a droplet deleted or stopped since the ticket was minted has no VMI to connect to.
         var (upstream, refused, why) = await clusters.For(ticket.Region)
-            .ConnectVncAsync(droplet.Namespace, DropletMapping.VmNameFor(ticket.DropletId), aborted);
+            .ConnectVncAsync(ticket.Namespace, DropletMapping.VmNameFor(ticket.DropletId), aborted);
         if (upstream is null)
         {
-            await ConsoleApi.NotRunning(droplet, refused == HttpStatusCode.NotFound ? "its VirtualMachineInstance does not exist" : why).ExecuteAsync(context);
+            await ConsoleApi.NotRunning(ticket.DropletId, refused == HttpStatusCode.NotFound ? "its VirtualMachineInstance does not exist (the droplet was stopped or deleted)" : why ?? "KubeVirt refused it")
+                .ExecuteAsync(context);
             return;
         }
 

@@ -35,8 +35,9 @@ public sealed class ConsoleOptions
     public TimeSpan RevocationCheckInterval { get; init; } = TimeSpan.FromSeconds(10);
 }
 
-// TokenId: the API token the ticket was minted for (null in a ticket from before it was recorded).
-public sealed record ConsoleTicket(string Id, string DropletId, string ProjectId, string Region, DateTimeOffset ExpiresAt, string? TokenId = null);
+// TokenId: the API token the ticket was minted for (null in a ticket from before it was recorded). Namespace: the
+// droplet's, so that the gateway needs no droplet record to find its VMI.
+public sealed record ConsoleTicket(string Id, string DropletId, string ProjectId, string Region, DateTimeOffset ExpiresAt, string? TokenId = null, string Namespace = "");
 
 public enum TicketRefusal { Malformed, BadSignature, Expired, Used }
 
@@ -76,14 +77,14 @@ public sealed class ConsoleTickets
     public async Task<(string Token, DateTimeOffset ExpiresAt)> MintAsync(Droplet droplet, string tokenId, CancellationToken cancellationToken)
     {
         var ticket = new ConsoleTicket(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), droplet.Id, droplet.ProjectId, droplet.Region,
-            time.GetUtcNow().Add(ttl), tokenId);
+            time.GetUtcNow().Add(ttl), tokenId, droplet.Namespace);
         await table.AddEntityAsync(new TableEntity(ticket.Id, "") { ["DropletId"] = ticket.DropletId, ["ExpiresAt"] = ticket.ExpiresAt }, cancellationToken);
         return (Sign(ticket), ticket.ExpiresAt);
     }
 
     public string Sign(ConsoleTicket ticket)
     {
-        var payload = Base64Url.EncodeToString(JsonSerializer.SerializeToUtf8Bytes(new Payload(ticket.Id, ticket.DropletId, ticket.ProjectId, ticket.Region, ticket.ExpiresAt.ToUnixTimeSeconds(), ticket.TokenId)));
+        var payload = Base64Url.EncodeToString(JsonSerializer.SerializeToUtf8Bytes(new Payload(ticket.Id, ticket.DropletId, ticket.ProjectId, ticket.Region, ticket.ExpiresAt.ToUnixTimeSeconds(), ticket.TokenId, ticket.Namespace)));
         var signed = $"{Version}.{payload}";
         return $"{signed}.{Base64Url.EncodeToString(HMACSHA256.HashData(key, Encoding.ASCII.GetBytes(signed)))}";
     }
@@ -133,14 +134,15 @@ public sealed class ConsoleTickets
         return swept;
     }
 
-    sealed record Payload(string T, string D, string P, string R, long E, string? K = null);
+    sealed record Payload(string T, string D, string P, string R, long E, string? K = null, string? N = null);
 
     static ConsoleTicket? Parse(byte[] json)
     {
         try
         {
-            return JsonSerializer.Deserialize<Payload>(json) is { T: not null, D: not null, P: not null, R: not null } p
-                ? new ConsoleTicket(p.T, p.D, p.P, p.R, DateTimeOffset.FromUnixTimeSeconds(p.E), p.K)
+            // A ticket minted before tickets named the namespace (at most TicketTtl before an upgrade) is not valid.
+            return JsonSerializer.Deserialize<Payload>(json) is { T: not null, D: not null, P: not null, R: not null, N: { Length: > 0 } } p
+                ? new ConsoleTicket(p.T, p.D, p.P, p.R, DateTimeOffset.FromUnixTimeSeconds(p.E), p.K, p.N)
                 : null;
         }
         catch (Exception e) when (e is JsonException or ArgumentOutOfRangeException)

@@ -5,6 +5,12 @@ param accountName string
 param location string
 param principalId string
 
+@description('The console gateway\'s identity: it gets the console tickets table, and nothing else of the account.')
+param consolePrincipalId string
+
+@description('The console tickets table (Droplets__TablePrefix + consoletickets).')
+param ticketsTableName string
+
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: accountName
   location: location
@@ -51,5 +57,29 @@ resource grants 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for role
   }
 }]
 
+resource tables 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+// Made here (the app would make it at start) so that the gateway's grant has a scope.
+resource tickets 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tables
+  name: ticketsTableName
+}
+
+// The console gateway redeems tickets (reads and deletes their rows) and reads the revoked tokens: Table Data
+// Contributor on that one table. No other table (not tokens, not droplets), no blobs, no queues.
+resource consoleGrant 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(tickets.id, consolePrincipalId, roles[2])
+  scope: tickets
+  properties: {
+    principalId: consolePrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles[2])
+  }
+}
+
 output accountName string = account.name
+output tableServiceUri string = account.properties.primaryEndpoints.table
 output deploymentContainerUrl string = '${account.properties.primaryEndpoints.blob}${deployments.name}'

@@ -256,4 +256,43 @@ public class ClusterRoleTests
         await Eventually.HoldsAsync(() => RefusalAsync(() => app.CoreV1.CreateNamespacedServiceAsync(Service("web"), "proj-old")),
             refusal => refusal is null, TimeSpan.FromSeconds(30), "the labelled old namespace to be the app's");
     }
+
+    // The console gateway runs as its own ServiceAccount (infra/k8s/console-gateway.yaml): with its token, and only the
+    // consoletickets table in its container, it relays a session; and that identity may do nothing else the app does.
+    [Theory, BothHosts]
+    public async Task The_console_gateways_identity_opens_the_vnc_websocket_and_nothing_else(HostKind kind)
+    {
+        await using var region = await TestRegion.StartAsync();
+        using var admin = TestRegion.Admin(region);
+        var token = await Manifests.TokenAsync(admin, "droplets-console");
+        await using var api = await ApiHost.StartAsync(kind, new Dictionary<string, KubeVirtSimulator> { ["nyc1"] = region },
+            new Dictionary<string, string> { ["Console__SigningKey"] = "console-signing-key-for-tests-0123456789" });
+        await using var gateway = await api.StartSiblingAsync("Droplets.ConsoleGateway", new Dictionary<string, string> { ["Catalog__Regions__nyc1__Token"] = token });
+        var project = global::Droplets.Tests.Infrastructure.Repository.UniqueName("p");
+        var id = await api.RunningDropletAsync(project);
+
+        var url = (await (await api.Client.PostAsync($"api/v1/droplets/{id}/console", null)).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("url").GetString()!;
+        using var socket = new System.Net.WebSockets.ClientWebSocket();
+        socket.Options.AddSubProtocol("binary");
+        await socket.ConnectAsync(new UriBuilder(url) { Port = gateway.BaseAddress.Port }.Uri, CancellationToken.None);
+        var greeting = new byte[12];
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        Assert.Equal(12, (await socket.ReceiveAsync(greeting, deadline.Token)).Count);
+        Assert.Equal("RFB 003.008\n", System.Text.Encoding.ASCII.GetString(greeting));
+
+        using var console = TestRegion.Client(region, token);
+        var ns = KubeNames.Namespace(project);
+        async Task<bool> MayAsync(string verb, string group, string resource, string subresource = "") =>
+            (await console.AuthorizationV1.CreateSelfSubjectAccessReviewAsync(new V1SelfSubjectAccessReview
+            {
+                Spec = new V1SelfSubjectAccessReviewSpec { ResourceAttributes = new V1ResourceAttributes { Verb = verb, Group = group, Resource = resource, Subresource = subresource, NamespaceProperty = ns } },
+            })).Status.Allowed;
+        Assert.True(await MayAsync("get", "subresources.kubevirt.io", "virtualmachineinstances", "vnc"));
+        Assert.False(await MayAsync("get", "kubevirt.io", "virtualmachineinstances"));
+        Assert.False(await MayAsync("get", "kubevirt.io", "virtualmachines"));
+        Assert.False(await MayAsync("create", "kubevirt.io", "virtualmachines"));
+        Assert.False(await MayAsync("update", "subresources.kubevirt.io", "virtualmachines", "stop"));
+        Assert.False(await MayAsync("get", "", "secrets"));
+        Assert.False(await MayAsync("list", "", "events"));
+    }
 }

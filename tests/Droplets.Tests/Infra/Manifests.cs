@@ -44,10 +44,13 @@ public static partial class Manifests
 
     // A bound token of the app's ServiceAccount (droplets-system/droplets), valid for a day: what
     // `kubectl create token` gets, and what a region's Token setting holds.
-    public static async Task<string> AppTokenAsync(IKubernetes admin)
+    public static Task<string> AppTokenAsync(IKubernetes admin) => TokenAsync(admin, "droplets");
+
+    // The same for another ServiceAccount of droplets-system (the console gateway's: droplets-console).
+    public static async Task<string> TokenAsync(IKubernetes admin, string account)
     {
         var request = new Authenticationv1TokenRequest { Spec = new V1TokenRequestSpec { ExpirationSeconds = 86400, Audiences = [] } };
-        return (await admin.CoreV1.CreateNamespacedServiceAccountTokenAsync(request, "droplets", "droplets-system")).Status.Token;
+        return (await admin.CoreV1.CreateNamespacedServiceAccountTokenAsync(request, account, "droplets-system")).Status.Token;
     }
 
     // Only the simple list form this kustomization uses: "  - file.yaml" lines under "resources:".
@@ -69,10 +72,14 @@ public class ManifestTests
     {
         var objects = Manifests.Load();
         Assert.Contains(objects.OfType<V1Namespace>(), n => n.Metadata.Name == "droplets-system");
-        var account = Assert.Single(objects.OfType<V1ServiceAccount>());
-        Assert.Equal(("droplets", "droplets-system"), (account.Metadata.Name, account.Metadata.NamespaceProperty));
+        var accounts = objects.OfType<V1ServiceAccount>().ToList();
+        Assert.Equal(["droplets", "droplets-console"], accounts.Select(a => a.Metadata.Name).Order());
+        Assert.All(accounts, a => Assert.Equal("droplets-system", a.Metadata.NamespaceProperty));
+        // Each identity bound to its own role: the gateway's is not the API's.
+        foreach (var other in objects.OfType<V1ClusterRoleBinding>().Where(b => b.Metadata.Name != "droplets"))
+            Assert.Equal((other.Metadata.Name, other.Metadata.Name), (other.RoleRef.Name, Assert.Single(other.Subjects).Name));
 
-        var binding = Assert.Single(objects.OfType<V1ClusterRoleBinding>());
+        var binding = objects.OfType<V1ClusterRoleBinding>().Single(b => b.Metadata.Name == "droplets");
         Assert.Equal(("ClusterRole", "droplets"), (binding.RoleRef.Kind, binding.RoleRef.Name));
         var subject = Assert.Single(binding.Subjects);
         Assert.Equal(("ServiceAccount", "droplets", "droplets-system"), (subject.Kind, subject.Name, subject.NamespaceProperty));
@@ -85,7 +92,7 @@ public class ManifestTests
     {
         var objects = Manifests.Load();
         var policy = Assert.Single(objects.OfType<V1ValidatingAdmissionPolicy>());
-        var account = Assert.Single(objects.OfType<V1ServiceAccount>());
+        var account = objects.OfType<V1ServiceAccount>().Single(a => a.Metadata.Name == "droplets");
         Assert.Equal($"request.userInfo.username == 'system:serviceaccount:{account.Metadata.NamespaceProperty}:{account.Metadata.Name}'",
             Assert.Single(policy.Spec.MatchConditions).Expression);
         var prefix = new global::Droplets.KubeVirt.NamespaceOptions().Prefix;
