@@ -29,7 +29,7 @@ public sealed record ApiToken
 }
 
 // Who is calling: the token's id (recorded as the author of what it does), what it may see and do.
-public sealed record Caller(string TokenId, IReadOnlyList<string> ProjectIds, TokenScope Scope, bool IsAdmin)
+public sealed record Caller(string TokenId, IReadOnlyList<string> ProjectIds, TokenScope Scope, bool IsAdmin, DateTimeOffset? ExpiresAt = null)
 {
     public bool AllProjects => ProjectIds.Contains(ApiToken.AllProjects);
 

@@ -88,7 +88,7 @@ public sealed class Authenticator(TokenStore store, IOptions<AuthOptions> option
         var record = cached.Token;
         if (record.ExpiresAt is { } expires && expires <= now)
             return (null, Verdict.Invalid);
-        return (new Caller(record.Id, record.ProjectIds, record.Scope, IsAdmin: false), Verdict.Valid);
+        return (new Caller(record.Id, record.ProjectIds, record.Scope, IsAdmin: false, record.ExpiresAt), Verdict.Valid);
     }
 
     public void Forget(string id) => cache.TryRemove(id, out _);

@@ -29,7 +29,7 @@ public static class ConsoleApi
         var (droplet, problem) = await RunningAsync(id, context, droplets, cancellationToken);
         if (problem is not null)
             return problem;
-        var (token, expiresAt) = await tickets.MintAsync(droplet!, context.Caller().TokenId, cancellationToken);
+        var (token, expiresAt) = await tickets.MintAsync(droplet!, context.Caller(), cancellationToken);
         var url = $"{GatewayUrl(context.Request, options.Value)}?token={token}";
         return TypedResults.Created((string?)null, new ConsoleSession(url, expiresAt, "vnc"));
     }

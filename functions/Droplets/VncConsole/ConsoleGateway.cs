@@ -34,7 +34,7 @@ public static class ConsoleGateway
 
     public static async Task ConnectAsync(
         HttpContext context, ConsoleTickets tickets, ConsoleSessions sessions, KubeVirtClients clusters, IOptions<ConsoleOptions> options,
-        IHostApplicationLifetime lifetime, ILoggerFactory loggers)
+        IHostApplicationLifetime lifetime, TimeProvider time, ILoggerFactory loggers)
     {
         var log = loggers.CreateLogger(typeof(ConsoleGateway));
         var aborted = context.RequestAborted;
@@ -79,7 +79,12 @@ public static class ConsoleGateway
             var protocol = offered.FirstOrDefault(p => p is "binary" or "plain.kubevirt.io");
             using var client = await context.WebSockets.AcceptWebSocketAsync(protocol);
             log.LogInformation("Console session for {DropletId} opened", ticket.DropletId);
-            var reason = await RelayAsync(client, upstream, options.Value.IdleTimeout, options.Value.MaxSessionLifetime, lifetime.ApplicationStopping, lease.Revoked);
+            // A session ends at its lifetime, or when its token expires if that is sooner.
+            var max = options.Value.MaxSessionLifetime;
+            var limit = ticket.TokenExpiresAt is { } expires && expires - time.GetUtcNow() < max
+                ? (expires - time.GetUtcNow() is { Ticks: > 0 } left ? left : TimeSpan.Zero, "the token of this session expired")
+                : (max, $"the session reached its limit of {max.TotalSeconds:0} s; open a new one");
+            var reason = await RelayAsync(client, upstream, options.Value.IdleTimeout, limit, lifetime.ApplicationStopping, lease.Revoked);
             log.LogInformation("Console session for {DropletId} closed: {Reason}", ticket.DropletId, reason);
         }
     }
@@ -87,10 +92,11 @@ public static class ConsoleGateway
     // Copies both ways until either side closes, the session idles or reaches its lifetime, or the host stops; then
     // closes both with the same status. The pumps are never cancelled mid-receive (that would abort the sockets instead
     // of closing them): a close frame to a side ends the pump reading from it.
-    public static async Task<string> RelayAsync(WebSocket client, WebSocket upstream, TimeSpan idleTimeout, TimeSpan maxLifetime, CancellationToken stopping, CancellationToken revoked)
+    public static async Task<string> RelayAsync(
+        WebSocket client, WebSocket upstream, TimeSpan idleTimeout, (TimeSpan After, string Why) limit, CancellationToken stopping, CancellationToken revoked)
     {
         using var idle = new CancellationTokenSource(idleTimeout);
-        using var old = new CancellationTokenSource(maxLifetime);
+        using var old = new CancellationTokenSource(limit.After);
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(stopping, idle.Token, old.Token, revoked);
         var toUpstream = PumpAsync(client, upstream, idle, idleTimeout);
         var toClient = PumpAsync(upstream, client, idle, idleTimeout);
@@ -104,7 +110,7 @@ public static class ConsoleGateway
             // Nobody closed: idle (so nothing is in flight), at its lifetime, its token revoked, or the host is stopping.
             (status, description) = stopping.IsCancellationRequested ? (WebSocketCloseStatus.EndpointUnavailable, "the console gateway is stopping")
                 : revoked.IsCancellationRequested ? (WebSocketCloseStatus.PolicyViolation, "the token of this session was revoked")
-                : old.IsCancellationRequested ? (WebSocketCloseStatus.NormalClosure, $"the session reached its limit of {maxLifetime.TotalSeconds:0} s; open a new one")
+                : old.IsCancellationRequested ? (WebSocketCloseStatus.NormalClosure, limit.Why)
                 : (WebSocketCloseStatus.NormalClosure, $"idle for {idleTimeout.TotalSeconds:0} s");
             await Task.WhenAll(CloseAsync(client, status, description), CloseAsync(upstream, status, description));
         }

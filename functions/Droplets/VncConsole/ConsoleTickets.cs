@@ -35,9 +35,10 @@ public sealed class ConsoleOptions
     public TimeSpan RevocationCheckInterval { get; init; } = TimeSpan.FromSeconds(10);
 }
 
-// TokenId: the API token the ticket was minted for (null in a ticket from before it was recorded). Namespace: the
-// droplet's, so that the gateway needs no droplet record to find its VMI.
-public sealed record ConsoleTicket(string Id, string DropletId, string ProjectId, string Region, DateTimeOffset ExpiresAt, string? TokenId = null, string Namespace = "");
+// TokenId: the API token the ticket was minted for (null in a ticket from before it was recorded), TokenExpiresAt its
+// expiry (null: none). Namespace: the droplet's, so that the gateway needs no droplet record to find its VMI.
+public sealed record ConsoleTicket(
+    string Id, string DropletId, string ProjectId, string Region, DateTimeOffset ExpiresAt, string? TokenId = null, string Namespace = "", DateTimeOffset? TokenExpiresAt = null);
 
 public enum TicketRefusal { Malformed, BadSignature, Expired, Used }
 
@@ -74,17 +75,17 @@ public sealed class ConsoleTickets
 
     public Task InitializeAsync(CancellationToken cancellationToken) => table.CreateIfNotExistsAsync(cancellationToken);
 
-    public async Task<(string Token, DateTimeOffset ExpiresAt)> MintAsync(Droplet droplet, string tokenId, CancellationToken cancellationToken)
+    public async Task<(string Token, DateTimeOffset ExpiresAt)> MintAsync(Droplet droplet, Auth.Caller caller, CancellationToken cancellationToken)
     {
         var ticket = new ConsoleTicket(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), droplet.Id, droplet.ProjectId, droplet.Region,
-            time.GetUtcNow().Add(ttl), tokenId, droplet.Namespace);
+            time.GetUtcNow().Add(ttl), caller.TokenId, droplet.Namespace, caller.ExpiresAt);
         await table.AddEntityAsync(new TableEntity(ticket.Id, "") { ["DropletId"] = ticket.DropletId, ["ExpiresAt"] = ticket.ExpiresAt }, cancellationToken);
         return (Sign(ticket), ticket.ExpiresAt);
     }
 
     public string Sign(ConsoleTicket ticket)
     {
-        var payload = Base64Url.EncodeToString(JsonSerializer.SerializeToUtf8Bytes(new Payload(ticket.Id, ticket.DropletId, ticket.ProjectId, ticket.Region, ticket.ExpiresAt.ToUnixTimeSeconds(), ticket.TokenId, ticket.Namespace)));
+        var payload = Base64Url.EncodeToString(JsonSerializer.SerializeToUtf8Bytes(new Payload(ticket.Id, ticket.DropletId, ticket.ProjectId, ticket.Region, ticket.ExpiresAt.ToUnixTimeSeconds(), ticket.TokenId, ticket.Namespace, ticket.TokenExpiresAt?.ToUnixTimeSeconds())));
         var signed = $"{Version}.{payload}";
         return $"{signed}.{Base64Url.EncodeToString(HMACSHA256.HashData(key, Encoding.ASCII.GetBytes(signed)))}";
     }
@@ -134,7 +135,7 @@ public sealed class ConsoleTickets
         return swept;
     }
 
-    sealed record Payload(string T, string D, string P, string R, long E, string? K = null, string? N = null);
+    sealed record Payload(string T, string D, string P, string R, long E, string? K = null, string? N = null, long? X = null);
 
     static ConsoleTicket? Parse(byte[] json)
     {
@@ -142,7 +143,7 @@ public sealed class ConsoleTickets
         {
             // A ticket minted before tickets named the namespace (at most TicketTtl before an upgrade) is not valid.
             return JsonSerializer.Deserialize<Payload>(json) is { T: not null, D: not null, P: not null, R: not null, N: { Length: > 0 } } p
-                ? new ConsoleTicket(p.T, p.D, p.P, p.R, DateTimeOffset.FromUnixTimeSeconds(p.E), p.K, p.N)
+                ? new ConsoleTicket(p.T, p.D, p.P, p.R, DateTimeOffset.FromUnixTimeSeconds(p.E), p.K, p.N, p.X is { } x ? DateTimeOffset.FromUnixTimeSeconds(x) : null)
                 : null;
         }
         catch (Exception e) when (e is JsonException or ArgumentOutOfRangeException)

@@ -317,6 +317,31 @@ public abstract class ConsoleTests(DropletsWorld world)
         Assert.True((await going.ReceiveAsync(buffer, deadline.Token)).Count > 0);
     }
 
+    // A session outlives neither its lifetime nor its token: one opened with a token that expires in 10 s ends then.
+    [Fact]
+    public async Task A_session_ends_when_its_token_expires()
+    {
+        var project = Repository.UniqueName("p");
+        var id = (await host.CreateDropletAsync(new { name = "expiring", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project }))
+            .GetProperty("id").GetString()!;
+        await host.WaitForStatusAsync(id, "running");
+        var expires = DateTimeOffset.UtcNow.AddSeconds(10);
+        var created = await (await host.Client.PostAsJsonAsync("api/v1/tokens", new { name = "short", project_ids = new[] { project }, scope = "write", expires_at = expires }))
+            .Content.ReadFromJsonAsync<JsonElement>();
+        var client = host.ClientWith(created.GetProperty("token").GetString());
+        var console = await (await client.PostAsync($"api/v1/droplets/{id}/console", null)).Content.ReadFromJsonAsync<JsonElement>();
+        using var socket = await ConnectAsync(console.GetProperty("url").GetString()!);
+        await HandshakeAsync(WebSocketStream.Create(socket, WebSocketMessageType.Binary));
+
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(40));
+        var buffer = new byte[64 * 1024];
+        while ((await socket.ReceiveAsync(buffer, deadline.Token)).MessageType != WebSocketMessageType.Close)
+        {
+        }
+        Assert.Equal("the token of this session expired", socket.CloseStatusDescription);
+        Assert.True(DateTimeOffset.UtcNow >= expires.AddSeconds(-1), "closed before the token expired");
+    }
+
     [Fact]
     public async Task The_screenshot_is_the_droplets_screen_as_png()
     {

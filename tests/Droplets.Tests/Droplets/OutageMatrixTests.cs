@@ -123,8 +123,10 @@ public abstract class OutageMatrixTests(HostKind kind, ITestOutputHelper output)
         await host.WaitForActionAsync(await ActAsync(ids["started"], new { type = "power_off" }), TimeSpan.FromMinutes(1));
         var vmiBefore = region.Vmi(project, ids["rebooted"])!["metadata"]!["uid"]!.GetValue<string>();
 
-        // From here KubeVirt is slow, so that every action is still waiting on it when the fault begins.
-        Slow(region, TimeSpan.FromSeconds(15));
+        // From here KubeVirt holds every change, so that every action is still waiting on it when the fault begins, however
+        // long starting them takes on a loaded machine; once the fault has begun it acts again, slowly (its timers count
+        // from each change's start, so what has waited 15 s is done at once).
+        Slow(region, Held);
         var actions = new Dictionary<string, string>
         {
             ["create"] = (await host.CreateDropletAsync(new { name = "created", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = regionName, project_id = project }))
@@ -154,6 +156,7 @@ public abstract class OutageMatrixTests(HostKind kind, ITestOutputHelper output)
         Assert.All(caught, c => Assert.True(c.Item2 == "in-progress", $"{c.key} was still in progress when the fault began"));
         var refusedBefore = fault.Refused?.Invoke() ?? 0;
         await fault.Begin();
+        Slow(region, TimeSpan.FromSeconds(15));
         try
         {
             // The length of the fault is the fault under test, not a wait for something to happen.
@@ -228,10 +231,9 @@ public abstract class OutageMatrixTests(HostKind kind, ITestOutputHelper output)
             .Zip(names).ToDictionary(p => p.Second, p => p.First);
         await host.WaitForActionAsync(await ActAsync(ids["started"], new { type = "power_off" }), TimeSpan.FromMinutes(1));
 
-        // Slow enough that no action is done before every action has reached KubeVirt, on a loaded machine too.
-        Slow(region, TimeSpan.FromSeconds(12));
-        // Hotplugs slower still, so that a detach is not done before every other action has reached KubeVirt.
-        region.Options.HotplugDelay = TimeSpan.FromSeconds(20);
+        // KubeVirt holds every change until the outage begins, so that no action is done before every action has
+        // reached KubeVirt, however long that takes on a loaded machine.
+        Slow(region, Held);
         var actions = new Dictionary<string, string>
         {
             ["reboot"] = await ActAsync(ids["rebooted"], new { type = "reboot" }),
@@ -259,6 +261,9 @@ public abstract class OutageMatrixTests(HostKind kind, ITestOutputHelper output)
         var caught = await Task.WhenAll(actions.Keys.Select(async key => (key, (await ActionAsync(key)).GetProperty("status").GetString())));
         Assert.All(caught, c => Assert.True(c.Item2 == "in-progress", $"{c.key} was still in progress when the outage began"));
         region.Options.ErrorRate = 1;
+        // Then it acts, slowly (its timers count from each change's start), hotplugs slowest.
+        Slow(region, TimeSpan.FromSeconds(12));
+        region.Options.HotplugDelay = TimeSpan.FromSeconds(20);
         var outcomes = new Dictionary<string, JsonElement>();
         try
         {
@@ -329,6 +334,9 @@ public abstract class OutageMatrixTests(HostKind kind, ITestOutputHelper output)
     }
 
     static readonly string[] AfterTheOutage = ["live resize", "attach", "detach"];
+
+    // Longer than any test runs: KubeVirt does nothing it is asked until told otherwise.
+    static readonly TimeSpan Held = TimeSpan.FromHours(1);
 
     static void Slow(KubeVirtSimulator region, TimeSpan delay)
     {
