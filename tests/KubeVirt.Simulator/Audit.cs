@@ -85,12 +85,64 @@ public sealed class AuditLog
     }
 }
 
+// apiserver_request_total as kube-apiserver exports it (k8s.io/apiserver/pkg/endpoints/metrics), for the requests
+// that came through the front (the cluster's URL for its clients: the product), answered by the API server, by virt-api
+// or by an injected fault: a client's cost in Kubernetes requests, countable from outside.
+public sealed class RequestCounts
+{
+    readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> counts = new(StringComparer.Ordinal);
+
+    internal void Count(HttpRequest request, AuditEntry entry, int code)
+    {
+        if (!entry.IsResourceRequest)
+            return;
+        var parts = request.Path.Value!.Trim('/').Split('/');
+        var version = parts[0] == "api" ? parts[1] : parts[2];
+        var scope = entry.Namespace.Length > 0 ? "namespace" : entry.Name.Length > 0 ? "resource" : "cluster";
+        var labels = $"code=\"{code}\",component=\"apiserver\",dry_run=\"{(request.Query.ContainsKey("dryRun") ? "All" : "")}\",group=\"{entry.ApiGroup}\"," +
+            $"resource=\"{entry.Resource}\",scope=\"{scope}\",subresource=\"{entry.Subresource}\",verb=\"{VerbOf(request, entry)}\",version=\"{version}\"";
+        counts.AddOrUpdate(labels, 1, (_, n) => n + 1);
+    }
+
+    // The metric's verb: the method, but LIST and WATCH for collection reads, APPLY for a server-side apply, CONNECT for
+    // an upgraded (websocket) connection.
+    static string VerbOf(HttpRequest request, AuditEntry entry) => entry.Verb switch
+    {
+        _ when request.Headers.Upgrade.Count > 0 => "CONNECT",
+        "get" => "GET",
+        "list" => "LIST",
+        "watch" => "WATCH",
+        "patch" when request.ContentType?.StartsWith("application/apply-patch", StringComparison.Ordinal) == true => "APPLY",
+        _ => request.Method.ToUpperInvariant(),
+    };
+
+    public long Total => counts.Values.Sum();
+
+    public string Render()
+    {
+        var text = new System.Text.StringBuilder()
+            .Append("# HELP apiserver_request_total Counter of apiserver requests broken out for each verb, dry run value, group, version, resource, scope, component, and HTTP response code.\n")
+            .Append("# TYPE apiserver_request_total counter\n");
+        foreach (var (labels, count) in counts.OrderBy(c => c.Key, StringComparer.Ordinal))
+            text.Append("apiserver_request_total{").Append(labels).Append("} ").Append(count.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append('\n');
+        return text.ToString();
+    }
+}
+
 internal static class AuditMiddleware
 {
-    public static void UseAudit(this WebApplication app, AuditLog audit) =>
+    public static void UseAudit(this WebApplication app, AuditLog audit, RequestCounts counts) =>
         app.Use(async (context, next) =>
         {
             audit.Record(context.Request);
-            await next(context);
+            try
+            {
+                await next(context);
+            }
+            finally
+            {
+                if (AuditLog.Parse(context.Request) is { } entry)
+                    counts.Count(context.Request, entry, context.Response.StatusCode);
+            }
         });
 }

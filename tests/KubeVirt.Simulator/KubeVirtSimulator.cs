@@ -73,14 +73,15 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
             var subresources = new Subresources(store, options, app.Lifetime.ApplicationStopping);
             var stats = new DomainStats(store);
             var audit = new AuditLog();
+            var requests = new RequestCounts();
             var faults = new FaultCount();
-            app.UseAudit(audit);
+            app.UseAudit(audit, requests);
             app.UseWebSockets();
             app.UseFaultInjection(options, faults);
             var holds = new RequestHolds();
             app.UseHolds(holds);
             app.MapAdmin(options);
-            app.MapMetrics(stats);
+            app.MapMetrics(stats, requests);
             new VirtApi(subresources, server).Map(app);
             app.MapForwarder("/{**path}", server.BaseAddress.ToString(), ForwarderRequestConfig.Empty, HttpTransformer.Default,
                 new HttpMessageInvoker(KubeApiServer.Handler()));

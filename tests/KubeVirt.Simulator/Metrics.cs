@@ -9,13 +9,14 @@ using Microsoft.AspNetCore.Http;
 
 namespace KubeVirt.Simulator;
 
-// GET /metrics: virt-handler's per-VMI domain stats, outside /api so fault injection never hits it.
+// GET /metrics: virt-handler's per-VMI domain stats, and the API server's apiserver_request_total for the requests that
+// came through the front (RequestCounts); outside /api so fault injection never hits it.
 internal static class Metrics
 {
     public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-    public static void MapMetrics(this WebApplication app, DomainStats stats) =>
-        app.MapGet("/metrics", () => Results.Text(stats.Render(), ContentType));
+    public static void MapMetrics(this WebApplication app, DomainStats stats, RequestCounts requests) =>
+        app.MapGet("/metrics", () => Results.Text(stats.Render() + requests.Render(), ContentType));
 }
 
 // The kubevirt_vmi_* series of every Running VMI. There is no guest, so each figure is a deterministic function of

@@ -239,6 +239,12 @@ public sealed record Exposition(IReadOnlyDictionary<string, string> Types, IRead
     public IEnumerable<Sample> Series(string name, string vmi) =>
         Samples.Where(s => s.Name == name && s.Labels.GetValueOrDefault("name") == vmi);
 
+    // The families whose names start with `prefix`, alone.
+    public Exposition Only(string prefix) => new(
+        Types.Where(t => t.Key.StartsWith(prefix, StringComparison.Ordinal)).ToDictionary(),
+        Helps.Where(h => h.Key.StartsWith(prefix, StringComparison.Ordinal)).ToDictionary(),
+        Samples.Where(s => s.Name.StartsWith(prefix, StringComparison.Ordinal)).ToList());
+
     public static Exposition Parse(string text)
     {
         var types = new Dictionary<string, string>(StringComparer.Ordinal);

@@ -254,6 +254,7 @@ internal static class SimulatedMetrics
         return world;
     }
 
+    // virt-handler's series alone (kubevirt_*; the API server's request counts are RequestCountTests').
     public static async Task<Scrape> ScrapeAsync(SimulatorWorld world)
     {
         var before = DateTime.UtcNow;
@@ -261,7 +262,7 @@ internal static class SimulatedMetrics
         var after = DateTime.UtcNow;
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("text/plain; version=0.0.4; charset=utf-8", response.Content.Headers.ContentType?.ToString());
-        return new Scrape(Exposition.Parse(await response.Content.ReadAsStringAsync()), before, after);
+        return new Scrape(Exposition.Parse(await response.Content.ReadAsStringAsync()).Only("kubevirt_"), before, after);
     }
 
     // Series are matched without their node labels, which change when a hotplug migrates the VMI.
