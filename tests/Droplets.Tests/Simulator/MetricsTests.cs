@@ -149,7 +149,8 @@ public sealed class MetricsTests
         var second = await SimulatorWorld.Eventually(
             () => world.FindVmiAsync("ns", "vm"),
             v => v is not null && Uid(v) != Uid(first) && v["status"]?["phase"]?.GetValue<string>() == "Running", "a restarted VMI");
-        var scrape = await ScrapeAsync(world);
+        // The simulator's controllers see the new VMI a moment after the API server has it: its series come then.
+        var scrape = await SimulatorWorld.Eventually(() => ScrapeAsync(world), s => s.Metrics.Samples.Any(x => x.Name == CpuUsage), "the restarted VMI's series");
 
         var (from, to) = Age(scrape, second!);
         Assert.InRange(scrape.Value(CpuUsage), 2 * from - Slack, 2 * to + Slack);
