@@ -50,6 +50,7 @@ public static class Extensions
         services.AddSingleton<ApiGate>();
         services.AddSingleton<PrometheusClient>();
         services.AddSingleton<Poller>();
+        services.AddHostedService<ClusterWatches>();
         services.AddSingleton<ProvisioningActivities>();
         services.AddSingleton<ActionStore>();
         services.AddSingleton<ActionStarter>();

@@ -49,9 +49,50 @@ internal static class Admin
                     await Rest.Write(context, status, error.ToStatus());
                     return;
                 }
+                if (!IsWatch(context.Request))
+                {
+                    await next(context);
+                    return;
+                }
+                // A cluster that refuses everything has also cut the watches open through it, as a network or API server
+                // outage does: checked every 100 ms while the watch lasts.
+                using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+                var cut = CutOnOutageAsync(context, options, ended.Token);
+                try
+                {
+                    await next(context);
+                }
+                finally
+                {
+                    ended.Cancel();
+                    await cut;
+                }
+                return;
             }
             await next(context);
         });
+
+    static bool IsWatch(HttpRequest request) =>
+        request.Method == "GET" && request.Query["watch"] is var w && (w == "true" || w == "1");
+
+    static async Task CutOnOutageAsync(HttpContext context, SimulatorOptions options, CancellationToken ended)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(100));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ended))
+            {
+                if (options.ErrorRate >= 1)
+                {
+                    context.Abort();
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
 
     public static void MapAdmin(this WebApplication app, SimulatorOptions options)
     {

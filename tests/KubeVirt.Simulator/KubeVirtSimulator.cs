@@ -100,6 +100,15 @@ public sealed class KubeVirtSimulator : IAsyncDisposable
         }
     }
 
+    // The API server killed (SIGKILL) and started again on the same address, over the same etcd data; meanwhile the front
+    // answers 502 and every watch through it is cut. The simulator's controllers list and watch again by themselves.
+    public Task KillApiServerAsync() => cluster.Server.KillProcessAsync();
+
+    public Task StartApiServerAsync(CancellationToken cancellationToken = default) => cluster.Server.StartProcessAsync(cancellationToken);
+
+    // etcd compacted to its current revision (see KubeApiServer.CompactEtcdAsync).
+    public Task<long> CompactEtcdAsync(CancellationToken cancellationToken = default) => cluster.Server.CompactEtcdAsync(cancellationToken);
+
     // What the simulator's informers hold (eventually what the API server has), cloned.
     public IReadOnlyList<JsonObject> List(string resource, string? @namespace = null) =>
         store.List(Type(resource), @namespace).Items;

@@ -48,7 +48,7 @@ public sealed class ActionActivities(
     public async Task<VmObservation> ObservePowerAsync(PowerObserveInput input, CancellationToken cancellationToken)
     {
         var (record, cluster) = await ClusterOfAsync(input.Action.Droplet, cancellationToken);
-        return await poller.PollAsync(() => cluster.ObserveDropletAsync(record.Namespace, record.Id, cancellationToken),
+        return await poller.PollAsync(cluster, record.Id, reads => reads.ObserveDropletAsync(record.Namespace, record.Id, cancellationToken),
             seen => ActionRules.Reached(input.Action.Type, seen, input.PreviousInstanceUid) || ActionRules.Failure(input.Action.Type, seen, input.PreviousInstanceUid) is not null,
             input.Wait, cancellationToken);
     }
@@ -62,26 +62,27 @@ public sealed class ActionActivities(
         await cluster.DeleteServiceAsync(ns, DropletMapping.PublicServiceNameFor(record.Id), cancellationToken);
     }
 
-    // Done when the VM and its Service are gone. One that is there and not being deleted is deleted again: a step of
-    // another workflow still in flight (a terminated create's CreateVirtualMachine runs to its end) may have made it
-    // after this delete's first pass.
+    // Done when the VM and its Service are gone. One that the API server says is there and not being deleted is deleted
+    // again: a step of another workflow still in flight (a terminated create's CreateVirtualMachine runs to its end) may
+    // have made it after this delete's first pass. (The watch's store may not have seen this delete yet, so it is not
+    // taken for that.)
     public async Task<bool> ObserveDeletionAsync(PowerObserveInput input, CancellationToken cancellationToken)
     {
         var (record, cluster) = await ClusterOfAsync(input.Action.Droplet, cancellationToken);
         var ns = record.Namespace;
         var vmName = DropletMapping.VmNameFor(record.Id);
         var serviceName = DropletMapping.PublicServiceNameFor(record.Id);
-        async Task<bool> GoneAsync()
+        async Task<bool> GoneAsync(ClusterReads reads)
         {
-            var vm = cluster.GetVirtualMachineAsync(ns, vmName, cancellationToken);
-            var service = cluster.GetServiceAsync(ns, serviceName, cancellationToken);
-            if (await vm is { Metadata.DeletionTimestamp: null })
+            var vm = reads.GetVirtualMachineAsync(ns, vmName, cancellationToken);
+            var service = reads.GetServiceAsync(ns, serviceName, cancellationToken);
+            if (await vm is { Metadata.DeletionTimestamp: null } && !reads.Cached)
                 await cluster.DeleteVirtualMachineAsync(ns, vmName, cancellationToken);
-            if (await service is { Metadata.DeletionTimestamp: null })
+            if (await service is { Metadata.DeletionTimestamp: null } && !reads.Cached)
                 await cluster.DeleteServiceAsync(ns, serviceName, cancellationToken);
             return vm.Result is null && service.Result is null;
         }
-        return await poller.PollAsync(GoneAsync, gone => gone, input.Wait, cancellationToken);
+        return await poller.PollAsync(cluster, record.Id, GoneAsync, gone => gone, input.Wait, cancellationToken);
     }
 
     // Ends an action: the droplet takes its end state (and what `completed` records of the action's effect, read from

@@ -97,7 +97,7 @@ public sealed class ResizeActivities(
         var input = observe.Resize;
         var (record, cluster, ns, name) = await LocateAsync(input, cancellationToken);
         var to = catalog.Value.Plans[input.ToPlanId];
-        return await poller.PollAsync(() => ObserveOnceAsync(cluster, record, ns, name, to, input.WasRunning, cancellationToken),
+        return await poller.PollAsync(cluster, record.Id, reads => ObserveOnceAsync(reads, record, ns, name, to, input.WasRunning, cancellationToken),
             seen => seen.Applied || seen.RestartRequired || seen.FailureCode is not null, observe.Wait, cancellationToken);
     }
 
@@ -133,12 +133,12 @@ public sealed class ResizeActivities(
     };
 
     static async Task<ResizeObservation> ObserveOnceAsync(
-        KubeVirtClient cluster, Droplet record, string ns, string name, Plan to, bool running, CancellationToken cancellationToken)
+        ClusterReads cluster, Droplet record, string ns, string name, Plan to, bool running, CancellationToken cancellationToken)
     {
         var vm = await cluster.GetVirtualMachineAsync(ns, name, cancellationToken);
-        var claim = await cluster.GetClaimAsync(ns, DropletMapping.RootDiskNameFor(record.Id), cancellationToken);
         var diskApplied = to.DiskGib <= record.Disk
-            || claim?.Status?.Capacity is { } capacity && capacity.TryGetValue("storage", out var size) && size.ToInt64() >= to.DiskGib * (1L << 30);
+            || (await cluster.GetClaimAsync(ns, DropletMapping.RootDiskNameFor(record.Id), cancellationToken))?.Status?.Capacity is { } capacity
+                && capacity.TryGetValue("storage", out var size) && size.ToInt64() >= to.DiskGib * (1L << 30);
         var conditions = vm?.Status?.Conditions ?? [];
         var restartRequired = conditions.Any(c => c.Type == "RestartRequired" && c.Status == "True");
         if (DropletStatusRules.FailureCode(vm?.Status?.PrintableStatus) is { } code)

@@ -5,14 +5,22 @@ using Droplets.Catalog;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace Droplets.KubeVirt;
 
 // One region's cluster, through the real Kubernetes client. Creates are idempotent (AlreadyExists is
 // success) because activities are retried and workflows replayed.
-public sealed class KubeVirtClient(Kubernetes kubernetes)
+public sealed class KubeVirtClient(Kubernetes kubernetes, ILogger log)
 {
+    // The objects the product manages, listed and watched (started by ClusterWatches).
+    public ClusterWatch Watch { get; } = new(kubernetes, log);
+
+    // Reads of a droplet's or volume's objects: from the watch's store while it is in sync and `cached`, else from the API server.
+    public ClusterReads Reads(bool cached) => new(this, cached && Watch.Synced ? Watch : null);
+
     readonly GenericClient virtualMachines = new(kubernetes, "kubevirt.io", "v1", "virtualmachines", disposeClient: false);
     readonly GenericClient instances = new(kubernetes, "kubevirt.io", "v1", "virtualmachineinstances", disposeClient: false);
     readonly GenericClient dataVolumes = new(kubernetes, "cdi.kubevirt.io", "v1beta1", "datavolumes", disposeClient: false);
@@ -54,21 +62,9 @@ public sealed class KubeVirtClient(Kubernetes kubernetes)
     public Task<V1Service?> GetServiceAsync(string ns, string name, CancellationToken cancellationToken) =>
         OrNull(() => kubernetes.CoreV1.ReadNamespacedServiceAsync(name, ns, cancellationToken: cancellationToken));
 
-    // One read of everything that tells a droplet's state: VM, VMI, public Service (and the root disk
-    // when KubeVirt blames it), read in parallel.
-    public async Task<VmObservation> ObserveDropletAsync(string ns, string dropletId, CancellationToken cancellationToken)
-    {
-        var name = DropletMapping.VmNameFor(dropletId);
-        var vm = GetVirtualMachineAsync(ns, name, cancellationToken);
-        var vmi = GetInstanceAsync(ns, name, cancellationToken);
-        var service = GetServiceAsync(ns, DropletMapping.PublicServiceNameFor(dropletId), cancellationToken);
-        await Task.WhenAll(vm, vmi, service);
-        var disks = new List<DataVolume>();
-        if (vm.Result?.Status?.PrintableStatus == "DataVolumeError"
-            && await GetDataVolumeAsync(ns, DropletMapping.RootDiskNameFor(dropletId), cancellationToken) is { } disk)
-            disks.Add(disk);
-        return DropletMapping.Observe(vm.Result, vmi.Result, disks, service.Result) with { PendingVolumes = VolumeMapping.PendingVolumes(vm.Result, vmi.Result) };
-    }
+    // One read of everything that tells a droplet's state, from the API server.
+    public Task<VmObservation> ObserveDropletAsync(string ns, string dropletId, CancellationToken cancellationToken) =>
+        Reads(cached: false).ObserveDropletAsync(ns, dropletId, cancellationToken);
 
     // A volume's blank DataVolume (and, through CDI, its claim).
     public Task CreateDataVolumeAsync(DataVolume dataVolume, CancellationToken cancellationToken) =>
@@ -288,8 +284,11 @@ public sealed class KubeVirtClient(Kubernetes kubernetes)
 public sealed record SubresourceAnswer(bool Accepted, string? Refusal);
 
 // A client per region, built once from the catalog and kept for the life of the process.
-public sealed class KubeVirtClients(IOptions<CatalogOptions> catalog) : IDisposable
+public sealed class KubeVirtClients(IOptions<CatalogOptions> catalog, ILoggerFactory? logs = null) : IDisposable
 {
+    // The regions with a cluster, each of whose clients is made at first use.
+    public IEnumerable<string> Regions => catalog.Value.Regions.Where(r => r.Value.Available).Select(r => r.Key);
+
     readonly ConcurrentDictionary<string, (Kubernetes Kubernetes, KubeVirtClient Client)> clients = new(StringComparer.Ordinal);
 
     public KubeVirtClient For(string region) => clients.GetOrAdd(region, Create).Client;
@@ -302,7 +301,7 @@ public sealed class KubeVirtClients(IOptions<CatalogOptions> catalog) : IDisposa
             ? KubernetesClientConfiguration.BuildConfigFromConfigFile(currentContext: settings.KubeconfigContext)
             : new KubernetesClientConfiguration { Host = settings.Endpoint, AccessToken = settings.Token, SkipTlsVerify = settings.SkipTlsVerify };
         var kubernetes = new Kubernetes(config, new StrictFieldValidation());
-        return (kubernetes, new KubeVirtClient(kubernetes));
+        return (kubernetes, new KubeVirtClient(kubernetes, (logs ?? NullLoggerFactory.Instance).CreateLogger<ClusterWatch>()));
     }
 
     public void Dispose()

@@ -26,8 +26,12 @@ public sealed class ProvisioningOptions
     // inside the activity beats durable timers for latency (Azurite timers have ~1 s resolution).
     public TimeSpan ObserveWait { get; set; } = TimeSpan.FromSeconds(20);
 
-    // How often the activity re-reads KubeVirt state while it waits.
-    public TimeSpan ObservePollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+    // Waits are woken by the region's watch (ClusterWatch); false: every wait polls, as when no watch is in sync.
+    public bool Watch { get; set; } = true;
+
+    // How often a wait polls the API server while no watch is in sync (or for what no watch covers): first after this,
+    // doubling to 8 times it.
+    public TimeSpan ObservePollInterval { get; set; } = TimeSpan.FromSeconds(1);
 }
 
 // The provisioning workflow: create the VirtualMachine and its public Service, then follow KubeVirt
@@ -132,7 +136,8 @@ public sealed class ProvisioningActivities(
         var record = await store.GetAsync(input.Droplet.ProjectId, input.Droplet.Id, cancellationToken)
             ?? throw new InvalidOperationException($"Droplet {input.Droplet.Id} has no record.");
         var cluster = clusters.For(record.Region);
-        return await poller.PollAsync(() => cluster.ObserveDropletAsync(record.Namespace, record.Id, cancellationToken), ProvisionDroplet.IsDecisive, input.Wait, cancellationToken);
+        return await poller.PollAsync(cluster, record.Id, reads => reads.ObserveDropletAsync(record.Namespace, record.Id, cancellationToken),
+            ProvisionDroplet.IsDecisive, input.Wait, cancellationToken);
     }
 
     // Records the outcome and ends the create action, which held the droplet (and the volumes it was created

@@ -31,17 +31,17 @@ public sealed class VolumeActivities(
         if (input.Action.Type == ActionType.Resize)
         {
             var wanted = (long)input.Action.Size!.Value << 30;
-            return await poller.PollAsync(async () =>
+            return await poller.PollAsync(cluster, record.Id, async reads =>
             {
-                var claim = await cluster.GetClaimAsync(ns, name, cancellationToken);
+                var claim = await reads.GetClaimAsync(ns, name, cancellationToken);
                 var capacity = claim?.Status?.Capacity is { } c && c.TryGetValue("storage", out var size) ? size : null;
                 return new VolumeObservation(capacity is not null && capacity.ToInt64() >= wanted, null,
                     claim is null ? "no claim" : $"capacity {capacity?.ToString() ?? "unknown"}");
             }, Decisive, input.Wait, cancellationToken);
         }
-        return await poller.PollAsync(async () =>
+        return await poller.PollAsync(cluster, record.Id, async reads =>
         {
-            var dv = await cluster.GetDataVolumeAsync(ns, name, cancellationToken);
+            var dv = await reads.GetDataVolumeAsync(ns, name, cancellationToken);
             var phase = dv?.Status?.Phase;
             var failure = phase == "Failed"
                 ? dv!.Status!.Conditions?.FirstOrDefault(c => c.Status == "False" && !string.IsNullOrEmpty(c.Message))?.Message ?? "CDI reports the DataVolume Failed."
@@ -62,10 +62,10 @@ public sealed class VolumeActivities(
     {
         var record = await RecordAsync(input.Action.Volume, cancellationToken);
         var (cluster, ns, name) = Locate(record);
-        return await poller.PollAsync(async () =>
+        return await poller.PollAsync(cluster, record.Id, async reads =>
         {
-            var dv = await cluster.GetDataVolumeAsync(ns, name, cancellationToken);
-            var claim = await cluster.GetClaimAsync(ns, name, cancellationToken);
+            var dv = await reads.GetDataVolumeAsync(ns, name, cancellationToken);
+            var claim = await reads.GetClaimAsync(ns, name, cancellationToken);
             return new VolumeObservation(dv is null && claim is null, null,
                 dv is not null ? "the DataVolume still exists" : claim is not null ? "the claim is still in use" : "gone");
         }, Decisive, input.Wait, cancellationToken);
@@ -121,10 +121,10 @@ public sealed class VolumeActivities(
     {
         var (cluster, ns, vmName) = await DropletVmAsync(input.Action, cancellationToken);
         var attach = input.Action.Type == ActionType.Attach;
-        return await poller.PollAsync(async () =>
+        return await poller.PollAsync(cluster, input.Action.DropletId!, async reads =>
         {
-            var vm = cluster.GetVirtualMachineAsync(ns, vmName, cancellationToken);
-            var vmi = cluster.GetInstanceAsync(ns, vmName, cancellationToken);
+            var vm = reads.GetVirtualMachineAsync(ns, vmName, cancellationToken);
+            var vmi = reads.GetInstanceAsync(ns, vmName, cancellationToken);
             await Task.WhenAll(vm, vmi);
             var state = VolumeMapping.Attachment(vm.Result, vmi.Result, input.Action.Volume.Id);
             if (attach && !state.VmExists)

@@ -74,6 +74,8 @@ public static class ClusterPool
                 return;
             try
             {
+                if (!cluster.Server.Running)
+                    throw new InvalidOperationException("The API server was killed and not started again.");
                 await cluster.ResetAsync();
                 Idle.Add(cluster);
             }

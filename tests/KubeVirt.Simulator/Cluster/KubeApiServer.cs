@@ -17,12 +17,14 @@ public sealed class KubeApiServer : IAsyncDisposable
     static readonly Lazy<Task<Etcd>> SharedEtcd = new(() => Etcd.StartAsync());
     static readonly Lazy<Pki> SharedPki = new(Pki.Create);
 
-    readonly Process process;
     readonly string directory;
+    readonly string[] arguments;
+    Process process;
 
-    KubeApiServer(Process process, string directory, Uri baseAddress, string adminToken, string etcdUrl)
+    KubeApiServer(Process process, string[] arguments, string directory, Uri baseAddress, string adminToken, string etcdUrl)
     {
         this.process = process;
+        this.arguments = arguments;
         this.directory = directory;
         BaseAddress = baseAddress;
         AdminToken = adminToken;
@@ -77,15 +79,18 @@ public sealed class KubeApiServer : IAsyncDisposable
         for (var attempt = 1; ; attempt++)
         {
             var port = Ports.Free();
-            var process = Start(Binaries.ApiServer, directory, "apiserver.log",
+            string[] arguments =
+            [
                 $"--etcd-servers={etcd.ClientUrl}", $"--etcd-prefix=/{Path.GetFileName(directory)}",
                 "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", $"--secure-port={port}",
                 $"--tls-cert-file={pki.ServerCertificate}", $"--tls-private-key-file={pki.ServerKey}", $"--client-ca-file={pki.AuthorityFile}",
                 $"--token-auth-file={Path.Combine(directory, "tokens.csv")}", "--authorization-mode=RBAC",
                 "--service-account-issuer=https://kubernetes.default.svc", $"--service-account-key-file={pki.ServiceAccountPublicKey}",
                 $"--service-account-signing-key-file={pki.ServiceAccountKey}", "--service-cluster-ip-range=10.96.0.0/16",
-                $"--cert-dir={Path.Combine(directory, "certs")}", "--profiling=false");
-            var server = new KubeApiServer(process, directory, new Uri($"https://127.0.0.1:{port}/"), adminToken, etcd.ClientUrl);
+                $"--cert-dir={Path.Combine(directory, "certs")}", "--profiling=false",
+            ];
+            var process = Start(Binaries.ApiServer, directory, "apiserver.log", arguments);
+            var server = new KubeApiServer(process, arguments, directory, new Uri($"https://127.0.0.1:{port}/"), adminToken, etcd.ClientUrl);
             if (await server.ReadyAsync(cancellationToken))
                 return server;
             await server.StopAsync();
@@ -113,6 +118,47 @@ public sealed class KubeApiServer : IAsyncDisposable
             await Task.Delay(100, cancellationToken);
         }
         return false;
+    }
+
+    // The process is killed (SIGKILL, as when its node fails): every connection to it breaks, its watch cache is gone.
+    public async Task KillProcessAsync()
+    {
+        process.Kill();
+        await process.WaitForExitAsync();
+    }
+
+    // False once killed (and not started again): such a server goes back to no pool.
+    internal bool Running => !process.HasExited;
+
+    // A killed server starts again on the same address over the same etcd data, its watch cache rebuilt from etcd: a
+    // watch from a resourceVersion older than the cache's start (or than etcd's compaction) is answered 410 Gone.
+    public async Task StartProcessAsync(CancellationToken cancellationToken = default)
+    {
+        if (!process.HasExited)
+            throw new InvalidOperationException("The API server is running.");
+        for (var attempt = 1; ; attempt++)
+        {
+            process = Start(Binaries.ApiServer, directory, "apiserver.log", arguments);
+            if (await ReadyAsync(cancellationToken))
+                return;
+            await StopAsync();
+            if (attempt == 3)
+                throw new InvalidOperationException($"kube-apiserver did not start again; see {Path.Combine(directory, "apiserver.log")}");
+        }
+    }
+
+    // Compacts the process's etcd (every server's keys) up to its current revision, as kube-apiserver does every five
+    // minutes: the history before it is gone, so a watch from an older resourceVersion can only be answered 410 Gone.
+    public async Task<long> CompactEtcdAsync(CancellationToken cancellationToken = default)
+    {
+        using var http = new HttpClient();
+        var status = await http.PostAsync($"{EtcdUrl}/v3/maintenance/status", new StringContent("{}"), cancellationToken);
+        status.EnsureSuccessStatusCode();
+        var revision = System.Text.Json.Nodes.JsonNode.Parse(await status.Content.ReadAsStringAsync(cancellationToken))!["header"]!["revision"]!.GetValue<string>();
+        var compaction = await http.PostAsync($"{EtcdUrl}/v3/kv/compaction",
+            new StringContent($"{{\"revision\":\"{revision}\",\"physical\":true}}"), cancellationToken);
+        compaction.EnsureSuccessStatusCode();
+        return long.Parse(revision, System.Globalization.CultureInfo.InvariantCulture);
     }
 
     // At process exit, where nothing may be awaited: SIGKILL without waiting, then the folder (certificates, token
@@ -149,7 +195,7 @@ public sealed class KubeApiServer : IAsyncDisposable
         foreach (var argument in arguments)
             start.ArgumentList.Add(argument);
         var process = Process.Start(start)!;
-        var writer = TextWriter.Synchronized(new StreamWriter(Path.Combine(directory, log)) { AutoFlush = true });
+        var writer = TextWriter.Synchronized(new StreamWriter(Path.Combine(directory, log), append: true) { AutoFlush = true });
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) writer.WriteLine(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) writer.WriteLine(e.Data); };
         process.BeginOutputReadLine();
