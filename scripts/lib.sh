@@ -45,9 +45,10 @@ start_azurite() {
 
 # A simulated KubeVirt region on 127.0.0.1:$1: a real kube-apiserver (binaries from kube_assets) with the simulator as
 # KubeVirt; its admin kubeconfig (naming the API server) is written to $2 once it is up.
+# Further arguments go to the simulator (e.g. --Simulator:NodeCount=10). The build is $CONFIGURATION's (Debug).
 start_simulator() {
   rm -f "$2"
-  spawn dotnet tests/KubeVirt.Simulator/bin/Debug/net10.0/KubeVirt.Simulator.dll --urls "http://127.0.0.1:$1" --kubeconfig "$2"
+  spawn dotnet "tests/KubeVirt.Simulator/bin/${CONFIGURATION:-Debug}/net10.0/KubeVirt.Simulator.dll" --urls "http://127.0.0.1:$1" --kubeconfig "$2" "${@:3}"
 }
 
 # Waits for the region whose kubeconfig is $1, applies infra/k8s there (as a cluster admin would) and prints a token
@@ -97,7 +98,7 @@ functions_host() {
   fi
 }
 
-# `func start` ($1) on the solution's build output of the Functions app, on port $2, settings from the environment
+# `func start` ($1) on the solution's build output of the Functions app ($CONFIGURATION's, Debug), on port $2, settings from the environment
 # (they take precedence over local.settings.json); its output to file $3 if given. Ready once an API route answers
 # with our problem (401 without a token): the host answers /admin/host/status before its worker has indexed the
 # functions.
@@ -107,7 +108,7 @@ start_functions() {
     [ -z "$log" ] || exec >>"$log" 2>&1
     export AzureFunctionsJobHost__logging__logLevel__default="${AzureFunctionsJobHost__logging__logLevel__default:-Warning}"
     export FUNCTIONS_WORKER_RUNTIME=dotnet-isolated
-    exec setsid "$func" start --script-root functions/Droplets.Functions/bin/Debug/net10.0 --port "$port" </dev/null
+    exec setsid "$func" start --script-root "functions/Droplets.Functions/bin/${CONFIGURATION:-Debug}/net10.0" --port "$port" </dev/null
   ) &
   pids+=($!)
   local host=$!

@@ -62,10 +62,10 @@ public sealed class ActionActivities(
         await cluster.DeleteServiceAsync(ns, DropletMapping.PublicServiceNameFor(record.Id), cancellationToken);
     }
 
-    // Done when the VM and its Service are gone. One that the API server says is there and not being deleted is deleted
-    // again: a step of another workflow still in flight (a terminated create's CreateVirtualMachine runs to its end) may
-    // have made it after this delete's first pass. (The watch's store may not have seen this delete yet, so it is not
-    // taken for that.)
+    // Done when the VM and its Service are gone. One that is there and not being deleted is deleted again: a step of
+    // another workflow still in flight (a terminated create's CreateVirtualMachine runs to its end) may have made it
+    // after this delete's first pass. The watch's store may not have seen this delete yet, so what it shows there is
+    // asked of the API server first.
     public async Task<bool> ObserveDeletionAsync(PowerObserveInput input, CancellationToken cancellationToken)
     {
         var (record, cluster) = await ClusterOfAsync(input.Action.Droplet, cancellationToken);
@@ -74,13 +74,16 @@ public sealed class ActionActivities(
         var serviceName = DropletMapping.PublicServiceNameFor(record.Id);
         async Task<bool> GoneAsync(ClusterReads reads)
         {
-            var vm = reads.GetVirtualMachineAsync(ns, vmName, cancellationToken);
-            var service = reads.GetServiceAsync(ns, serviceName, cancellationToken);
-            if (await vm is { Metadata.DeletionTimestamp: null } && !reads.Cached)
+            var (vmRead, serviceRead) = (reads.GetVirtualMachineAsync(ns, vmName, cancellationToken), reads.GetServiceAsync(ns, serviceName, cancellationToken));
+            var (vm, service) = (await vmRead, await serviceRead);
+            var undeleted = vm is { Metadata.DeletionTimestamp: null } || service is { Metadata.DeletionTimestamp: null };
+            if (undeleted && reads.Cached)
+                return await GoneAsync(cluster.Reads(cached: false));
+            if (vm is { Metadata.DeletionTimestamp: null })
                 await cluster.DeleteVirtualMachineAsync(ns, vmName, cancellationToken);
-            if (await service is { Metadata.DeletionTimestamp: null } && !reads.Cached)
+            if (service is { Metadata.DeletionTimestamp: null })
                 await cluster.DeleteServiceAsync(ns, serviceName, cancellationToken);
-            return vm.Result is null && service.Result is null;
+            return vm is null && service is null;
         }
         return await poller.PollAsync(cluster, record.Id, GoneAsync, gone => gone, input.Wait, cancellationToken);
     }

@@ -34,9 +34,11 @@ public sealed class Region
 {
     public string Name { get; init; } = "";
 
-    // Either the API server URL of the region's cluster, or a kubeconfig context name.
+    // The API server URL of the region's cluster, a kubeconfig context name, or InCluster: the cluster this process runs
+    // in, as its pod's ServiceAccount (its projected token is re-read as the kubelet rotates it).
     public string? Endpoint { get; init; }
     public string? KubeconfigContext { get; init; }
+    public bool InCluster { get; init; }
 
     // Optional bearer token for Endpoint (a secret setting; Key Vault reference in Azure).
     public string? Token { get; init; }
@@ -45,7 +47,7 @@ public sealed class Region
     // Base URL of the Prometheus that scrapes the region's virt-handlers (GET /droplets/{id}/metrics).
     public Uri? Prometheus { get; init; }
 
-    public bool Available => !string.IsNullOrWhiteSpace(Endpoint) || !string.IsNullOrWhiteSpace(KubeconfigContext);
+    public bool Available => InCluster || !string.IsNullOrWhiteSpace(Endpoint) || !string.IsNullOrWhiteSpace(KubeconfigContext);
 }
 
 // Every droplet's VM sets memory.maxGuest (the largest plan's memory, so that resizes hotplug), and with it KubeVirt's VM

@@ -297,9 +297,10 @@ public sealed class KubeVirtClients(IOptions<CatalogOptions> catalog, ILoggerFac
     {
         if (!catalog.Value.Regions.TryGetValue(region, out var settings) || !settings.Available)
             throw new InvalidOperationException($"Region '{region}' has no cluster configured.");
-        var config = string.IsNullOrWhiteSpace(settings.Endpoint)
-            ? KubernetesClientConfiguration.BuildConfigFromConfigFile(currentContext: settings.KubeconfigContext)
-            : new KubernetesClientConfiguration { Host = settings.Endpoint, AccessToken = settings.Token, SkipTlsVerify = settings.SkipTlsVerify };
+        var config = settings.InCluster ? KubernetesClientConfiguration.InClusterConfig()
+            : string.IsNullOrWhiteSpace(settings.Endpoint)
+                ? KubernetesClientConfiguration.BuildConfigFromConfigFile(currentContext: settings.KubeconfigContext)
+                : new KubernetesClientConfiguration { Host = settings.Endpoint, AccessToken = settings.Token, SkipTlsVerify = settings.SkipTlsVerify };
         var kubernetes = new Kubernetes(config, new StrictFieldValidation());
         return (kubernetes, new KubeVirtClient(kubernetes, (logs ?? NullLoggerFactory.Instance).CreateLogger<ClusterWatch>()));
     }

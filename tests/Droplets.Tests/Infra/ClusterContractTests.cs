@@ -133,15 +133,16 @@ public sealed class ClusterContractTests(ClusterContractTests.Cluster cluster) :
         Assert.Null(await app.GetVirtualMachineAsync(ns, vm.Metadata.Name, default));
     }
 
-    // RBAC is enforced: what the ClusterRole does not grant (reading Secrets, listing VirtualMachineInstances) is
-    // refused to the app's ServiceAccount.
+    // RBAC is enforced: what the ClusterRole does not grant (reading Secrets, listing pods or claims) is refused to the
+    // app's ServiceAccount.
     [Fact]
     public async Task What_the_cluster_role_does_not_grant_is_forbidden_to_the_app()
     {
         var ns = await NamespaceAsync();
         using var app = cluster.Server.HttpClient(cluster.AppToken);
         Assert.Equal(HttpStatusCode.Forbidden, (await app.GetAsync($"api/v1/namespaces/{ns}/secrets")).StatusCode);
-        Assert.Equal(HttpStatusCode.Forbidden, (await app.GetAsync($"apis/kubevirt.io/v1/namespaces/{ns}/virtualmachineinstances")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await app.GetAsync($"api/v1/namespaces/{ns}/pods")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await app.GetAsync($"api/v1/namespaces/{ns}/persistentvolumeclaims")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await app.GetAsync($"apis/kubevirt.io/v1/namespaces/{ns}/virtualmachines/none")).StatusCode);
     }
 

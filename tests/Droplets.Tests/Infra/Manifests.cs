@@ -37,6 +37,10 @@ public static partial class Manifests
                 V1ClusterRoleBinding binding => admin.RbacAuthorizationV1.CreateClusterRoleBindingAsync(binding, fieldValidation: "Strict"),
                 V1ValidatingAdmissionPolicy policy => admin.AdmissionregistrationV1.CreateValidatingAdmissionPolicyAsync(policy, fieldValidation: "Strict"),
                 V1ValidatingAdmissionPolicyBinding binding => admin.AdmissionregistrationV1.CreateValidatingAdmissionPolicyBindingAsync(binding, fieldValidation: "Strict"),
+                // The standalone host's Deployment: validated and stored; the test clusters have no kubelet to run its pods.
+                V1Deployment deployment => admin.AppsV1.CreateNamespacedDeploymentAsync(deployment, deployment.Metadata.NamespaceProperty, fieldValidation: "Strict"),
+                V1Service service => admin.CoreV1.CreateNamespacedServiceAsync(service, service.Metadata.NamespaceProperty, fieldValidation: "Strict"),
+                V1PodDisruptionBudget budget => admin.PolicyV1.CreateNamespacedPodDisruptionBudgetAsync(budget, budget.Metadata.NamespaceProperty, fieldValidation: "Strict"),
                 _ => throw new InvalidOperationException($"infra/k8s has a {manifest.GetType().Name}; teach Manifests.ApplyAsync to apply it."),
             });
         }

@@ -1,0 +1,269 @@
+// The benchmark's measurements (scripts/bench runs them against each host); one line per figure, "name: value".
+//   serve-table <table> <port>                           the bare baseline: Kestrel + one Table point read per GET /{pk}/{rk}
+//   p1 <api url> <bare url> <seconds>                    GET /droplets/{id} against the bare endpoint: 1 connection p50/p99, 32 connections req/s
+//   p3 <n> <seconds boot> <seconds import> <cpu pattern>  n concurrent creates, then n reboots, with realistic KubeVirt delays
+//   p4 <table prefix> <n,...>                            first page of an N-droplet project against a 100-entity partition query
+// Environment: API (the API's base URL), DROPLETS_TOKEN, SIMULATOR (the region's URL), SIMULATOR_TOKEN, AzureWebJobsStorage.
+#:sdk Microsoft.NET.Sdk.Web
+#:project ../functions/Droplets/Droplets.csproj
+#:property PublishAot=false
+
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Azure.Data.Tables;
+using Droplets;
+using Droplets.Droplets;
+
+var invariant = CultureInfo.InvariantCulture;
+string Env(string name) => Environment.GetEnvironmentVariable(name) ?? throw new InvalidOperationException($"set {name}");
+void Figure(string name, string value) => Console.WriteLine($"{name}: {value}");
+string Ms(double ms) => ms.ToString("0.00", invariant) + " ms";
+
+HttpClient Client(string baseUrl, string? token, int connections = 1)
+{
+    var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = connections, PooledConnectionLifetime = TimeSpan.FromMinutes(10) })
+    {
+        BaseAddress = new Uri(baseUrl.TrimEnd('/') + "/"),
+        Timeout = TimeSpan.FromMinutes(2),
+    };
+    if (token is not null)
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+    return client;
+}
+
+static double Percentile(List<double> sorted, double p) => sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
+
+async Task<List<double>> LatenciesAsync(HttpClient client, string path, int count)
+{
+    var samples = new List<double>(count);
+    for (var i = 0; i < count + 50; i++)
+    {
+        var start = Stopwatch.GetTimestamp();
+        using var response = await client.GetAsync(path);
+        await response.Content.ReadAsByteArrayAsync();
+        response.EnsureSuccessStatusCode();
+        if (i >= 50)
+            samples.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+    }
+    samples.Sort();
+    return samples;
+}
+
+async Task<double> ThroughputAsync(HttpClient client, string path, int connections, TimeSpan duration)
+{
+    var until = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+    long done = 0;
+    await Task.WhenAll(Enumerable.Range(0, connections).Select(async _ =>
+    {
+        while (Stopwatch.GetTimestamp() < until)
+        {
+            using var response = await client.GetAsync(path);
+            await response.Content.ReadAsByteArrayAsync();
+            response.EnsureSuccessStatusCode();
+            Interlocked.Increment(ref done);
+        }
+    }));
+    return done / duration.TotalSeconds;
+}
+
+// The sum of the region's apiserver_request_total: every Kubernetes request the product sent it.
+async Task<double> KubernetesRequestsAsync(HttpClient simulator) =>
+    (await simulator.GetStringAsync("metrics")).Split('\n').Where(l => l.StartsWith("apiserver_request_total{", StringComparison.Ordinal))
+        .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], invariant));
+
+// CPU seconds used so far by every process whose command line contains `pattern` (the host under test).
+double CpuSeconds(string pattern)
+{
+    double ticks = 0;
+    foreach (var dir in Directory.GetDirectories("/proc").Where(d => Path.GetFileName(d).All(char.IsAsciiDigit)))
+    {
+        try
+        {
+            if (!File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ').Contains(pattern, StringComparison.Ordinal))
+                continue;
+            var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            ticks += double.Parse(fields[11], invariant) + double.Parse(fields[12], invariant);
+        }
+        catch (IOException)
+        {
+        }
+    }
+    return ticks / 100;
+}
+
+switch (args[0])
+{
+    case "serve-table":
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls($"http://127.0.0.1:{args[2]}");
+        var app = builder.Build();
+        var table = new TableServiceClient(Env("AzureWebJobsStorage")).GetTableClient(args[1]);
+        app.MapGet("/{partition}/{row}", async (string partition, string row) =>
+            await table.GetEntityIfExistsAsync<TableEntity>(partition, row) is { HasValue: true, Value: { } entity }
+                ? Results.Json(entity.ToDictionary(p => p.Key, p => p.Value?.ToString()))
+                : Results.NotFound());
+        await app.RunAsync();
+        break;
+    }
+    case "p1":
+    {
+        var (api, bare, seconds) = (args[1], args[2], double.Parse(args[3], invariant));
+        using var one = Client(api, Env("DROPLETS_TOKEN"));
+        var project = $"bench_{DateTime.UtcNow:HHmmss}";
+        using var created = await one.PostAsJsonAsync("api/v1/droplets", new { name = "p1", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project });
+        created.EnsureSuccessStatusCode();
+        var id = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
+        using var bareOne = Client(bare, null);
+        var apiPath = $"api/v1/droplets/{id}";
+        var barePath = $"{project}/{id}";
+        var apiLatency = await LatenciesAsync(one, apiPath, 500);
+        var bareLatency = await LatenciesAsync(bareOne, barePath, 500);
+        Figure("P1 GET /droplets/{id}, 1 connection, p50", Ms(Percentile(apiLatency, 0.5)));
+        Figure("P1 bare Table read, 1 connection, p50", Ms(Percentile(bareLatency, 0.5)));
+        Figure("P1 GET /droplets/{id}, 1 connection, p99", Ms(Percentile(apiLatency, 0.99)));
+        Figure("P1 bare Table read, 1 connection, p99", Ms(Percentile(bareLatency, 0.99)));
+        Figure("P1 p50 ratio (target ≤ 1.2)", (Percentile(apiLatency, 0.5) / Percentile(bareLatency, 0.5)).ToString("0.00", invariant));
+        using var many = Client(api, Env("DROPLETS_TOKEN"), 32);
+        using var bareMany = Client(bare, null, 32);
+        var apiRate = await ThroughputAsync(many, apiPath, 32, TimeSpan.FromSeconds(seconds));
+        var bareRate = await ThroughputAsync(bareMany, barePath, 32, TimeSpan.FromSeconds(seconds));
+        Figure("P1 GET /droplets/{id}, 32 connections", $"{apiRate:0} req/s");
+        Figure("P1 bare Table read, 32 connections", $"{bareRate:0} req/s");
+        Figure("P1 throughput ratio (target ≥ 0.8)", (apiRate / bareRate).ToString("0.00", invariant));
+        await one.DeleteAsync(apiPath);
+        break;
+    }
+    case "p3":
+    {
+        var (n, boot, import, pattern) = (int.Parse(args[1], invariant), args[2], args[3], args[4]);
+        using var api = Client(Env("API"), Env("DROPLETS_TOKEN"), 64);
+        using var simulator = Client(Env("SIMULATOR"), Env("SIMULATOR_TOKEN"), 4);
+        using (var delays = await simulator.PatchAsJsonAsync("simulator/options", new { bootDelay = $"00:00:{boot}", importDelay = $"00:00:{import}" }))
+            delays.EnsureSuccessStatusCode();
+        var project = $"bench_{DateTime.UtcNow:HHmmss}";
+        var gate = new SemaphoreSlim(32);
+
+        async Task<T> Gated<T>(Func<Task<T>> call)
+        {
+            await gate.WaitAsync();
+            try
+            {
+                return await call();
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }
+
+        async Task<Dictionary<string, string>> StatusesAsync()
+        {
+            var statuses = new Dictionary<string, string>();
+            string? next = $"api/v1/droplets?project_id={project}&per_page=200";
+            while (next is not null)
+            {
+                using var response = await api.GetAsync(next);
+                response.EnsureSuccessStatusCode();
+                foreach (var droplet in (await response.Content.ReadFromJsonAsync<JsonElement>()).EnumerateArray())
+                    statuses[droplet.GetProperty("id").GetString()!] = droplet.GetProperty("status").GetString()!;
+                next = response.Headers.TryGetValues("Link", out var links) && links.First().Split(';')[0].Trim('<', '>', ' ') is { Length: > 0 } link
+                    && links.First().Contains("rel=\"next\"", StringComparison.Ordinal) ? new Uri(link).PathAndQuery.TrimStart('/') : null;
+            }
+            return statuses;
+        }
+
+        async Task<TimeSpan> UntilAsync(long start, Func<Task<bool>> done)
+        {
+            while (!await done())
+                await Task.Delay(250);
+            return Stopwatch.GetElapsedTime(start);
+        }
+
+        var requests = await KubernetesRequestsAsync(simulator);
+        var cpu = CpuSeconds(pattern);
+        var started = Stopwatch.GetTimestamp();
+        var ids = await Task.WhenAll(Enumerable.Range(0, n).Select(i => Gated(async () =>
+        {
+            using var response = await api.PostAsJsonAsync("api/v1/droplets", new { name = $"p3-{i}", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project });
+            response.EnsureSuccessStatusCode();
+            return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
+        })));
+        var allRunning = await UntilAsync(started, async () => (await StatusesAsync()).Values.Count(s => s == "running") >= n);
+        var createRequests = await KubernetesRequestsAsync(simulator) - requests;
+        var createCpu = CpuSeconds(pattern) - cpu;
+        var listed = await StatusesAsync();
+        var machines = (await simulator.GetFromJsonAsync<JsonElement>($"apis/kubevirt.io/v1/namespaces/droplets-{project.Replace('_', '-')}/virtualmachines"))
+            .GetProperty("items").EnumerateArray().Select(vm => vm.GetProperty("metadata").GetProperty("labels").GetProperty("droplets.dev/droplet-id").GetString()!).ToList();
+        Figure($"P3 {n} concurrent creates (boot {boot} s, import {import} s): all running after", $"{allRunning.TotalSeconds:0.0} s");
+        Figure("P3 lost (acknowledged, not listed)", ids.Count(id => !listed.ContainsKey(id)).ToString(invariant));
+        Figure("P3 duplicated (more than one VirtualMachine)", machines.GroupBy(m => m).Count(g => g.Count() > 1).ToString(invariant));
+        Figure("P3 Kubernetes requests per create (target ≤ 10)", (createRequests / n).ToString("0.0", invariant));
+        Figure("P3 product CPU per create", Ms(createCpu * 1000 / n));
+
+        requests = await KubernetesRequestsAsync(simulator);
+        started = Stopwatch.GetTimestamp();
+        var actions = await Task.WhenAll(ids.Select(id => Gated(async () =>
+        {
+            using var response = await api.PostAsJsonAsync($"api/v1/droplets/{id}/actions", new { type = "reboot" });
+            response.EnsureSuccessStatusCode();
+            var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+            return (body.TryGetProperty("action", out var action) ? action : body).GetProperty("id").GetString()!;
+        })));
+        var rebooted = await UntilAsync(started, async () => (await Task.WhenAll(actions.Select(a => Gated(async () =>
+            (await api.GetFromJsonAsync<JsonElement>($"api/v1/actions/{a}")).GetProperty("status").GetString())))).All(s => s != "in-progress"));
+        var rebootRequests = await KubernetesRequestsAsync(simulator) - requests;
+        Figure($"P3 {n} concurrent reboots: all done after", $"{rebooted.TotalSeconds:0.0} s");
+        Figure("P3 Kubernetes requests per reboot (target ≤ 10)", (rebootRequests / n).ToString("0.0", invariant));
+
+        requests = await KubernetesRequestsAsync(simulator);
+        await Task.WhenAll(ids.Select(id => Gated(async () => (await api.DeleteAsync($"api/v1/droplets/{id}")).EnsureSuccessStatusCode())));
+        await UntilAsync(Stopwatch.GetTimestamp(), async () => (await StatusesAsync()).Count == 0);
+        Figure("P3 Kubernetes requests per delete (target ≤ 10)", ((await KubernetesRequestsAsync(simulator) - requests) / n).ToString("0.0", invariant));
+        break;
+    }
+    case "p4":
+    {
+        var prefix = args[1];
+        var sizes = args[2].Split(',').Select(s => int.Parse(s, invariant)).ToList();
+        var service = new TableServiceClient(Env("AzureWebJobsStorage"));
+        var store = new DropletStore(service, new StoreOptions { TablePrefix = prefix });
+        var table = service.GetTableClient(prefix + "droplets");
+        using var api = Client(Env("API"), Env("DROPLETS_TOKEN"));
+        foreach (var size in sizes)
+        {
+            var project = $"bench_{size}_{DateTime.UtcNow:HHmmss}";
+            var now = DateTimeOffset.UtcNow;
+            await Parallel.ForEachAsync(Enumerable.Range(0, size), new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (i, ct) =>
+                await store.TryAddAsync(new Droplet
+                {
+                    Id = DropletIds.New(), ProjectId = project, Namespace = "droplets-" + project.Replace('_', '-'), Name = $"p4-{i}", Image = "ubuntu-22-04",
+                    PlanId = "s-1vcpu-1gb", Region = "nyc1", Status = DropletStatus.Running, Vcpus = 1, Memory = 1024, Disk = 25, CreatedAt = now, UpdatedAt = now,
+                }, ct));
+            var page = await LatenciesAsync(api, $"api/v1/droplets?project_id={project}", 100);
+            var raw = new List<double>();
+            for (var i = 0; i < 150; i++)
+            {
+                var start = Stopwatch.GetTimestamp();
+                var count = 0;
+                await foreach (var _ in table.QueryAsync<TableEntity>(e => e.PartitionKey == project, maxPerPage: 100))
+                    if (++count == 100)
+                        break;
+                if (i >= 50)
+                    raw.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+            raw.Sort();
+            Figure($"P4 first page of a {size}-droplet project, p50", Ms(Percentile(page, 0.5)));
+            Figure($"P4 100-entity partition query ({size} in the partition), p50", Ms(Percentile(raw, 0.5)));
+            Figure($"P4 ratio at {size} (target ≤ 2, flat in N)", (Percentile(page, 0.5) / Percentile(raw, 0.5)).ToString("0.00", invariant));
+        }
+        break;
+    }
+    default:
+        throw new ArgumentException($"unknown measurement '{args[0]}'");
+}
