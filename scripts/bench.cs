@@ -1,6 +1,7 @@
 // The benchmark's measurements (scripts/bench runs them against each host); one line per figure, "name: value".
 //   serve-table <table> <port>                           the bare baseline: Kestrel + one Table point read per GET /{pk}/{rk}
 //   p1 <api url> <bare url> <seconds>                    GET /droplets/{id} against the bare endpoint: 1 connection p50/p99, 32 connections req/s
+//   p2 <n> <seconds boot> <seconds import> <at once>   POST → running against the same VirtualMachine and Service straight on the simulator
 //   p3 <n> <seconds boot> <seconds import> <cpu pattern>  n concurrent creates, then n reboots, with realistic KubeVirt delays
 //   p4 <table prefix> <n,...>                            first page of an N-droplet project against a 100-entity partition query
 // Environment: API (the API's base URL), DROPLETS_TOKEN, SIMULATOR (the region's URL), SIMULATOR_TOKEN, AzureWebJobsStorage.
@@ -69,10 +70,23 @@ async Task<double> ThroughputAsync(HttpClient client, string path, int connectio
     return done / duration.TotalSeconds;
 }
 
-// The sum of the region's apiserver_request_total: every Kubernetes request the product sent it.
-async Task<double> KubernetesRequestsAsync(HttpClient simulator) =>
-    (await simulator.GetStringAsync("metrics")).Split('\n').Where(l => l.StartsWith("apiserver_request_total{", StringComparison.Ordinal))
-        .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], invariant));
+// The region's apiserver_request_total by verb and resource (and subresource): every Kubernetes request the product sent it.
+async Task<Dictionary<string, double>> KubernetesRequestsAsync(HttpClient simulator)
+{
+    string Label(string line, string name) => line.Split(name + "=\"")[1].Split('"')[0];
+    return (await simulator.GetStringAsync("metrics")).Split('\n').Where(l => l.StartsWith("apiserver_request_total{", StringComparison.Ordinal))
+        .GroupBy(l => $"{Label(l, "verb")} {Label(l, "resource")}" + (Label(l, "subresource") is { Length: > 0 } sub ? "/" + sub : ""))
+        .ToDictionary(g => g.Key, g => g.Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], invariant)));
+}
+
+// Requests per operation since `before`, in total and by kind (most first).
+async Task RequestFiguresAsync(HttpClient simulator, Dictionary<string, double> before, string operation, int n)
+{
+    var after = await KubernetesRequestsAsync(simulator);
+    var spent = after.Select(a => (a.Key, Count: a.Value - before.GetValueOrDefault(a.Key))).Where(a => a.Count > 0).OrderByDescending(a => a.Count).ToList();
+    Figure($"P3 Kubernetes requests per {operation} (target ≤ 10)", (spent.Sum(a => a.Count) / n).ToString("0.0", invariant));
+    Figure($"P3 Kubernetes requests per {operation}, by kind", string.Join(", ", spent.Select(a => $"{a.Key} {(a.Count / n).ToString("0.0", invariant)}")));
+}
 
 // CPU seconds used so far by every process whose command line contains `pattern` (the host under test).
 double CpuSeconds(string pattern)
@@ -139,6 +153,92 @@ switch (args[0])
         await one.DeleteAsync(apiPath);
         break;
     }
+    case "p2":
+    {
+        var (n, boot, import, atOnce) = (int.Parse(args[1], invariant), args[2], args[3], int.Parse(args[4], invariant));
+        using var api = Client(Env("API"), Env("DROPLETS_TOKEN"), 32);
+        using var simulator = Client(Env("SIMULATOR"), Env("SIMULATOR_TOKEN"), 32);
+        using (var delays = await simulator.PatchAsJsonAsync("simulator/options", new { bootDelay = $"00:00:{boot}", importDelay = $"00:00:{import}" }))
+            delays.EnsureSuccessStatusCode();
+        var run = $"{DateTime.UtcNow:HHmmss}";
+        var (project, ns) = ($"bench_p2_{run}", $"bench-direct-{run}");
+        var gate = new SemaphoreSlim(atOnce);
+
+        async Task<List<double>> TimedAsync(Func<int, Task> start, Func<int, Task<bool>> done) =>
+            [.. (await Task.WhenAll(Enumerable.Range(0, n).Select(async i =>
+            {
+                await gate.WaitAsync();
+                try
+                {
+                    var started = Stopwatch.GetTimestamp();
+                    await start(i);
+                    while (!await done(i))
+                        await Task.Delay(50);
+                    return Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                }
+                finally
+                {
+                    gate.Release();
+                }
+            }))).Order()];
+
+        var ids = new string[n];
+        var throughApi = await TimedAsync(async i =>
+        {
+            using var response = await api.PostAsJsonAsync("api/v1/droplets", new { name = $"p2-{i}", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project });
+            response.EnsureSuccessStatusCode();
+            ids[i] = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
+        }, async i => (await api.GetFromJsonAsync<JsonElement>($"api/v1/droplets/{ids[i]}")).GetProperty("status").GetString() == "running");
+
+        // The objects the product makes for a droplet, less its labels and cloud-init: a VM with its root disk's
+        // DataVolume template, and its public Service; done when the VM is Running with an IP and the Service has one.
+        (await simulator.PostAsJsonAsync("api/v1/namespaces", new { metadata = new { name = ns } })).EnsureSuccessStatusCode();
+        var direct = await TimedAsync(async i =>
+        {
+            var name = $"direct-{i}";
+            (await simulator.PostAsJsonAsync($"apis/kubevirt.io/v1/namespaces/{ns}/virtualmachines", new
+            {
+                apiVersion = "kubevirt.io/v1", kind = "VirtualMachine", metadata = new { name },
+                spec = new
+                {
+                    runStrategy = "Always",
+                    dataVolumeTemplates = new[] { new { metadata = new { name = $"{name}-root" }, spec = new
+                    {
+                        source = new { registry = new { url = "docker://quay.io/containerdisks/ubuntu:22.04" } },
+                        storage = new { resources = new { requests = new { storage = "25Gi" } } },
+                    } } },
+                    template = new { spec = new
+                    {
+                        domain = new { cpu = new { sockets = 1 }, memory = new { guest = "1024Mi" }, devices = new { } },
+                        volumes = new[] { new { name = "rootdisk", dataVolume = new { name = $"{name}-root" } } },
+                    } },
+                },
+            })).EnsureSuccessStatusCode();
+            (await simulator.PostAsJsonAsync($"api/v1/namespaces/{ns}/services", new
+            {
+                apiVersion = "v1", kind = "Service", metadata = new { name = $"{name}-public" },
+                spec = new { type = "LoadBalancer", selector = new Dictionary<string, string> { ["vm.kubevirt.io/name"] = name }, ports = new[] { new { port = 22 } } },
+            })).EnsureSuccessStatusCode();
+        }, async i =>
+        {
+            var name = $"direct-{i}";
+            var vm = await simulator.GetFromJsonAsync<JsonElement>($"apis/kubevirt.io/v1/namespaces/{ns}/virtualmachines/{name}");
+            if (!(vm.TryGetProperty("status", out var status) && status.TryGetProperty("printableStatus", out var printable) && printable.GetString() == "Running"))
+                return false;
+            var vmi = await simulator.GetStringAsync($"apis/kubevirt.io/v1/namespaces/{ns}/virtualmachineinstances/{name}");
+            var service = await simulator.GetStringAsync($"api/v1/namespaces/{ns}/services/{name}-public");
+            return vmi.Contains("\"ipAddress\"", StringComparison.Ordinal) && service.Contains("\"ingress\"", StringComparison.Ordinal);
+        });
+
+        var label = $"boot {boot} s, import {import} s, {n} droplets, {atOnce} at once";
+        Figure($"P2 POST → running ({label}), p50", Ms(Percentile(throughApi, 0.5)));
+        Figure($"P2 same VM straight on the simulator ({label}), p50", Ms(Percentile(direct, 0.5)));
+        Figure($"P2 overhead ({label}), p50 (target ≤ 300 ms)", Ms(Percentile(throughApi, 0.5) - Percentile(direct, 0.5)));
+        Figure($"P2 overhead ({label}), p99 (target ≤ 1 s)", Ms(Percentile(throughApi, 0.99) - Percentile(direct, 0.99)));
+        await Task.WhenAll(ids.Select(async id => (await api.DeleteAsync($"api/v1/droplets/{id}")).EnsureSuccessStatusCode()));
+        (await simulator.DeleteAsync($"api/v1/namespaces/{ns}")).EnsureSuccessStatusCode();
+        break;
+    }
     case "p3":
     {
         var (n, boot, import, pattern) = (int.Parse(args[1], invariant), args[2], args[3], args[4]);
@@ -194,8 +294,11 @@ switch (args[0])
             response.EnsureSuccessStatusCode();
             return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
         })));
-        var allRunning = await UntilAsync(started, async () => (await StatusesAsync()).Values.Count(s => s == "running") >= n);
-        var createRequests = await KubernetesRequestsAsync(simulator) - requests;
+        var allRunning = await UntilAsync(started, async () =>
+        {
+            var statuses = (await StatusesAsync()).Values.ToList();
+            return statuses.Contains("error") ? throw new InvalidOperationException($"{statuses.Count(s => s == "error")} droplets errored") : statuses.Count(s => s == "running") >= n;
+        });
         var createCpu = CpuSeconds(pattern) - cpu;
         var listed = await StatusesAsync();
         var machines = (await simulator.GetFromJsonAsync<JsonElement>($"apis/kubevirt.io/v1/namespaces/droplets-{project.Replace('_', '-')}/virtualmachines"))
@@ -203,7 +306,7 @@ switch (args[0])
         Figure($"P3 {n} concurrent creates (boot {boot} s, import {import} s): all running after", $"{allRunning.TotalSeconds:0.0} s");
         Figure("P3 lost (acknowledged, not listed)", ids.Count(id => !listed.ContainsKey(id)).ToString(invariant));
         Figure("P3 duplicated (more than one VirtualMachine)", machines.GroupBy(m => m).Count(g => g.Count() > 1).ToString(invariant));
-        Figure("P3 Kubernetes requests per create (target ≤ 10)", (createRequests / n).ToString("0.0", invariant));
+        await RequestFiguresAsync(simulator, requests, "create", n);
         Figure("P3 product CPU per create", Ms(createCpu * 1000 / n));
 
         requests = await KubernetesRequestsAsync(simulator);
@@ -217,14 +320,13 @@ switch (args[0])
         })));
         var rebooted = await UntilAsync(started, async () => (await Task.WhenAll(actions.Select(a => Gated(async () =>
             (await api.GetFromJsonAsync<JsonElement>($"api/v1/actions/{a}")).GetProperty("status").GetString())))).All(s => s != "in-progress"));
-        var rebootRequests = await KubernetesRequestsAsync(simulator) - requests;
         Figure($"P3 {n} concurrent reboots: all done after", $"{rebooted.TotalSeconds:0.0} s");
-        Figure("P3 Kubernetes requests per reboot (target ≤ 10)", (rebootRequests / n).ToString("0.0", invariant));
+        await RequestFiguresAsync(simulator, requests, "reboot", n);
 
         requests = await KubernetesRequestsAsync(simulator);
         await Task.WhenAll(ids.Select(id => Gated(async () => (await api.DeleteAsync($"api/v1/droplets/{id}")).EnsureSuccessStatusCode())));
         await UntilAsync(Stopwatch.GetTimestamp(), async () => (await StatusesAsync()).Count == 0);
-        Figure("P3 Kubernetes requests per delete (target ≤ 10)", ((await KubernetesRequestsAsync(simulator) - requests) / n).ToString("0.0", invariant));
+        await RequestFiguresAsync(simulator, requests, "delete", n);
         break;
     }
     case "p4":

@@ -77,11 +77,14 @@ public static class ActionRules
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, "Unknown end."),
     };
 
+    // Running counts once KubeVirt is at rest, no start or stop still queued on the VM: until virt-controller has taken
+    // a restart's requests off the VM, its status may still be the old VMI's (and the watch may deliver the new VMI
+    // before the VM's update).
     public static bool Reached(ActionType type, VmObservation seen, string? previousInstanceUid) => type switch
     {
         ActionType.PowerOff => seen.PrintableStatus == "Stopped",
-        ActionType.PowerOn => seen.PrintableStatus == "Running" && seen.PrivateIp is not null,
-        ActionType.Reboot => seen.PrintableStatus == "Running" && seen.PrivateIp is not null && seen.InstanceUid is not null && seen.InstanceUid != previousInstanceUid,
+        ActionType.PowerOn => seen.PrintableStatus == "Running" && seen.PrivateIp is not null && seen.AtRest,
+        ActionType.Reboot => seen.PrintableStatus == "Running" && seen.PrivateIp is not null && seen.AtRest && seen.InstanceUid is not null && seen.InstanceUid != previousInstanceUid,
         _ => throw new InvalidOperationException($"A {type} is not observed as a power action."),
     };
 

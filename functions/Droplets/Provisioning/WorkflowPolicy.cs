@@ -30,22 +30,29 @@ public static partial class WorkflowPolicy
 
     static readonly TimeSpan FirstRetry = TimeSpan.FromSeconds(1);
 
-    // Durable timers between observations: 2 s doubling to 30 s (Azurite timers have ~1 s resolution).
+    // Durable timers between observations that came back at once: 2 s doubling to 30 s (Azurite timers have ~1 s
+    // resolution).
     public static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(2);
     static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
 
     // The orchestrator's wait for an observed condition: calls `observe` (given the time left, for an activity that
-    // polls within it) until `done` holds or the deadline has passed, with durable timers between the calls, 2 s
-    // doubling to 30 s and never past the deadline. Answers the last observation; the caller judges it.
+    // waits within it, Poller) until `done` holds or the deadline has passed. An observation that itself waited at least
+    // FirstBackoff is followed by the next one at once: a timer after it would only delay seeing a change the watch
+    // reports while the timer runs (seconds, with 30 s boots). One that came back sooner (an activity given little time)
+    // is followed by a durable timer, 2 s doubling to 30 s and never past the deadline. Answers the last observation;
+    // the caller judges it.
     public static async Task<T> WaitAsync<T>(TaskOrchestrationContext context, DateTime deadline, Func<TimeSpan, Task<T>> observe, Func<T, bool> done)
     {
         var backoff = FirstBackoff;
         while (true)
         {
-            var remaining = deadline - context.CurrentUtcDateTime;
+            var asked = context.CurrentUtcDateTime;
+            var remaining = deadline - asked;
             var seen = await observe(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero);
             if (done(seen) || context.CurrentUtcDateTime >= deadline)
                 return seen;
+            if (context.CurrentUtcDateTime - asked >= FirstBackoff)
+                continue;
             var delay = backoff < deadline - context.CurrentUtcDateTime ? backoff : deadline - context.CurrentUtcDateTime;
             if (delay > TimeSpan.Zero)
                 await context.CreateTimer(delay, CancellationToken.None);
