@@ -109,6 +109,31 @@ double CpuSeconds(string pattern)
     return ticks / 100;
 }
 
+// A droplet as every measurement creates it.
+static object DropletBody(string name, string project) =>
+    new { name, image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project };
+
+// The simulator's realistic (or zero) KubeVirt delays, in seconds.
+static async Task SetDelaysAsync(HttpClient simulator, string boot, string import)
+{
+    using var response = await simulator.PatchAsJsonAsync("simulator/options", new { bootDelay = $"00:00:{boot}", importDelay = $"00:00:{import}" });
+    response.EnsureSuccessStatusCode();
+}
+
+// `call` with at most as many others at once as `gate` admits.
+static async Task<T> Gated<T>(SemaphoreSlim gate, Func<Task<T>> call)
+{
+    await gate.WaitAsync();
+    try
+    {
+        return await call();
+    }
+    finally
+    {
+        gate.Release();
+    }
+}
+
 switch (args[0])
 {
     case "serve-table":
@@ -130,7 +155,7 @@ switch (args[0])
         var (api, bare, seconds) = (args[1], args[2], double.Parse(args[3], invariant));
         using var one = Client(api, Env("DROPLETS_TOKEN"));
         var project = $"bench_{DateTime.UtcNow:HHmmss}";
-        using var created = await one.PostAsJsonAsync("api/v1/droplets", new { name = "p1", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project });
+        using var created = await one.PostAsJsonAsync("api/v1/droplets", DropletBody("p1", project));
         created.EnsureSuccessStatusCode();
         var id = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
         using var bareOne = Client(bare, null);
@@ -158,34 +183,25 @@ switch (args[0])
         var (n, boot, import, atOnce) = (int.Parse(args[1], invariant), args[2], args[3], int.Parse(args[4], invariant));
         using var api = Client(Env("API"), Env("DROPLETS_TOKEN"), 32);
         using var simulator = Client(Env("SIMULATOR"), Env("SIMULATOR_TOKEN"), 32);
-        using (var delays = await simulator.PatchAsJsonAsync("simulator/options", new { bootDelay = $"00:00:{boot}", importDelay = $"00:00:{import}" }))
-            delays.EnsureSuccessStatusCode();
+        await SetDelaysAsync(simulator, boot, import);
         var run = $"{DateTime.UtcNow:HHmmss}";
         var (project, ns) = ($"bench_p2_{run}", $"bench-direct-{run}");
         var gate = new SemaphoreSlim(atOnce);
 
         async Task<List<double>> TimedAsync(Func<int, Task> start, Func<int, Task<bool>> done) =>
-            [.. (await Task.WhenAll(Enumerable.Range(0, n).Select(async i =>
+            [.. (await Task.WhenAll(Enumerable.Range(0, n).Select(i => Gated(gate, async () =>
             {
-                await gate.WaitAsync();
-                try
-                {
-                    var started = Stopwatch.GetTimestamp();
-                    await start(i);
-                    while (!await done(i))
-                        await Task.Delay(50);
-                    return Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-                }
-                finally
-                {
-                    gate.Release();
-                }
-            }))).Order()];
+                var started = Stopwatch.GetTimestamp();
+                await start(i);
+                while (!await done(i))
+                    await Task.Delay(50);
+                return Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            })))).Order()];
 
         var ids = new string[n];
         var throughApi = await TimedAsync(async i =>
         {
-            using var response = await api.PostAsJsonAsync("api/v1/droplets", new { name = $"p2-{i}", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project });
+            using var response = await api.PostAsJsonAsync("api/v1/droplets", DropletBody($"p2-{i}", project));
             response.EnsureSuccessStatusCode();
             ids[i] = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
         }, async i => (await api.GetFromJsonAsync<JsonElement>($"api/v1/droplets/{ids[i]}")).GetProperty("status").GetString() == "running");
@@ -244,23 +260,9 @@ switch (args[0])
         var (n, boot, import, pattern) = (int.Parse(args[1], invariant), args[2], args[3], args[4]);
         using var api = Client(Env("API"), Env("DROPLETS_TOKEN"), 64);
         using var simulator = Client(Env("SIMULATOR"), Env("SIMULATOR_TOKEN"), 4);
-        using (var delays = await simulator.PatchAsJsonAsync("simulator/options", new { bootDelay = $"00:00:{boot}", importDelay = $"00:00:{import}" }))
-            delays.EnsureSuccessStatusCode();
+        await SetDelaysAsync(simulator, boot, import);
         var project = $"bench_{DateTime.UtcNow:HHmmss}";
         var gate = new SemaphoreSlim(32);
-
-        async Task<T> Gated<T>(Func<Task<T>> call)
-        {
-            await gate.WaitAsync();
-            try
-            {
-                return await call();
-            }
-            finally
-            {
-                gate.Release();
-            }
-        }
 
         async Task<Dictionary<string, string>> StatusesAsync()
         {
@@ -289,9 +291,9 @@ switch (args[0])
         var cpu = CpuSeconds(pattern);
         var started = Stopwatch.GetTimestamp();
         var startedAt = DateTimeOffset.UtcNow;
-        var ids = await Task.WhenAll(Enumerable.Range(0, n).Select(i => Gated(async () =>
+        var ids = await Task.WhenAll(Enumerable.Range(0, n).Select(i => Gated(gate, async () =>
         {
-            using var response = await api.PostAsJsonAsync("api/v1/droplets", new { name = $"p3-{i}", image = "ubuntu-22-04", plan_id = "s-1vcpu-1gb", region = "nyc1", project_id = project });
+            using var response = await api.PostAsJsonAsync("api/v1/droplets", DropletBody($"p3-{i}", project));
             response.EnsureSuccessStatusCode();
             return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
         })));
@@ -323,20 +325,20 @@ switch (args[0])
 
         requests = await KubernetesRequestsAsync(simulator);
         started = Stopwatch.GetTimestamp();
-        var actions = await Task.WhenAll(ids.Select(id => Gated(async () =>
+        var actions = await Task.WhenAll(ids.Select(id => Gated(gate, async () =>
         {
             using var response = await api.PostAsJsonAsync($"api/v1/droplets/{id}/actions", new { type = "reboot" });
             response.EnsureSuccessStatusCode();
             var body = await response.Content.ReadFromJsonAsync<JsonElement>();
             return (body.TryGetProperty("action", out var action) ? action : body).GetProperty("id").GetString()!;
         })));
-        var rebooted = await UntilAsync(started, async () => (await Task.WhenAll(actions.Select(a => Gated(async () =>
+        var rebooted = await UntilAsync(started, async () => (await Task.WhenAll(actions.Select(a => Gated(gate, async () =>
             (await api.GetFromJsonAsync<JsonElement>($"api/v1/actions/{a}")).GetProperty("status").GetString())))).All(s => s != "in-progress"));
         Figure($"P3 {n} concurrent reboots, all done after", $"{rebooted.TotalSeconds:0.0} s");
         await RequestFiguresAsync(simulator, requests, "reboot", n);
 
         requests = await KubernetesRequestsAsync(simulator);
-        await Task.WhenAll(ids.Select(id => Gated(async () => (await api.DeleteAsync($"api/v1/droplets/{id}")).EnsureSuccessStatusCode())));
+        await Task.WhenAll(ids.Select(id => Gated(gate, async () => (await api.DeleteAsync($"api/v1/droplets/{id}")).EnsureSuccessStatusCode())));
         await UntilAsync(Stopwatch.GetTimestamp(), async () => (await StatusesAsync()).Count == 0);
         await RequestFiguresAsync(simulator, requests, "delete", n);
         break;
